@@ -1,0 +1,1 @@
+//! Angiography: vessel segmentation, centerline tree, diameter profiles, QCA, tortuosity, cine flow

@@ -1,0 +1,1 @@
+//! Gaussian derivatives, Hessian and vesselness filters in f32

@@ -1,0 +1,1 @@
+//! Readers (DICOM XA/XRF/IVOCT, PNG, TIFF, NPY) and report writers

@@ -1,0 +1,1 @@
+//! Lesion detection, Kawakami classification, treatment ranking and balloon plan

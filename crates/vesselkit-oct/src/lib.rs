@@ -1,0 +1,1 @@
+//! Intravascular OCT: lumen contour, metrics, pullback profile, septa and channels

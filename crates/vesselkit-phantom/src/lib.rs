@@ -1,0 +1,1 @@
+//! Synthetic angiograms, cine runs and OCT pullbacks with ground truth

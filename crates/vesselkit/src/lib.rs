@@ -1,0 +1,1 @@
+//! vesselkit: vessel analysis for X-ray angiography and intravascular OCT (research use only)
