@@ -8,6 +8,7 @@ pub mod calibration;
 pub mod error;
 pub mod frame;
 pub mod geometry;
+pub mod lesion_type;
 pub mod qca;
 pub mod vessel;
 
@@ -15,6 +16,7 @@ pub use calibration::{Calibration, CalibrationSource};
 pub use error::{CoreError, Result};
 pub use frame::{Cine, Frame, Limits};
 pub use geometry::{Contour, Point, Polyline};
+pub use lesion_type::LesionType;
 pub use qca::{Qca, QcaOptions, ReferenceMethod, qca};
 pub use vessel::{Branch, BranchEnd, ProfileSample, Tortuosity, VesselTree};
 
