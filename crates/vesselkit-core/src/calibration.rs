@@ -64,10 +64,16 @@ pub struct Calibration {
 
 fn check_spacing(field: &'static str, v: f64) -> Result<f64> {
     if !v.is_finite() || v <= 0.0 {
-        return Err(CoreError::invalid(field, format!("must be a finite value > 0, got {v}")));
+        return Err(CoreError::invalid(
+            field,
+            format!("must be a finite value > 0, got {v}"),
+        ));
     }
     if v > 100.0 {
-        return Err(CoreError::invalid(field, format!("{v} mm per pixel is not a plausible image spacing")));
+        return Err(CoreError::invalid(
+            field,
+            format!("{v} mm per pixel is not a plausible image spacing"),
+        ));
     }
     Ok(v)
 }
@@ -75,7 +81,11 @@ fn check_spacing(field: &'static str, v: f64) -> Result<f64> {
 impl Calibration {
     /// No scale: measurements stay in pixels.
     pub fn uncalibrated() -> Self {
-        Self { mm_per_px: 1.0, source: CalibrationSource::Uncalibrated, detail: None }
+        Self {
+            mm_per_px: 1.0,
+            source: CalibrationSource::Uncalibrated,
+            detail: None,
+        }
     }
 
     pub fn is_calibrated(&self) -> bool {
@@ -84,7 +94,11 @@ impl Calibration {
 
     /// A user-supplied scale.
     pub fn user(mm_per_px: f64) -> Result<Self> {
-        Ok(Self { mm_per_px: check_spacing("pixel_spacing", mm_per_px)?, source: CalibrationSource::User, detail: None })
+        Ok(Self {
+            mm_per_px: check_spacing("pixel_spacing", mm_per_px)?,
+            source: CalibrationSource::User,
+            detail: None,
+        })
     }
 
     /// From Pixel Spacing (row spacing, column spacing) in mm. Anisotropic spacing is averaged
@@ -95,7 +109,12 @@ impl Calibration {
 
     /// From Enhanced XA Object Pixel Spacing in Center of Beam (row, col) in mm.
     pub fn from_object_pixel_spacing(row_mm: f64, col_mm: f64) -> Result<Self> {
-        Self::isotropic(row_mm, col_mm, CalibrationSource::ObjectPixelSpacing, "ObjectPixelSpacingInCenterOfBeam")
+        Self::isotropic(
+            row_mm,
+            col_mm,
+            CalibrationSource::ObjectPixelSpacing,
+            "ObjectPixelSpacingInCenterOfBeam",
+        )
     }
 
     fn isotropic(row_mm: f64, col_mm: f64, source: CalibrationSource, tag: &str) -> Result<Self> {
@@ -106,17 +125,27 @@ impl Calibration {
         if (r - c).abs() > 0.01 * mean {
             detail.push_str(&format!("; anisotropic, mean {mean} mm used"));
         }
-        Ok(Self { mm_per_px: mean, source, detail: Some(detail) })
+        Ok(Self {
+            mm_per_px: mean,
+            source,
+            detail: Some(detail),
+        })
     }
 
     /// Estimated Radiographic Magnification Factor from Distance Source to Detector (SID) and
     /// Distance Source to Patient (SOD, source to isocentre), both in mm.
     pub fn ermf_from_distances(sid_mm: f64, sod_mm: f64) -> Result<f64> {
         if !sid_mm.is_finite() || sid_mm <= 0.0 {
-            return Err(CoreError::invalid("distance_source_to_detector", format!("must be > 0, got {sid_mm}")));
+            return Err(CoreError::invalid(
+                "distance_source_to_detector",
+                format!("must be > 0, got {sid_mm}"),
+            ));
         }
         if !sod_mm.is_finite() || sod_mm <= 0.0 {
-            return Err(CoreError::invalid("distance_source_to_patient", format!("must be > 0, got {sod_mm}")));
+            return Err(CoreError::invalid(
+                "distance_source_to_patient",
+                format!("must be > 0, got {sod_mm}"),
+            ));
         }
         if sod_mm > sid_mm {
             return Err(CoreError::invalid(
@@ -150,16 +179,24 @@ impl Calibration {
     /// `measured_px` pixels wide in the image.
     pub fn from_catheter(french: f64, measured_px: f64) -> Result<Self> {
         if !french.is_finite() || !(2.0..=12.0).contains(&french) {
-            return Err(CoreError::invalid("catheter_french", format!("must be in [2, 12] Fr, got {french}")));
+            return Err(CoreError::invalid(
+                "catheter_french",
+                format!("must be in [2, 12] Fr, got {french}"),
+            ));
         }
         if !measured_px.is_finite() || measured_px <= 1.0 {
-            return Err(CoreError::invalid("catheter_width_px", format!("must be > 1 px, got {measured_px}")));
+            return Err(CoreError::invalid(
+                "catheter_width_px",
+                format!("must be > 1 px, got {measured_px}"),
+            ));
         }
         let mm = french / 3.0;
         Ok(Self {
             mm_per_px: check_spacing("catheter", mm / measured_px)?,
             source: CalibrationSource::Catheter,
-            detail: Some(format!("{french} Fr catheter ({mm:.3} mm) measured {measured_px:.2} px")),
+            detail: Some(format!(
+                "{french} Fr catheter ({mm:.3} mm) measured {measured_px:.2} px"
+            )),
         })
     }
 

@@ -21,10 +21,16 @@ pub enum CoreError {
 
 impl CoreError {
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        CoreError::Invalid { field, reason: reason.into() }
+        CoreError::Invalid {
+            field,
+            reason: reason.into(),
+        }
     }
     pub fn shape(field: &'static str, reason: impl Into<String>) -> Self {
-        CoreError::Shape { field, reason: reason.into() }
+        CoreError::Shape {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 

@@ -18,14 +18,22 @@ pub struct Limits {
 impl Default for Limits {
     /// 16384 px per side, 10 000 frames, 512 Mi pixels (2 GiB of f32) in all.
     fn default() -> Self {
-        Self { max_side_px: 16_384, max_frames: 10_000, max_total_px: 512 * 1024 * 1024 }
+        Self {
+            max_side_px: 16_384,
+            max_frames: 10_000,
+            max_total_px: 512 * 1024 * 1024,
+        }
     }
 }
 
 impl Limits {
     /// No limits at all (for callers that validate sizes themselves).
     pub fn unlimited() -> Self {
-        Self { max_side_px: u32::MAX, max_frames: u32::MAX, max_total_px: u64::MAX }
+        Self {
+            max_side_px: u32::MAX,
+            max_frames: u32::MAX,
+            max_total_px: u64::MAX,
+        }
     }
 
     /// Check a `[frames, rows, cols]` size against the limits; zero sizes are errors too.
@@ -38,7 +46,12 @@ impl Limits {
         }
         for (what, v) in [("rows", rows), ("columns", cols)] {
             if v > u64::from(self.max_side_px) {
-                return Err(CoreError::TooLarge { what, requested: v, limit: self.max_side_px.into(), knob: "max_side_px" });
+                return Err(CoreError::TooLarge {
+                    what,
+                    requested: v,
+                    limit: self.max_side_px.into(),
+                    knob: "max_side_px",
+                });
             }
         }
         if frames > u64::from(self.max_frames) {
@@ -64,7 +77,10 @@ impl Limits {
 
 fn check_finite<'a>(field: &'static str, values: impl IntoIterator<Item = &'a f32>) -> Result<()> {
     if let Some((i, v)) = values.into_iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(CoreError::invalid(field, format!("pixel {i} is {v}; all pixels must be finite")));
+        return Err(CoreError::invalid(
+            field,
+            format!("pixel {i} is {v}; all pixels must be finite"),
+        ));
     }
     Ok(())
 }
@@ -118,10 +134,17 @@ impl Cine {
                 ));
             }
             if frame_times_ms.iter().any(|t| !t.is_finite()) || frame_times_ms.windows(2).any(|w| w[1] < w[0]) {
-                return Err(CoreError::invalid("frame_times_ms", "time stamps must be finite and non-decreasing"));
+                return Err(CoreError::invalid(
+                    "frame_times_ms",
+                    "time stamps must be finite and non-decreasing",
+                ));
             }
         }
-        Ok(Self { frames, calibration, frame_times_ms })
+        Ok(Self {
+            frames,
+            calibration,
+            frame_times_ms,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -138,7 +161,10 @@ impl Cine {
     /// `t(n) = delay + frame_time * n` for n = 0..frames (DICOM PS3.3 C.7.6.5).
     pub fn times_from_frame_time(frames: usize, frame_time_ms: f64, delay_ms: f64) -> Result<Vec<f64>> {
         if !frame_time_ms.is_finite() || frame_time_ms <= 0.0 {
-            return Err(CoreError::invalid("frame_time_ms", format!("must be > 0, got {frame_time_ms}")));
+            return Err(CoreError::invalid(
+                "frame_time_ms",
+                format!("must be > 0, got {frame_time_ms}"),
+            ));
         }
         Ok((0..frames).map(|n| delay_ms + frame_time_ms * n as f64).collect())
     }
@@ -187,8 +213,14 @@ mod tests {
 
     #[test]
     fn frame_times() {
-        assert_eq!(Cine::times_from_frame_time(3, 66.7, 10.0).unwrap(), vec![10.0, 76.7, 143.4]);
-        assert_eq!(Cine::times_from_vector(&[0.0, 33.0, 34.0], 0.0).unwrap(), vec![0.0, 33.0, 67.0]);
+        assert_eq!(
+            Cine::times_from_frame_time(3, 66.7, 10.0).unwrap(),
+            vec![10.0, 76.7, 143.4]
+        );
+        assert_eq!(
+            Cine::times_from_vector(&[0.0, 33.0, 34.0], 0.0).unwrap(),
+            vec![0.0, 33.0, 67.0]
+        );
         let c = Cine::new(Array3::zeros((2, 3, 3)), Calibration::uncalibrated(), vec![1.0]);
         assert!(c.is_err());
     }

@@ -87,7 +87,11 @@ impl Polyline {
                 seg += 1;
             }
             let l = self.points[seg].dist(self.points[seg + 1]);
-            let t = if l > 0.0 { ((s - seg_start) / l).clamp(0.0, 1.0) } else { 0.0 };
+            let t = if l > 0.0 {
+                ((s - seg_start) / l).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             out.push(self.points[seg].lerp(self.points[seg + 1], t));
         }
         let last = *self.points.last().unwrap_or(&Point::default());
@@ -184,7 +188,11 @@ mod tests {
 
     #[test]
     fn resample_keeps_length_and_ends() {
-        let p = Polyline::new(vec![Point::new(0.0, 0.0), Point::new(0.0, 10.0), Point::new(10.0, 10.0)]);
+        let p = Polyline::new(vec![
+            Point::new(0.0, 0.0),
+            Point::new(0.0, 10.0),
+            Point::new(10.0, 10.0),
+        ]);
         let r = p.resample(0.5);
         assert_eq!(r.len(), 41);
         assert!((r.length_px() - 20.0).abs() < 1e-9);

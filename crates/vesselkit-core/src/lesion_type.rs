@@ -47,8 +47,13 @@ impl LesionType {
     pub fn parse(s: &str) -> Result<Self, String> {
         Self::ALL
             .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(s) || s.len() == 1 && t.kawakami().eq_ignore_ascii_case(&s.chars().next().unwrap_or(' ')))
-            .ok_or_else(|| format!("unknown lesion type {s:?}; expected one of ring, web, subtotal, occlusion, tortuous (or A-E)"))
+            .find(|t| {
+                t.as_str().eq_ignore_ascii_case(s)
+                    || s.len() == 1 && t.kawakami().eq_ignore_ascii_case(&s.chars().next().unwrap_or(' '))
+            })
+            .ok_or_else(|| {
+                format!("unknown lesion type {s:?}; expected one of ring, web, subtotal, occlusion, tortuous (or A-E)")
+            })
     }
 }
 

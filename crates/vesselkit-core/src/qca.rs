@@ -32,7 +32,12 @@ pub struct QcaOptions {
 
 impl Default for QcaOptions {
     fn default() -> Self {
-        Self { reference: ReferenceMethod::Interpolated, markers: (0.05, 0.95), marker_window_mm: 0.5, shoulder_fraction: 0.9 }
+        Self {
+            reference: ReferenceMethod::Interpolated,
+            markers: (0.05, 0.95),
+            marker_window_mm: 0.5,
+            shoulder_fraction: 0.9,
+        }
     }
 }
 
@@ -91,28 +96,53 @@ fn fit_line(s: &[f64], d: &[f64], w: &[f64]) -> Option<(f64, f64)> {
 
 /// QCA of a diameter profile. `arc_mm` must increase; NaN diameters are skipped. `half_widths`
 /// (left, right edge distances from the centerline, mm) enable the symmetry index.
-pub fn qca(arc_mm: &[f64], diameter_mm: &[f64], half_widths: Option<(&[f64], &[f64])>, opts: &QcaOptions) -> Result<Qca> {
+pub fn qca(
+    arc_mm: &[f64],
+    diameter_mm: &[f64],
+    half_widths: Option<(&[f64], &[f64])>,
+    opts: &QcaOptions,
+) -> Result<Qca> {
     if arc_mm.len() != diameter_mm.len() {
-        return Err(CoreError::shape("diameter_mm", format!("{} diameters for {} positions", diameter_mm.len(), arc_mm.len())));
+        return Err(CoreError::shape(
+            "diameter_mm",
+            format!("{} diameters for {} positions", diameter_mm.len(), arc_mm.len()),
+        ));
     }
     if let Some((l, r)) = half_widths
         && (l.len() != arc_mm.len() || r.len() != arc_mm.len())
     {
-        return Err(CoreError::shape("half_widths", "left/right edge arrays must match the profile length"));
+        return Err(CoreError::shape(
+            "half_widths",
+            "left/right edge arrays must match the profile length",
+        ));
     }
     if arc_mm.windows(2).any(|w| !(w[1] > w[0])) {
-        return Err(CoreError::invalid("arc_mm", "positions must be finite and strictly increasing"));
+        return Err(CoreError::invalid(
+            "arc_mm",
+            "positions must be finite and strictly increasing",
+        ));
     }
     let (m0, m1) = opts.markers;
     if !(0.0..1.0).contains(&m0) || !(m0 < m1 && m1 <= 1.0) {
-        return Err(CoreError::invalid("markers", format!("need 0 <= first < second <= 1, got ({m0}, {m1})")));
+        return Err(CoreError::invalid(
+            "markers",
+            format!("need 0 <= first < second <= 1, got ({m0}, {m1})"),
+        ));
     }
     if !(opts.shoulder_fraction > 0.0 && opts.shoulder_fraction <= 1.0) {
-        return Err(CoreError::invalid("shoulder_fraction", format!("must be in (0, 1], got {}", opts.shoulder_fraction)));
+        return Err(CoreError::invalid(
+            "shoulder_fraction",
+            format!("must be in (0, 1], got {}", opts.shoulder_fraction),
+        ));
     }
-    let valid: Vec<usize> = (0..arc_mm.len()).filter(|&i| diameter_mm[i].is_finite() && diameter_mm[i] >= 0.0).collect();
+    let valid: Vec<usize> = (0..arc_mm.len())
+        .filter(|&i| diameter_mm[i].is_finite() && diameter_mm[i] >= 0.0)
+        .collect();
     if valid.len() < 3 {
-        return Err(CoreError::shape("diameter_mm", format!("need at least 3 measured diameters, got {}", valid.len())));
+        return Err(CoreError::shape(
+            "diameter_mm",
+            format!("need at least 3 measured diameters, got {}", valid.len()),
+        ));
     }
     let s: Vec<f64> = valid.iter().map(|&i| arc_mm[i]).collect();
     let d: Vec<f64> = valid.iter().map(|&i| diameter_mm[i]).collect();
@@ -123,10 +153,15 @@ pub fn qca(arc_mm: &[f64], diameter_mm: &[f64], half_widths: Option<(&[f64], &[f
         ReferenceMethod::Interpolated => {
             let mean_near = |pos: f64| {
                 let win = opts.marker_window_mm.max(1e-9);
-                let near: Vec<f64> = (0..s.len()).filter(|&i| (s[i] - pos).abs() <= win).map(|i| d[i]).collect();
+                let near: Vec<f64> = (0..s.len())
+                    .filter(|&i| (s[i] - pos).abs() <= win)
+                    .map(|i| d[i])
+                    .collect();
                 if near.is_empty() {
                     // nearest sample
-                    let i = (0..s.len()).min_by(|&i, &j| (s[i] - pos).abs().total_cmp(&(s[j] - pos).abs())).unwrap_or(0);
+                    let i = (0..s.len())
+                        .min_by(|&i, &j| (s[i] - pos).abs().total_cmp(&(s[j] - pos).abs()))
+                        .unwrap_or(0);
                     d[i]
                 } else {
                     near.iter().sum::<f64>() / near.len() as f64
@@ -163,7 +198,10 @@ pub fn qca(arc_mm: &[f64], diameter_mm: &[f64], half_widths: Option<(&[f64], &[f
     let mld = d[k];
     let refd = reference_at(s[k]);
     if !(refd > 0.0) {
-        return Err(CoreError::invalid("reference_diameter", format!("reconstructed reference is {refd:.3} mm")));
+        return Err(CoreError::invalid(
+            "reference_diameter",
+            format!("reconstructed reference is {refd:.3} mm"),
+        ));
     }
     let below = |i: usize| d[i] < opts.shoulder_fraction * reference_at(s[i]);
     let mut lo = k;
@@ -178,10 +216,22 @@ pub fn qca(arc_mm: &[f64], diameter_mm: &[f64], half_widths: Option<(&[f64], &[f
     let crossing = |inside: usize, outside: usize| {
         let fi = d[inside] - opts.shoulder_fraction * reference_at(s[inside]);
         let fo = d[outside] - opts.shoulder_fraction * reference_at(s[outside]);
-        if (fo - fi).abs() < 1e-12 { s[inside] } else { s[inside] + (s[outside] - s[inside]) * (-fi / (fo - fi)) }
+        if (fo - fi).abs() < 1e-12 {
+            s[inside]
+        } else {
+            s[inside] + (s[outside] - s[inside]) * (-fi / (fo - fi))
+        }
     };
-    let start = if lo > 0 && below(lo) { crossing(lo, lo - 1) } else { s[lo] };
-    let end = if hi + 1 < s.len() && below(hi) { crossing(hi, hi + 1) } else { s[hi] };
+    let start = if lo > 0 && below(lo) {
+        crossing(lo, lo - 1)
+    } else {
+        s[lo]
+    };
+    let end = if hi + 1 < s.len() && below(hi) {
+        crossing(hi, hi + 1)
+    } else {
+        s[hi]
+    };
 
     let symmetry = match half_widths {
         Some((l, r)) => {
@@ -189,7 +239,11 @@ pub fn qca(arc_mm: &[f64], diameter_mm: &[f64], half_widths: Option<(&[f64], &[f
             let i = valid[k];
             let half_ref = 0.5 * refd;
             let (ll, rl) = ((half_ref - l[i]).max(0.0), (half_ref - r[i]).max(0.0));
-            if ll.max(rl) <= 1e-9 { 1.0 } else { ll.min(rl) / ll.max(rl) }
+            if ll.max(rl) <= 1e-9 {
+                1.0
+            } else {
+                ll.min(rl) / ll.max(rl)
+            }
         }
         None => f64::NAN,
     };
@@ -224,7 +278,13 @@ mod tests {
         let s: Vec<f64> = (0..=400).map(|i| i as f64 * 0.05).collect();
         let d = s
             .iter()
-            .map(|&x| if (x - 10.0).abs() < 2.0 { 4.0 - 1.5 * (1.0 + (std::f64::consts::PI * (x - 10.0) / 2.0).cos()) } else { 4.0 })
+            .map(|&x| {
+                if (x - 10.0).abs() < 2.0 {
+                    4.0 - 1.5 * (1.0 + (std::f64::consts::PI * (x - 10.0) / 2.0).cos())
+                } else {
+                    4.0
+                }
+            })
             .collect();
         (s, d)
     }
@@ -233,11 +293,24 @@ mod tests {
     fn analytic_stenosis_both_references() {
         let (s, d) = stenosis();
         for reference in [ReferenceMethod::Interpolated, ReferenceMethod::Computed] {
-            let q = qca(&s, &d, None, &QcaOptions { reference, ..Default::default() }).unwrap();
+            let q = qca(
+                &s,
+                &d,
+                None,
+                &QcaOptions {
+                    reference,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
             assert!((q.mld_mm - 1.0).abs() < 1e-9);
             assert!((q.mld_arc_mm - 10.0).abs() < 1e-9);
             // The computed fit keeps the shoulders' upper flanks, so it sits a hair low.
-            let tol = if reference == ReferenceMethod::Computed { 0.01 } else { 1e-9 };
+            let tol = if reference == ReferenceMethod::Computed {
+                0.01
+            } else {
+                1e-9
+            };
             assert!((q.reference_diameter_mm - 4.0).abs() < tol, "{reference:?} {q:?}");
             assert!((q.diameter_stenosis_pct - 75.0).abs() < 100.0 * tol);
             assert!((q.area_stenosis_pct - 93.75).abs() < 100.0 * tol);
@@ -252,7 +325,16 @@ mod tests {
         let s: Vec<f64> = (0..=100).map(|i| i as f64 * 0.1).collect();
         let mut d: Vec<f64> = s.iter().map(|&x| 5.0 - 0.2 * x).collect();
         d[50] = 1.0; // at 5 mm the reference is 4.0
-        let q = qca(&s, &d, None, &QcaOptions { marker_window_mm: 0.0, ..Default::default() }).unwrap();
+        let q = qca(
+            &s,
+            &d,
+            None,
+            &QcaOptions {
+                marker_window_mm: 0.0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!((q.reference_diameter_mm - 4.0).abs() < 1e-9);
         assert!((q.diameter_stenosis_pct - 75.0).abs() < 1e-9);
     }

@@ -88,7 +88,12 @@ impl Branch {
     }
     /// Median of the measured diameters, mm (NaN if none).
     pub fn median_diameter_mm(&self) -> f64 {
-        let mut d: Vec<f64> = self.samples.iter().map(|s| s.diameter_mm).filter(|d| d.is_finite()).collect();
+        let mut d: Vec<f64> = self
+            .samples
+            .iter()
+            .map(|s| s.diameter_mm)
+            .filter(|d| d.is_finite())
+            .collect();
         if d.is_empty() {
             return f64::NAN;
         }
@@ -126,6 +131,11 @@ impl VesselTree {
     /// Total centerline length below and including `id`, mm: the size of the territory it feeds.
     pub fn territory_length_mm(&self, id: usize) -> f64 {
         let own = self.branches.get(id).map_or(0.0, |b| b.length_mm);
-        own + self.descendants(id).iter().filter_map(|&d| self.branches.get(d)).map(|b| b.length_mm).sum::<f64>()
+        own + self
+            .descendants(id)
+            .iter()
+            .filter_map(|&d| self.branches.get(d))
+            .map(|b| b.length_mm)
+            .sum::<f64>()
     }
 }
