@@ -1,1 +1,48 @@
-//! Lesion detection, Kawakami classification, treatment ranking and balloon plan
+//! Lesion detection, Kawakami classification, treatment ranking and balloon plan.
+//!
+//! Input is the measured vessel description [`vesselkit_core::VesselTree`] (or an OCT area
+//! profile); output is a list of [`Lesion`]s typed ring, web, subtotal, occlusion or tortuous
+//! with the [`Evidence`] behind each type, ranked for treatment, and a staged [`Plan`]. Every
+//! threshold lives in the [`Rules`] table, loadable from JSON or TOML.
+//!
+//! Research use only: the plan is advice computed from images, not a prescription.
+
+pub mod classify;
+pub mod detect;
+pub mod error;
+pub mod model;
+pub mod plan;
+pub mod rank;
+pub mod rules;
+
+pub use classify::{Decision, classify};
+pub use detect::{detect, detect_oct};
+pub use error::{LesionError, Result};
+pub use model::{
+    Assessment, BalloonAdvice, Evidence, Lesion, Modality, Plan, PlanInput, ReferenceSource, RuleFired, Session,
+    Site, Step, StumpShape,
+};
+pub use plan::{balloon_advice, plan};
+pub use rank::{rank, risk_flags, treatment_group};
+pub use rules::{
+    BalloonRules, ClassificationRules, DetectionRules, PressureEndpoints, RankingRules, Rules, SessionRules,
+};
+
+use vesselkit_core::VesselTree;
+
+/// Detects, ranks and plans in one call; each lesion's `balloon_mm` is filled from the plan.
+pub fn assess(tree: &VesselTree, rules: &Rules, input: &PlanInput) -> Result<Assessment> {
+    let mut lesions = detect(tree, rules)?;
+    rank(&mut lesions, tree, rules)?;
+    let plan = plan(&lesions, input, rules)?;
+    for a in &plan.balloons {
+        if let Some(l) = lesions.iter_mut().find(|l| l.id == a.lesion) {
+            l.balloon_mm = a.balloon_mm.clone();
+        }
+    }
+    Ok(Assessment {
+        lesions,
+        plan,
+        notice: vesselkit_core::RESEARCH_NOTICE.to_string(),
+    })
+}

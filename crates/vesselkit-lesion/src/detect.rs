@@ -1,0 +1,833 @@
+//! Finding lesions along branch diameter profiles and OCT area profiles.
+//!
+//! Angiography: per branch, a robust running reference (an upper percentile of the measured
+//! diameters within ±`reference_window_mm`) turns the profile into a diameter ratio. Runs below
+//! the shoulder fraction whose deepest point reaches `min_ds_pct` are narrowings; runs of
+//! multi-channel or low-density profiles are web candidates; an abrupt branch end is an occlusion
+//! candidate. Nearby runs are merged, each merged run is measured by [`vesselkit_core::qca`] on a
+//! window with healthy margins, and detections that meet across a junction are suppressed to the
+//! strongest one, so one lesion gives one detection.
+
+use crate::classify::classify;
+use crate::error::{LesionError, Result};
+use crate::model::{Evidence, Lesion, Modality, RuleFired, Site, StumpShape};
+use crate::rules::Rules;
+use vesselkit_core::qca::{area_stenosis_pct, diameter_stenosis_pct};
+use vesselkit_core::{
+    Branch, BranchEnd, LesionType, Point, Polyline, QcaOptions, ReferenceMethod, Tortuosity, VesselTree, qca,
+};
+
+/// Half-width of the window averaged around each interpolated-reference marker, mm.
+const MARKER_WINDOW_MM: f64 = 0.5;
+
+/// Linear-interpolated percentile `p` (0-100) of a non-empty slice (sorted in place).
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let x = p / 100.0 * (v.len() - 1) as f64;
+    let i = x.floor() as usize;
+    let j = (i + 1).min(v.len() - 1);
+    v[i] + (v[j] - v[i]) * (x - i as f64)
+}
+
+/// Longest run of consecutive `true`.
+fn longest_run(flags: impl Iterator<Item = bool>) -> usize {
+    let (mut best, mut cur) = (0, 0);
+    for f in flags {
+        cur = if f { cur + 1 } else { 0 };
+        best = best.max(cur);
+    }
+    best
+}
+
+/// Tortuosity of a centerline (px points) resampled at `step_px`; `None` when too short.
+/// DM = path / chord; bends are maximal runs of same-sign turning whose summed angle reaches
+/// `bend_deg`; ICM = (inflections + 1) × DM; SOAM = total |turning| / path length.
+pub(crate) fn tortuosity_of(points: &[Point], step_px: f64, mm_per_px: f64, bend_deg: f64) -> Option<Tortuosity> {
+    let pl = Polyline::new(points.to_vec()).resample(step_px);
+    if pl.len() < 3 {
+        return None;
+    }
+    let p = &pl.points;
+    let path = pl.length_px();
+    let chord = p[0].dist(p[p.len() - 1]);
+    if !(chord > 1e-9 && path > 0.0) {
+        return None;
+    }
+    let mut angles = Vec::with_capacity(p.len());
+    for w in p.windows(3) {
+        let (a, b) = ((w[1].row - w[0].row, w[1].col - w[0].col), (w[2].row - w[1].row, w[2].col - w[1].col));
+        if (a.0 == 0.0 && a.1 == 0.0) || (b.0 == 0.0 && b.1 == 0.0) {
+            continue;
+        }
+        angles.push((a.0 * b.1 - a.1 * b.0).atan2(a.0 * b.0 + a.1 * b.1));
+    }
+    let (mut bends, mut max_bend, mut inflections) = (0u32, 0.0f64, 0u32);
+    let (mut group, mut sign) = (0.0f64, 0.0f64);
+    let close = |g: f64, bends: &mut u32, max_bend: &mut f64| {
+        let deg = g.to_degrees();
+        *max_bend = max_bend.max(deg);
+        if deg >= bend_deg {
+            *bends += 1;
+        }
+    };
+    for &a in &angles {
+        if a.abs() < 1e-9 {
+            continue;
+        }
+        let s = a.signum();
+        if sign != 0.0 && s != sign {
+            close(group, &mut bends, &mut max_bend);
+            inflections += 1;
+            group = 0.0;
+        }
+        sign = s;
+        group += a.abs();
+    }
+    close(group, &mut bends, &mut max_bend);
+    let total: f64 = angles.iter().map(|a| a.abs()).sum();
+    let dm = path / chord;
+    Some(Tortuosity {
+        dm,
+        icm: (inflections as f64 + 1.0) * dm,
+        soam_rad_per_mm: total / (path * mm_per_px),
+        bends,
+        max_bend_deg: max_bend,
+    })
+}
+
+/// Angle between two directions, degrees in [0, 180].
+fn angle_between(a: (f64, f64), b: (f64, f64)) -> Option<f64> {
+    let (na, nb) = (a.0.hypot(a.1), b.0.hypot(b.1));
+    if !(na > 1e-9 && nb > 1e-9) {
+        return None;
+    }
+    Some(((a.0 * b.0 + a.1 * b.1) / (na * nb)).clamp(-1.0, 1.0).acos().to_degrees())
+}
+
+/// A branch profile prepared for detection.
+struct Profile<'a> {
+    b: &'a Branch,
+    s: Vec<f64>,
+    /// Diameter where reliable and measured, else NaN.
+    d: Vec<f64>,
+    /// Running reference at samples with a diameter, else NaN.
+    reference: Vec<f64>,
+}
+
+impl<'a> Profile<'a> {
+    fn new(bi: usize, b: &'a Branch, rules: &Rules) -> Result<Self> {
+        let n = b.samples.len();
+        for (j, smp) in b.samples.iter().enumerate() {
+            if !smp.arc_mm.is_finite() || (j > 0 && smp.arc_mm <= b.samples[j - 1].arc_mm) {
+                return Err(LesionError::invalid(
+                    format!("branches[{bi}].samples[{j}].arc_mm"),
+                    format!("arc positions must be finite and strictly increasing, got {}", smp.arc_mm),
+                ));
+            }
+            if smp.diameter_mm < 0.0 {
+                return Err(LesionError::invalid(
+                    format!("branches[{bi}].samples[{j}].diameter_mm"),
+                    format!("must be >= 0 or NaN (not measured), got {}", smp.diameter_mm),
+                ));
+            }
+        }
+        let s: Vec<f64> = b.samples.iter().map(|x| x.arc_mm).collect();
+        let d: Vec<f64> = b
+            .samples
+            .iter()
+            .map(|x| if x.reliable && x.diameter_mm.is_finite() { x.diameter_mm } else { f64::NAN })
+            .collect();
+        let w = rules.detection.reference_window_mm;
+        let p = rules.detection.reference_percentile;
+        let mut reference = vec![f64::NAN; n];
+        let (mut lo, mut hi) = (0, 0);
+        let mut buf = Vec::new();
+        for i in 0..n {
+            while s[lo] < s[i] - w {
+                lo += 1;
+            }
+            while hi < n && s[hi] <= s[i] + w {
+                hi += 1;
+            }
+            if d[i].is_nan() {
+                continue;
+            }
+            buf.clear();
+            buf.extend(d[lo..hi].iter().copied().filter(|x| x.is_finite()));
+            reference[i] = percentile(&mut buf, p);
+        }
+        Ok(Self { b, s, d, reference })
+    }
+
+    fn ok(&self, i: usize) -> bool {
+        self.d[i].is_finite()
+    }
+
+    fn ratio(&self, i: usize) -> f64 {
+        if self.reference[i] > 0.0 { self.d[i] / self.reference[i] } else { f64::NAN }
+    }
+
+    /// Centerline position at arc `x` (linear between samples; clamped to the branch).
+    fn point_at(&self, x: f64) -> Point {
+        let smp = &self.b.samples;
+        let k = self.s.partition_point(|&a| a < x);
+        if k == 0 {
+            return smp[0].point;
+        }
+        if k >= smp.len() {
+            return smp[smp.len() - 1].point;
+        }
+        let t = (x - self.s[k - 1]) / (self.s[k] - self.s[k - 1]);
+        smp[k - 1].point.lerp(smp[k].point, t)
+    }
+
+    /// Index range of samples with arc in `[lo, hi]`.
+    fn range(&self, lo: f64, hi: f64) -> std::ops::Range<usize> {
+        self.s.partition_point(|&a| a < lo)..self.s.partition_point(|&a| a <= hi)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    start: f64,
+    end: f64,
+    narrowing: bool,
+    defect: bool,
+}
+
+/// Whether samples `r` carry the web sign for long enough (same test as rule B).
+fn defect_sign(b: &Branch, r: std::ops::Range<usize>, rules: &Rules) -> (usize, usize) {
+    let c = &rules.classification;
+    let smp = &b.samples[r];
+    let multi = longest_run(smp.iter().map(|x| x.reliable && x.channels >= c.web_min_channels));
+    let low = longest_run(smp.iter().map(|x| x.reliable && x.density_ratio < c.web_max_density_ratio));
+    (multi, low)
+}
+
+fn candidate_segments(p: &Profile, rules: &Rules) -> Vec<Segment> {
+    let det = &rules.detection;
+    let c = &rules.classification;
+    let n = p.s.len();
+    let mut segs = Vec::new();
+    // Narrowings over the measured samples (unmeasured ones neither break nor extend a run).
+    let ok: Vec<usize> = (0..n).filter(|&i| p.ok(i)).collect();
+    let max_ratio = 1.0 - det.min_ds_pct / 100.0;
+    let mut k = 0;
+    while k < ok.len() {
+        if p.ratio(ok[k]) < det.shoulder_fraction {
+            let start = k;
+            while k + 1 < ok.len() && p.ratio(ok[k + 1]) < det.shoulder_fraction {
+                k += 1;
+            }
+            let deepest = (start..=k).map(|m| p.ratio(ok[m])).fold(f64::INFINITY, f64::min);
+            if deepest <= max_ratio {
+                segs.push(Segment {
+                    start: p.s[ok[start]],
+                    end: p.s[ok[k]],
+                    narrowing: true,
+                    defect: false,
+                });
+            }
+        }
+        k += 1;
+    }
+    // Web signs over reliable samples.
+    let sign = |x: &vesselkit_core::ProfileSample| {
+        x.reliable && (x.channels >= c.web_min_channels || x.density_ratio < c.web_max_density_ratio)
+    };
+    let mut i = 0;
+    while i < n {
+        if sign(&p.b.samples[i]) {
+            let start = i;
+            while i + 1 < n && sign(&p.b.samples[i + 1]) {
+                i += 1;
+            }
+            let (multi, low) = defect_sign(p.b, start..i + 1, rules);
+            if multi >= c.web_min_samples || low >= c.web_min_samples {
+                segs.push(Segment {
+                    start: p.s[start],
+                    end: p.s[i],
+                    narrowing: false,
+                    defect: true,
+                });
+            }
+        }
+        i += 1;
+    }
+    segs.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let mut merged: Vec<Segment> = Vec::new();
+    for sg in segs {
+        match merged.last_mut() {
+            Some(m) if sg.start - m.end <= det.merge_gap_mm => {
+                m.end = m.end.max(sg.end);
+                m.narrowing |= sg.narrowing;
+                m.defect |= sg.defect;
+            }
+            _ => merged.push(sg),
+        }
+    }
+    merged
+}
+
+/// Evidence shared by narrowings and occlusions, filled in by the caller where it differs.
+fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f64, f64), rules: &Rules) -> Evidence {
+    let b = p.b;
+    let r = p.range(extent.0, extent.1);
+    let (multi, low) = defect_sign(b, r.clone(), rules);
+    let smp = &b.samples[r.clone()];
+    let channels_max = smp.iter().filter(|x| x.reliable).map(|x| x.channels as u32).max().unwrap_or(0);
+    let density_ratio_min = smp
+        .iter()
+        .filter(|x| x.reliable && x.density_ratio.is_finite())
+        .map(|x| x.density_ratio)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))));
+    let wr = p.range(window.0, window.1);
+    let reliable_fraction = if wr.is_empty() {
+        0.0
+    } else {
+        wr.clone().filter(|&i| b.samples[i].reliable).count() as f64 / wr.len() as f64
+    };
+    let desc = tree.descendants(b.id);
+    let distal_tortuosity = desc
+        .iter()
+        .filter_map(|&d| tree.branches.get(d))
+        .map(|x| x.tortuosity)
+        .reduce(|a, x| Tortuosity {
+            dm: a.dm.max(x.dm),
+            icm: a.icm.max(x.icm),
+            soam_rad_per_mm: a.soam_rad_per_mm.max(x.soam_rad_per_mm),
+            bends: a.bends.max(x.bends),
+            max_bend_deg: a.max_bend_deg.max(x.max_bend_deg),
+        });
+    Evidence {
+        modality: Modality::Angio,
+        rule: RuleFired::Fallback,
+        rule_text: String::new(),
+        diameter_stenosis_pct: f64::NAN,
+        area_stenosis_pct: f64::NAN,
+        mld_mm: f64::NAN,
+        reference_diameter_mm: f64::NAN,
+        length_mm: 0.0,
+        arc_mm: f64::NAN,
+        start_mm: extent.0,
+        end_mm: extent.1,
+        proximal_shoulder_slope_per_mm: None,
+        distal_shoulder_slope_per_mm: None,
+        symmetry: None,
+        focal: false,
+        channels_max,
+        multichannel_samples: multi,
+        lucent_bands: channels_max.saturating_sub(1),
+        density_ratio_min,
+        low_density_samples: low,
+        mla_mm2: None,
+        reference_area_mm2: None,
+        flow_grade: b.flow_grade,
+        flow_known: b.flow_grade.is_some(),
+        arrival_ms: b.arrival_ms,
+        distal_end: Some(b.distal_end),
+        cutoff: false,
+        distal_vessel_visible: !b.children.is_empty(),
+        stump: None,
+        segment_tortuosity: None,
+        distal_tortuosity,
+        lesion_angle_deg: None,
+        reliable_fraction,
+    }
+}
+
+/// Steepest falling slope (proximal flank) and rising slope (distal flank) relative to `refd`.
+fn shoulder_slopes(p: &Profile, lo: f64, mld: f64, hi: f64, refd: f64) -> (Option<f64>, Option<f64>) {
+    let ok: Vec<usize> = (0..p.s.len()).filter(|&i| p.ok(i)).collect();
+    let pos = |x: f64| ok.partition_point(|&i| p.s[i] < x);
+    // Include one sample beyond each shoulder: the shoulder crossing lies between them.
+    let a = pos(lo).saturating_sub(1);
+    let m = pos(mld).min(ok.len().saturating_sub(1));
+    let z = (pos(hi) + 1).min(ok.len().saturating_sub(1));
+    let slope = |i: usize, j: usize| (p.d[j] - p.d[i]) / (p.s[j] - p.s[i]) / refd;
+    let prox = (a..m).map(|k| -slope(ok[k], ok[k + 1])).reduce(f64::max);
+    let dist = (m..z).map(|k| slope(ok[k], ok[k + 1])).reduce(f64::max);
+    (prox.map(|x| x.max(0.0)), dist.map(|x| x.max(0.0)))
+}
+
+/// Symmetry index from edge distances at sample `i` (as in QCA).
+fn symmetry_at(b: &Branch, i: usize, refd: f64) -> Option<f64> {
+    let smp = &b.samples[i];
+    if !(smp.left_mm.is_finite() && smp.right_mm.is_finite()) {
+        return None;
+    }
+    let half = 0.5 * refd;
+    let (l, r) = ((half - smp.left_mm).max(0.0), (half - smp.right_mm).max(0.0));
+    Some(if l.max(r) <= 1e-9 { 1.0 } else { l.min(r) / l.max(r) })
+}
+
+fn new_lesion(vessel: Option<usize>, site: Option<Site>, ev: Evidence, rules: &Rules) -> Lesion {
+    let dec = classify(&ev, rules);
+    let mut ev = ev;
+    ev.rule = dec.rule;
+    ev.rule_text = dec.text;
+    Lesion {
+        id: 0,
+        vessel,
+        site,
+        lesion_type: dec.lesion_type,
+        confidence: dec.confidence,
+        mld_mm: ev.mld_mm,
+        reference_diameter_mm: ev.reference_diameter_mm,
+        diameter_stenosis_pct: ev.diameter_stenosis_pct,
+        length_mm: ev.length_mm,
+        evidence: ev,
+        priority: None,
+        reason: String::new(),
+        risk_flags: Vec::new(),
+        score: 0.0,
+        balloon_mm: Vec::new(),
+    }
+}
+
+fn site_of(p: Point) -> Site {
+    Site { row: p.row, col: p.col }
+}
+
+/// The occlusion candidate at an abrupt branch end, if any.
+fn occlusion(p: &Profile, tree: &VesselTree, rules: &Rules) -> Option<Lesion> {
+    let b = p.b;
+    let det = &rules.detection;
+    // An abrupt end that still fills normally (flow grade 3) is not an occlusion sign.
+    if b.distal_end != BranchEnd::Abrupt || b.flow_grade == Some(3) || b.samples.is_empty() {
+        return None;
+    }
+    let ok: Vec<usize> = (0..p.s.len()).filter(|&i| p.ok(i)).collect();
+    let last = b.samples.len() - 1;
+    let tip = ok.last().copied().unwrap_or(last);
+    let tip_arc = p.s[tip];
+    let win_start = tip_arc - det.stump_window_mm;
+    let near = |x: f64| ok.iter().copied().min_by(|&i, &j| (p.s[i] - x).abs().total_cmp(&(p.s[j] - x).abs()));
+    // Reference: the running reference where the stump window begins; from the parent's end
+    // when the branch has no measured diameter (orifice occlusion).
+    let refd = match near(win_start) {
+        Some(i) => p.reference[i],
+        None => {
+            let parent = b.parent.and_then(|q| tree.branches.get(q))?;
+            let mut d: Vec<f64> = parent
+                .samples
+                .iter()
+                .rev()
+                .take_while(|x| x.arc_mm >= parent.length_mm - det.reference_window_mm)
+                .filter(|x| x.reliable && x.diameter_mm.is_finite())
+                .map(|x| x.diameter_mm)
+                .collect();
+            percentile(&mut d, det.reference_percentile)
+        }
+    };
+    if !(refd > 0.0) {
+        return None;
+    }
+    let visible_mm = tip_arc - p.s[0];
+    let stump = if b.length_mm.min(visible_mm) <= det.orifice_max_stump_mm || ok.is_empty() {
+        StumpShape::Orifice
+    } else {
+        let d_start = near(win_start).map_or(f64::NAN, |i| p.d[i]);
+        if p.d[tip] / d_start <= det.pointed_max_tip_ratio {
+            StumpShape::Pointed
+        } else {
+            StumpShape::Round
+        }
+    };
+    // Taper: from where the diameter last fell below the shoulder fraction to the tip.
+    let mut taper_start = tip_arc;
+    for &i in ok.iter().rev() {
+        if p.d[i] < det.shoulder_fraction * refd {
+            taper_start = p.s[i];
+        } else {
+            break;
+        }
+    }
+    let mut ev = base_evidence(p, tree, (win_start.max(p.s[0]), tip_arc), (win_start, tip_arc), rules);
+    ev.diameter_stenosis_pct = 100.0;
+    ev.area_stenosis_pct = 100.0;
+    ev.mld_mm = 0.0;
+    ev.reference_diameter_mm = refd;
+    ev.length_mm = tip_arc - taper_start;
+    ev.arc_mm = tip_arc;
+    ev.start_mm = taper_start;
+    ev.end_mm = tip_arc;
+    ev.focal = ev.length_mm <= rules.classification.ring_max_length_ref * refd;
+    ev.proximal_shoulder_slope_per_mm = shoulder_slopes(p, win_start, tip_arc, tip_arc, refd).0;
+    ev.cutoff = true;
+    ev.stump = Some(stump);
+    Some(new_lesion(Some(b.id), Some(site_of(b.samples[tip].point)), ev, rules))
+}
+
+/// Measures one merged candidate segment; `None` when it does not hold up under QCA.
+fn measure_segment(
+    p: &Profile,
+    tree: &VesselTree,
+    seg: Segment,
+    bounds: (f64, f64),
+    rules: &Rules,
+) -> Result<Option<Lesion>> {
+    let b = p.b;
+    let det = &rules.detection;
+    let lo = (seg.start - det.qca_margin_mm).max(bounds.0);
+    let hi = (seg.end + det.qca_margin_mm).min(bounds.1);
+    let r = p.range(lo, hi);
+    let measured = r.clone().filter(|&i| p.ok(i)).count();
+    if measured < 3 {
+        // Too little measured lumen to give numbers; not reported.
+        return Ok(None);
+    }
+    let s = &p.s[r.clone()];
+    let d = &p.d[r.clone()];
+    let edges_ok = r
+        .clone()
+        .filter(|&i| p.ok(i))
+        .all(|i| b.samples[i].left_mm.is_finite() && b.samples[i].right_mm.is_finite());
+    let left: Vec<f64> = b.samples[r.clone()].iter().map(|x| x.left_mm).collect();
+    let right: Vec<f64> = b.samples[r.clone()].iter().map(|x| x.right_mm).collect();
+    let span = hi - lo;
+    let need = 0.05 * span + MARKER_WINDOW_MM;
+    let method = if det.reference_method == ReferenceMethod::Interpolated
+        && (seg.start - lo < need || hi - seg.end < need)
+    {
+        // The interpolated markers would fall inside the narrowing (ostial or end lesion).
+        ReferenceMethod::Computed
+    } else {
+        det.reference_method
+    };
+    let opts = QcaOptions {
+        reference: method,
+        markers: (0.05, 0.95),
+        marker_window_mm: MARKER_WINDOW_MM,
+        shoulder_fraction: det.shoulder_fraction,
+    };
+    let q = qca(s, d, edges_ok.then_some((left.as_slice(), right.as_slice())), &opts)?;
+    let narrowing = seg.narrowing && q.diameter_stenosis_pct >= det.min_ds_pct;
+    if !narrowing && !seg.defect {
+        return Ok(None);
+    }
+
+    let (mld_i, mld, refd, ds, extent, length, symmetry) = if narrowing {
+        let e = (q.lesion_start_mm.min(seg.start), q.lesion_end_mm.max(seg.end));
+        let sym = q.symmetry.is_finite().then_some(q.symmetry);
+        (
+            r.start + q.mld_index,
+            q.mld_mm,
+            q.reference_diameter_mm,
+            q.diameter_stenosis_pct,
+            e,
+            q.lesion_length_mm,
+            sym,
+        )
+    } else {
+        // Web sign without narrowing: the narrowest measured sample inside the web run, against
+        // the running reference there.
+        let wr = p.range(seg.start, seg.end);
+        let i = wr.clone().filter(|&i| p.ok(i)).min_by(|&i, &j| p.ratio(i).total_cmp(&p.ratio(j)));
+        let i = i.unwrap_or(r.start + q.mld_index);
+        let refd = if p.reference[i] > 0.0 { p.reference[i] } else { q.reference_diameter_mm };
+        let mld = if p.ok(i) { p.d[i] } else { q.mld_mm };
+        (i, mld, refd, diameter_stenosis_pct(mld, refd), (seg.start, seg.end), seg.end - seg.start, symmetry_at(b, i, refd))
+    };
+
+    let mut ev = base_evidence(p, tree, extent, (lo, hi), rules);
+    ev.diameter_stenosis_pct = ds;
+    ev.area_stenosis_pct = area_stenosis_pct(mld, refd);
+    ev.mld_mm = mld;
+    ev.reference_diameter_mm = refd;
+    ev.length_mm = length;
+    ev.arc_mm = p.s[mld_i];
+    ev.symmetry = symmetry;
+    ev.focal = length <= rules.classification.ring_max_length_ref * refd;
+    let (ps, dsl) = shoulder_slopes(p, extent.0, p.s[mld_i], extent.1, refd);
+    ev.proximal_shoulder_slope_per_mm = ps;
+    ev.distal_shoulder_slope_per_mm = dsl;
+    let last_ok = (0..p.s.len()).rev().find(|&i| p.ok(i)).map_or(f64::NEG_INFINITY, |i| p.s[i]);
+    ev.distal_vessel_visible |= last_ok > extent.1;
+
+    // Lesion angulation: centerline direction before and after the lesion.
+    let w = det.angle_window_mm;
+    let (first, lastarc) = (p.s[0], p.s[p.s.len() - 1]);
+    if extent.0 - first >= 0.5 * w && lastarc - extent.1 >= 0.5 * w {
+        let a0 = p.point_at((extent.0 - w).max(first));
+        let a1 = p.point_at(extent.0);
+        let b0 = p.point_at(extent.1);
+        let b1 = p.point_at((extent.1 + w).min(lastarc));
+        ev.lesion_angle_deg = angle_between((a1.row - a0.row, a1.col - a0.col), (b1.row - b0.row, b1.col - b0.col));
+    }
+    // Tortuosity from the lesion to the end of the branch.
+    let mm_per_px = tree.calibration.mm_per_px;
+    if mm_per_px > 0.0 {
+        let pts: Vec<Point> = b.samples[p.s.partition_point(|&a| a < extent.0)..].iter().map(|x| x.point).collect();
+        ev.segment_tortuosity = tortuosity_of(&pts, det.tortuosity_step_mm / mm_per_px, mm_per_px, det.bend_threshold_deg);
+    }
+    Ok(Some(new_lesion(Some(b.id), Some(site_of(b.samples[mld_i].point)), ev, rules)))
+}
+
+fn detect_branch(bi: usize, tree: &VesselTree, rules: &Rules) -> Result<Vec<Lesion>> {
+    let b = &tree.branches[bi];
+    if b.samples.is_empty() {
+        return Ok(Vec::new());
+    }
+    let p = Profile::new(bi, b, rules)?;
+    let mut out = Vec::new();
+    let occ = occlusion(&p, tree, rules);
+    let mut segs = candidate_segments(&p, rules);
+    if let Some(o) = &occ {
+        // Narrowing into the stump is part of the occlusion.
+        let cut = o.evidence.start_mm.min(o.evidence.arc_mm - rules.detection.stump_window_mm) - rules.detection.merge_gap_mm;
+        segs.retain(|sg| sg.end < cut);
+    }
+    let (first, last) = (p.s[0], p.s[p.s.len() - 1]);
+    for k in 0..segs.len() {
+        let lo = if k > 0 { segs[k - 1].end } else { first };
+        let hi = if k + 1 < segs.len() { segs[k + 1].start } else { last };
+        if let Some(l) = measure_segment(&p, tree, segs[k], (lo, hi), rules)? {
+            out.push(l);
+        }
+    }
+    out.extend(occ);
+    Ok(out)
+}
+
+/// Detects and classifies lesions over the whole vessel tree. Ids are assigned in branch order,
+/// proximal to distal; lesions are not ranked yet (see [`crate::rank`]).
+pub fn detect(tree: &VesselTree, rules: &Rules) -> Result<Vec<Lesion>> {
+    rules.validate()?;
+    for (i, b) in tree.branches.iter().enumerate() {
+        if b.id != i {
+            return Err(LesionError::invalid(
+                format!("branches[{i}].id"),
+                format!("branch ids must equal their index, got {}", b.id),
+            ));
+        }
+    }
+    let mut all = Vec::new();
+    for bi in 0..tree.branches.len() {
+        all.extend(detect_branch(bi, tree, rules)?);
+    }
+    let mut lesions = suppress_across_junctions(all, tree, rules);
+    lesions.sort_by(|a, b| a.vessel.cmp(&b.vessel).then(a.evidence.arc_mm.total_cmp(&b.evidence.arc_mm)));
+    for (i, l) in lesions.iter_mut().enumerate() {
+        l.id = i;
+    }
+    Ok(lesions)
+}
+
+/// Non-maximum suppression between branches that meet at a junction (parent/child or
+/// siblings): a lesion at a bifurcation is seen in both profiles; keep the more severe one.
+fn suppress_across_junctions(mut all: Vec<Lesion>, tree: &VesselTree, rules: &Rules) -> Vec<Lesion> {
+    let limit_px = rules.detection.nms_distance_mm / tree.calibration.mm_per_px.max(1e-12);
+    let parent = |v: Option<usize>| v.and_then(|i| tree.branches.get(i)).and_then(|b| b.parent);
+    let related = |a: &Lesion, b: &Lesion| {
+        a.vessel != b.vessel
+            && (parent(a.vessel) == b.vessel
+                || parent(b.vessel) == a.vessel
+                || (parent(a.vessel).is_some() && parent(a.vessel) == parent(b.vessel)))
+    };
+    all.sort_by(|a, b| b.diameter_stenosis_pct.total_cmp(&a.diameter_stenosis_pct));
+    let mut kept: Vec<Lesion> = Vec::new();
+    for l in all {
+        let dup = kept.iter().any(|k| {
+            related(k, &l)
+                && match (k.site, l.site) {
+                    (Some(a), Some(b)) => (a.row - b.row).hypot(a.col - b.col) <= limit_px,
+                    _ => false,
+                }
+        });
+        if !dup {
+            kept.push(l);
+        }
+    }
+    kept
+}
+
+/// Detects lesions in an OCT pullback from its lumen-area profile (one value per frame,
+/// proximal or distal first as acquired) and the lumen channel count per frame (0 = not
+/// measured). References are the largest lumen within `detection.reference_window_mm` on each
+/// side of the narrowing (IVOCT convention [O1]); diameters are area-equivalent
+/// (`2·sqrt(A/π)`). Typed web where ≥ `web_min_channels` channels on ≥ `web_min_samples`
+/// frames, else subtotal when the area stenosis reaches the area equivalent of
+/// `subtotal_min_ds_pct`, else ring.
+pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rules: &Rules) -> Result<Vec<Lesion>> {
+    rules.validate()?;
+    if !(frame_spacing_mm.is_finite() && frame_spacing_mm > 0.0) {
+        return Err(LesionError::invalid(
+            "frame_spacing_mm",
+            format!("must be finite and > 0, got {frame_spacing_mm}"),
+        ));
+    }
+    if channels.len() != area_mm2.len() {
+        return Err(LesionError::invalid(
+            "channels",
+            format!("{} channel counts for {} frames", channels.len(), area_mm2.len()),
+        ));
+    }
+    if let Some(i) = area_mm2.iter().position(|&a| a < 0.0 || a == f64::INFINITY) {
+        return Err(LesionError::invalid(
+            format!("area_mm2[{i}]"),
+            format!("must be >= 0 and finite or NaN (not measured), got {}", area_mm2[i]),
+        ));
+    }
+    let det = &rules.detection;
+    let c = &rules.classification;
+    let n = area_mm2.len();
+    let w = (det.reference_window_mm / frame_spacing_mm).round() as usize;
+    let ok = |i: usize| area_mm2[i].is_finite();
+    let max_in = |lo: usize, hi: usize| {
+        (lo..hi.min(n))
+            .filter(|&i| ok(i))
+            .map(|i| area_mm2[i])
+            .fold(f64::NAN, f64::max)
+    };
+    // Running reference area: the upper percentile within the window, as for diameters.
+    let reference: Vec<f64> = (0..n)
+        .map(|i| {
+            let mut v: Vec<f64> = (i.saturating_sub(w)..(i + w + 1).min(n))
+                .filter(|&j| ok(j))
+                .map(|j| area_mm2[j])
+                .collect();
+            percentile(&mut v, det.reference_percentile)
+        })
+        .collect();
+    // Shoulder and thresholds in area terms (area ∝ diameter²).
+    let shoulder = det.shoulder_fraction.powi(2);
+    let max_ratio = (1.0 - det.min_ds_pct / 100.0).powi(2);
+    let web = |i: usize| channels[i] >= c.web_min_channels as u32;
+    let below = |i: usize| ok(i) && reference[i] > 0.0 && area_mm2[i] / reference[i] < shoulder;
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if below(i) || web(i) {
+            let start = i;
+            while i + 1 < n && (below(i + 1) || web(i + 1)) {
+                i += 1;
+            }
+            runs.push((start, i));
+        }
+        i += 1;
+    }
+    let gap = (det.merge_gap_mm / frame_spacing_mm).floor() as usize;
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for r in runs {
+        match merged.last_mut() {
+            Some(m) if r.0 - m.1 <= gap + 1 => m.1 = r.1,
+            _ => merged.push(r),
+        }
+    }
+    let mut out = Vec::new();
+    for (a, z) in merged {
+        let Some(mla_i) = (a..=z).filter(|&i| ok(i)).min_by(|&i, &j| area_mm2[i].total_cmp(&area_mm2[j])) else {
+            continue;
+        };
+        let prox = max_in(a.saturating_sub(w), a);
+        let dist = max_in(z + 1, z + 1 + w);
+        let ref_area = match (prox.is_finite(), dist.is_finite()) {
+            (true, true) => 0.5 * (prox + dist),
+            (true, false) => prox,
+            (false, true) => dist,
+            (false, false) => reference[mla_i],
+        };
+        if !(ref_area > 0.0) {
+            continue;
+        }
+        let mla = area_mm2[mla_i];
+        let multi = longest_run((a..=z).map(web));
+        let is_web = multi >= c.web_min_samples;
+        if mla / ref_area > max_ratio && !is_web {
+            continue;
+        }
+        let as_pct = (1.0 - mla / ref_area) * 100.0;
+        let mld = 2.0 * (mla / std::f64::consts::PI).sqrt();
+        let refd = 2.0 * (ref_area / std::f64::consts::PI).sqrt();
+        let ds = diameter_stenosis_pct(mld, refd);
+        let sub_as = area_stenosis_pct(1.0 - c.subtotal_min_ds_pct / 100.0, 1.0);
+        let channels_max = (a..=z).map(|i| channels[i]).max().unwrap_or(0);
+        let (t, rule, text) = if is_web {
+            (
+                LesionType::Web,
+                RuleFired::OctChannels,
+                format!("B: {channels_max} lumen channels over {multi} frames"),
+            )
+        } else if as_pct >= sub_as {
+            (
+                LesionType::Subtotal,
+                RuleFired::OctNearOcclusion,
+                format!("C: area stenosis {as_pct:.1}% >= {sub_as:.1}% (flow not measured by OCT)"),
+            )
+        } else {
+            (
+                LesionType::Ring,
+                RuleFired::OctNarrowing,
+                format!("A: single-lumen narrowing, area stenosis {as_pct:.1}%"),
+            )
+        };
+        let length = (z - a + 1) as f64 * frame_spacing_mm;
+        let confidence = match rule {
+            RuleFired::OctChannels => 0.5 + 0.5 * ((multi - c.web_min_samples) as f64 / c.web_min_samples as f64).min(1.0),
+            RuleFired::OctNearOcclusion => 0.5 + 0.5 * ((as_pct - sub_as) / (100.0 - sub_as).max(1e-6)).clamp(0.0, 1.0),
+            // Ring from OCT alone cannot see the angiographic shape: the focal criterion is
+            // the only margin available.
+            _ => {
+                let max_len = c.ring_max_length_ref * refd;
+                0.5 + 0.5 * ((max_len - length) / max_len).clamp(0.0, 1.0)
+            }
+        };
+        let ev = Evidence {
+            modality: Modality::Oct,
+            rule,
+            rule_text: text,
+            diameter_stenosis_pct: ds,
+            area_stenosis_pct: as_pct,
+            mld_mm: mld,
+            reference_diameter_mm: refd,
+            length_mm: length,
+            arc_mm: mla_i as f64 * frame_spacing_mm,
+            start_mm: a as f64 * frame_spacing_mm,
+            end_mm: z as f64 * frame_spacing_mm,
+            proximal_shoulder_slope_per_mm: None,
+            distal_shoulder_slope_per_mm: None,
+            symmetry: None,
+            focal: length <= c.ring_max_length_ref * refd,
+            channels_max,
+            multichannel_samples: multi,
+            lucent_bands: channels_max.saturating_sub(1),
+            density_ratio_min: None,
+            low_density_samples: 0,
+            mla_mm2: Some(mla),
+            reference_area_mm2: Some(ref_area),
+            flow_grade: None,
+            flow_known: false,
+            arrival_ms: None,
+            distal_end: None,
+            cutoff: false,
+            distal_vessel_visible: true,
+            stump: None,
+            segment_tortuosity: None,
+            distal_tortuosity: None,
+            lesion_angle_deg: None,
+            reliable_fraction: (a..=z).filter(|&i| ok(i)).count() as f64 / (z - a + 1) as f64,
+        };
+        out.push(Lesion {
+            id: out.len(),
+            vessel: None,
+            site: None,
+            lesion_type: t,
+            confidence,
+            mld_mm: mld,
+            reference_diameter_mm: refd,
+            diameter_stenosis_pct: ds,
+            length_mm: length,
+            evidence: ev,
+            priority: None,
+            reason: String::new(),
+            risk_flags: Vec::new(),
+            score: 0.0,
+            balloon_mm: Vec::new(),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,230 @@
+//! Output types: lesions with their evidence, the treatment plan and its sessions.
+//! Field names follow the report schema of `docs/design.md`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use vesselkit_core::{BranchEnd, LesionType, Tortuosity};
+
+/// Image position of a lesion (its MLD or stump tip), px.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Site {
+    pub row: f64,
+    pub col: f64,
+}
+
+/// Where the lesion was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    /// A branch diameter profile of an angiogram.
+    Angio,
+    /// An intravascular OCT lumen-area profile.
+    Oct,
+}
+
+/// Occlusion stump shape (Yang 2023 [R3]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StumpShape {
+    /// Tapers to a tip: highest crossing success.
+    Pointed,
+    /// Stays wide to a blunt end.
+    Round,
+    /// At the branch origin, no stump: lowest success, most complications.
+    Orifice,
+}
+
+/// Which type rule decided the type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleFired {
+    /// D: cut-off with flow grade 0.
+    DCutoffNoFlow,
+    /// D without cine: cut-off with no distal vessel (image only).
+    DCutoffImageOnly,
+    /// D: flow grade 0 beyond a near-occlusive narrowing without a visible cut-off.
+    DNoFlow,
+    /// C: near-occlusive narrowing (or cut-off) with flow grade 1-2.
+    CNearOcclusionSlowFlow,
+    /// C without cine: near-occlusive narrowing with visible distal vessel (image only).
+    CNearOcclusionImageOnly,
+    /// E: tortuous segment beyond the lesion or severe angulation.
+    ETortuous,
+    /// B: lumen channels or lucent bands.
+    BChannels,
+    /// B: densitometric / geometric area ratio below threshold.
+    BDensity,
+    /// A: focal, symmetric narrowing without internal defect.
+    ARing,
+    /// No rule fired (long or asymmetric narrowing): nearest type reported, low confidence.
+    Fallback,
+    /// OCT: two or more lumen channels.
+    OctChannels,
+    /// OCT: area stenosis at the near-occlusive level.
+    OctNearOcclusion,
+    /// OCT: single-lumen narrowing.
+    OctNarrowing,
+}
+
+/// The measured features behind a lesion's type. Optional values are `None` when not measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub modality: Modality,
+    /// The rule that decided the type, and a short human description of why.
+    pub rule: RuleFired,
+    pub rule_text: String,
+    pub diameter_stenosis_pct: f64,
+    /// Circular area stenosis from diameters (angio) or measured area stenosis (OCT).
+    pub area_stenosis_pct: f64,
+    pub mld_mm: f64,
+    pub reference_diameter_mm: f64,
+    pub length_mm: f64,
+    /// Position of the MLD (or stump tip) along the branch or pullback, mm.
+    pub arc_mm: f64,
+    /// Shoulder positions along the branch or pullback, mm.
+    pub start_mm: f64,
+    pub end_mm: f64,
+    /// Steepest diameter slope on the proximal / distal flank, divided by the reference
+    /// diameter, 1/mm (shoulder abruptness; larger = more abrupt).
+    pub proximal_shoulder_slope_per_mm: Option<f64>,
+    pub distal_shoulder_slope_per_mm: Option<f64>,
+    /// QCA symmetry index in [0, 1] (1 = concentric); `None` without edge positions.
+    pub symmetry: Option<f64>,
+    /// Length ≤ `ring_max_length_ref` × reference.
+    pub focal: bool,
+    /// Most lumen channels seen across one profile in the lesion (0 = not measured).
+    pub channels_max: u32,
+    /// Longest run of consecutive samples with ≥ `web_min_channels` channels.
+    pub multichannel_samples: usize,
+    /// Lucent bands inside the lumen (channels − 1 at the worst profile).
+    pub lucent_bands: u32,
+    /// Smallest densitometric / geometric ratio in the lesion.
+    pub density_ratio_min: Option<f64>,
+    /// Longest run of consecutive samples with density ratio below `web_max_density_ratio`.
+    pub low_density_samples: usize,
+    /// OCT: minimal lumen area and reference area, mm².
+    pub mla_mm2: Option<f64>,
+    pub reference_area_mm2: Option<f64>,
+    /// Distal flow grade 0-3 from cine; `None` when there is no cine.
+    pub flow_grade: Option<u8>,
+    /// False when C vs D was decided from the image alone.
+    pub flow_known: bool,
+    pub arrival_ms: Option<f64>,
+    /// How the branch ends (angio only).
+    pub distal_end: Option<BranchEnd>,
+    /// The centerline stops abruptly with no distal vessel.
+    pub cutoff: bool,
+    /// Vessel is visible beyond the lesion (distal samples or child branches).
+    pub distal_vessel_visible: bool,
+    pub stump: Option<StumpShape>,
+    /// Tortuosity of the centerline from the lesion to the end of its branch.
+    pub segment_tortuosity: Option<Tortuosity>,
+    /// Worst tortuosity reported for the branches below (largest DM, bends and bend).
+    pub distal_tortuosity: Option<Tortuosity>,
+    /// Direction change across the lesion, degrees.
+    pub lesion_angle_deg: Option<f64>,
+    /// Fraction of profile samples in the lesion window whose edges were reliable.
+    pub reliable_fraction: f64,
+}
+
+/// One lesion. `priority` and `reason` are set by [`crate::rank`], `balloon_mm` by
+/// [`crate::assess`] from the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lesion {
+    pub id: usize,
+    /// Branch id in the vessel tree; `None` for an OCT pullback.
+    pub vessel: Option<usize>,
+    /// Image position; `None` for an OCT pullback (see `evidence.arc_mm`).
+    pub site: Option<Site>,
+    #[serde(rename = "type")]
+    pub lesion_type: LesionType,
+    /// Confidence of the type in [0, 1] (see [`crate::classify`]).
+    pub confidence: f64,
+    pub mld_mm: f64,
+    pub reference_diameter_mm: f64,
+    pub diameter_stenosis_pct: f64,
+    pub length_mm: f64,
+    pub evidence: Evidence,
+    /// 1 = treat first; `None` until ranked.
+    pub priority: Option<usize>,
+    pub reason: String,
+    /// Risk flags found while ranking (`small_vessel`, `sharp_angle`, `orifice_stump`,
+    /// `round_stump`, `tortuosity`).
+    pub risk_flags: Vec<String>,
+    /// Ranking score (higher = earlier within its group).
+    pub score: f64,
+    /// Staged balloon diameters, mm, first session first.
+    pub balloon_mm: Vec<f64>,
+}
+
+/// Extra input for planning.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlanInput {
+    /// OCT reference lumen diameter by lesion id, mm; preferred over the angiographic QCA
+    /// reference when present.
+    pub oct_reference_mm: BTreeMap<usize, f64>,
+}
+
+/// Where a plan's reference diameter came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceSource {
+    Qca,
+    Oct,
+}
+
+/// Balloon advice for one lesion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BalloonAdvice {
+    pub lesion: usize,
+    pub reference_mm: f64,
+    pub reference_source: ReferenceSource,
+    /// Balloon per stage, mm.
+    pub balloon_mm: Vec<f64>,
+    /// Balloon-to-vessel ratio per stage.
+    pub ratio: Vec<f64>,
+    /// Some stage exceeds `balloon.max_ratio` [R8].
+    pub oversized: bool,
+    pub note: String,
+}
+
+/// One dilation in a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub lesion: usize,
+    pub vessel: Option<usize>,
+    /// 1 = first dilation of this lesion.
+    pub stage: usize,
+    pub balloon_mm: f64,
+}
+
+/// One treatment session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// 1-based.
+    pub index: usize,
+    /// Lesion ids treated, in priority order.
+    pub lesions: Vec<usize>,
+    pub steps: Vec<Step>,
+    pub note: String,
+}
+
+/// The staged plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub sessions: Vec<Session>,
+    pub balloons: Vec<BalloonAdvice>,
+    /// Pressure end points and other notes carried as data.
+    pub notes: Vec<String>,
+    pub endpoints: crate::rules::PressureEndpoints,
+    pub notice: String,
+}
+
+/// Detection, ranking and plan in one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub lesions: Vec<Lesion>,
+    pub plan: Plan,
+    pub notice: String,
+}

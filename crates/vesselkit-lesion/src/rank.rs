@@ -1,0 +1,103 @@
+//! Treatment order (domain.md rule 7).
+//!
+//! Hard constraint: ring, web and subtotal lesions come before occlusions and tortuous lesions
+//! (consensus recommendation 9 [R11]; higher success and fewer complications in A-C [R1]).
+//! Within each group lesions are ordered by a score (see [`crate::rules::RankingRules`]): the
+//! expected gain from % stenosis and the downstream territory, discounted for each risk flag.
+
+use crate::classify::is_tortuous;
+use crate::error::Result;
+use crate::model::{Lesion, StumpShape};
+use crate::rules::Rules;
+use vesselkit_core::{LesionType, VesselTree};
+
+/// Treatment group: 1 = ring, web, subtotal; 2 = occlusion, tortuous (consensus rec. 9).
+pub fn treatment_group(t: LesionType) -> u8 {
+    match t {
+        LesionType::Ring | LesionType::Web | LesionType::Subtotal => 1,
+        LesionType::Occlusion | LesionType::Tortuous => 2,
+    }
+}
+
+/// Risk flags of a lesion and the multiplicative discount they give.
+pub fn risk_flags(l: &Lesion, rules: &Rules) -> (Vec<&'static str>, f64) {
+    let r = &rules.ranking;
+    let ev = &l.evidence;
+    let mut flags = Vec::new();
+    let mut factor = 1.0;
+    let mut add = |name: &'static str, penalty: f64| {
+        flags.push(name);
+        factor *= 1.0 - penalty;
+    };
+    if l.reference_diameter_mm.is_finite() && l.reference_diameter_mm < r.small_vessel_mm {
+        add("small_vessel", r.penalty_small_vessel);
+    }
+    if ev.lesion_angle_deg.is_some_and(|a| a >= r.sharp_angle_deg) {
+        add("sharp_angle", r.penalty_sharp_angle);
+    }
+    match ev.stump {
+        Some(StumpShape::Orifice) => add("orifice_stump", r.penalty_orifice_stump),
+        Some(StumpShape::Round) => add("round_stump", r.penalty_round_stump),
+        _ => {}
+    }
+    if is_tortuous(ev, rules) {
+        add("tortuosity", r.penalty_tortuosity);
+    }
+    (flags, factor)
+}
+
+/// Sets `priority` (1 = first, a permutation of 1..=n), `score`, `risk_flags` and a one-line
+/// `reason` on every lesion. Ties keep id order.
+pub fn rank(lesions: &mut [Lesion], tree: &VesselTree, rules: &Rules) -> Result<()> {
+    rules.validate()?;
+    let r = &rules.ranking;
+    for l in lesions.iter_mut() {
+        let territory = l
+            .vessel
+            .filter(|&v| v < tree.branches.len())
+            .map(|v| tree.territory_length_mm(v))
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .unwrap_or(0.0);
+        // Scoring only: a stenosis outside 0-100 % (bad upstream value) scores as its nearest
+        // bound, and a missing one as 0, so that ranking never fails on one lesion's numbers.
+        let ds = if l.diameter_stenosis_pct.is_finite() {
+            l.diameter_stenosis_pct.clamp(0.0, 100.0)
+        } else {
+            0.0
+        };
+        let gain = r.weight_stenosis * ds / 100.0 + r.weight_territory * territory / (territory + r.territory_half_mm);
+        let (flags, factor) = risk_flags(l, rules);
+        l.score = gain * factor;
+        l.risk_flags = flags.iter().map(|s| s.to_string()).collect();
+        let group = treatment_group(l.lesion_type);
+        let why = if group == 1 {
+            "group 1 (ring/web/subtotal first, consensus rec. 9)"
+        } else {
+            "group 2 (occlusion/tortuous after ring/web/subtotal, consensus rec. 9)"
+        };
+        let flag_txt = if flags.is_empty() {
+            String::new()
+        } else {
+            format!("; risk: {}", flags.join(", "))
+        };
+        l.reason = format!(
+            "{} ({}) {why}; DS {ds:.0}%, territory {territory:.0} mm, score {:.2}{flag_txt}",
+            l.lesion_type,
+            l.lesion_type.kawakami(),
+            l.score
+        );
+    }
+    let mut order: Vec<usize> = (0..lesions.len()).collect();
+    let key = |l: &Lesion| if l.score.is_nan() { f64::NEG_INFINITY } else { l.score };
+    order.sort_by(|&a, &b| {
+        let (la, lb) = (&lesions[a], &lesions[b]);
+        treatment_group(la.lesion_type)
+            .cmp(&treatment_group(lb.lesion_type))
+            .then(key(lb).total_cmp(&key(la)))
+            .then(la.id.cmp(&lb.id))
+    });
+    for (p, &i) in order.iter().enumerate() {
+        lesions[i].priority = Some(p + 1);
+    }
+    Ok(())
+}
