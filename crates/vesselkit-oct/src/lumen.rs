@@ -1,0 +1,768 @@
+//! Lumen contour of one OCT frame: catheter and guidewire handling, then a globally optimal
+//! closed boundary found by dynamic programming over angle in polar space.
+
+use crate::channels::{Channel, Septum, find_channels};
+use crate::error::{OctError, Result, finite_pixels, positive};
+use crate::metrics::{LumenMetrics, contour_mask, lumen_metrics};
+use crate::polar::{CartesianGrid, OctGeometry, bilinear, bilinear_polar};
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+use std::f64::consts::TAU;
+use vesselkit_core::{Contour, Point};
+
+/// Options for [`oct_lumen`]. Lengths are in mm so that they hold across image scales; the
+/// defaults are detection settings (search ranges and filter widths), not clinical thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OctOptions {
+    /// Scale of a cartesian frame (ignored for polar input, whose scale comes from `polar`).
+    pub mm_per_px: f64,
+    /// Catheter centre of a cartesian frame; `None` = image centre `((rows-1)/2, (cols-1)/2)`.
+    pub center: Option<Point>,
+    /// `Some(geometry)` when the frame is polar `[a_lines, samples]` (DICOM IVOCT);
+    /// `None` for a cartesian frame (console export).
+    pub polar: Option<OctGeometry>,
+    /// Number of angles of the internal polar image.
+    pub n_angles: usize,
+    /// Radial step of the internal polar image in pixels of the analysis frame.
+    pub radial_step_px: f64,
+    /// Outer radius of catheter and sheath (mm) when known; `None` detects the rings.
+    pub catheter_radius_mm: Option<f64>,
+    /// Auto-detection looks for catheter/sheath rings only inside this radius (mm).
+    pub max_catheter_radius_mm: f64,
+    /// Outermost radius searched for the lumen (mm); `None` = as far as the image reaches.
+    pub max_radius_mm: Option<f64>,
+    /// Width of the dark window inside a candidate edge (mm).
+    pub edge_inner_mm: f64,
+    /// Width of the bright window outside a candidate edge (mm). Wider than a septum so that
+    /// thin bright structures inside the lumen score lower than the wall.
+    pub edge_outer_mm: f64,
+    /// Largest radial step of the boundary between neighbouring angles (in radial samples).
+    pub max_step: usize,
+    /// Cost per radial sample of a step between neighbouring angles (smoothness).
+    pub step_penalty: f32,
+    /// Weight of the fraction of bright pixels between catheter and boundary (the lumen is
+    /// dark, so a boundary beyond bright tissue is penalised).
+    pub inside_bright_weight: f32,
+    /// Gaussian smoothing of the final radius profile, in degrees.
+    pub smooth_deg: f64,
+    /// Look for a guidewire (bright spot with a dark shadow behind it).
+    pub detect_guidewire: bool,
+    /// An angle is in shadow when the brightest tissue behind its brightest point is darker
+    /// than this fraction of the median (over all angles) of the same quantity.
+    pub shadow_ratio: f32,
+    /// Edges weaker than this (in normalised intensity) are treated as missing and the
+    /// boundary is interpolated across them (side branches, shadows).
+    pub min_edge: f32,
+    /// Septum detection: a pixel inside the lumen is bright (septum) above
+    /// `lumen + septum_contrast * (wall - lumen)`.
+    pub septum_contrast: f32,
+    /// Dark components smaller than this are not counted as channels (mm²).
+    pub min_channel_area_mm2: f64,
+    /// Side of the resampled patch used for channel analysis, in pixels.
+    pub channel_patch_px: usize,
+}
+
+impl Default for OctOptions {
+    fn default() -> Self {
+        Self {
+            mm_per_px: 0.01,
+            center: None,
+            polar: None,
+            n_angles: 360,
+            radial_step_px: 1.0,
+            catheter_radius_mm: None,
+            max_catheter_radius_mm: 0.75,
+            max_radius_mm: None,
+            edge_inner_mm: 0.05,
+            edge_outer_mm: 0.25,
+            max_step: 3,
+            step_penalty: 0.01,
+            inside_bright_weight: 0.5,
+            smooth_deg: 2.0,
+            detect_guidewire: true,
+            shadow_ratio: 0.35,
+            min_edge: 0.08,
+            septum_contrast: 0.5,
+            min_channel_area_mm2: 0.02,
+            channel_patch_px: 256,
+        }
+    }
+}
+
+/// Everything found in one frame. Coordinates are pixels of `grid` (the input image for a
+/// cartesian frame, [`CartesianGrid::fitting`] for a polar one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OctFrameResult {
+    /// Closed lumen contour, one point per angle, in `(row, col)` pixels of `grid`.
+    pub contour: Contour,
+    /// Per contour point: true where the boundary was interpolated (guidewire shadow, missing
+    /// edge) rather than seen.
+    pub interpolated: Vec<bool>,
+    /// Angular extent of the guidewire shadow `(start, end)` in radians in `[0, 2 pi)`,
+    /// counted from +col towards +row; `end < start` means the arc wraps through 0.
+    pub guidewire_shadow: Option<(f64, f64)>,
+    /// Outer radius of catheter and sheath used to start the search (mm).
+    pub catheter_radius_mm: f64,
+    pub metrics: LumenMetrics,
+    /// Dark lumen components separated by septa, largest first.
+    pub channels: Vec<Channel>,
+    /// Thin bright structures that separate two or more channels.
+    pub septa: Vec<Septum>,
+    /// The pixel frame of `contour`.
+    pub grid: CartesianGrid,
+}
+
+impl OctFrameResult {
+    /// Number of lumen channels (1 for a plain lumen, 2+ for a web / recanalised thrombus).
+    pub fn n_channels(&self) -> usize {
+        self.channels.len()
+    }
+    /// Boolean lumen mask `[rows, cols]` of the contour (pixel centres inside).
+    pub fn lumen_mask(&self, rows: usize, cols: usize) -> Array2<bool> {
+        contour_mask(&self.contour, rows, cols)
+    }
+}
+
+/// Where intensities come from: a cartesian image or polar A-lines.
+pub(crate) enum Source<'a> {
+    Cart { img: ArrayView2<'a, f32>, center: Point },
+    Polar { img: ArrayView2<'a, f32>, z_offset: f64 },
+}
+
+impl Source<'_> {
+    /// Intensity at radius `r` (px of the analysis frame) and angle `t` (with its sin, cos).
+    #[inline]
+    pub(crate) fn at(&self, r: f64, t: f64, s: f64, c: f64) -> Option<f32> {
+        match self {
+            Source::Cart { img, center } => bilinear(img, center.row + r * s, center.col + r * c),
+            Source::Polar { img, z_offset } => {
+                bilinear_polar(img, t / TAU * img.nrows() as f64, r - z_offset)
+            }
+        }
+    }
+    /// Intensity at an analysis-frame pixel position.
+    #[inline]
+    pub(crate) fn at_point(&self, row: f64, col: f64, center: Point) -> Option<f32> {
+        match self {
+            Source::Cart { img, .. } => bilinear(img, row, col),
+            Source::Polar { .. } => {
+                let (dr, dc) = (row - center.row, col - center.col);
+                let r = dr.hypot(dc);
+                let t = dr.atan2(dc).rem_euclid(TAU);
+                self.at(r, t, 0.0, 0.0)
+            }
+        }
+    }
+}
+
+/// The internal polar image and what was learned from it.
+pub(crate) struct PolarWork {
+    /// Normalised (1st..99.5th percentile -> 0..1), lightly smoothed `[n_angles, n_k]`.
+    pub ps: Array2<f32>,
+    pub dr: f64,
+    pub k_min: usize,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+fn percentile(values: &mut [f32], q: f64) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let idx = ((values.len() - 1) as f64 * q).round() as usize;
+    let (_, v, _) = values.select_nth_unstable_by(idx, f32::total_cmp);
+    *v
+}
+
+/// Circular box smoothing along axis 0 (angle) and plain box along axis 1 (radius).
+fn smooth_polar(p: &Array2<f32>, ha: usize, hk: usize) -> Array2<f32> {
+    let (na, nk) = p.dim();
+    let mut tmp = Array2::<f32>::zeros((na, nk));
+    for a in 0..na {
+        let row = p.row(a);
+        let mut acc = 0.0f32;
+        let mut cnt = 0usize;
+        // running window over k
+        let mut lo = 0usize;
+        let mut hi = 0usize; // exclusive
+        for k in 0..nk {
+            let want_hi = (k + hk + 1).min(nk);
+            while hi < want_hi {
+                acc += row[hi];
+                cnt += 1;
+                hi += 1;
+            }
+            let want_lo = k.saturating_sub(hk);
+            while lo < want_lo {
+                acc -= row[lo];
+                cnt -= 1;
+                lo += 1;
+            }
+            tmp[[a, k]] = acc / cnt as f32;
+        }
+    }
+    if ha == 0 {
+        return tmp;
+    }
+    let mut out = Array2::<f32>::zeros((na, nk));
+    let w = (2 * ha + 1) as f32;
+    for a in 0..na {
+        for d in 0..=2 * ha {
+            let src = (a + na + d - ha) % na;
+            for k in 0..nk {
+                out[[a, k]] += tmp[[src, k]];
+            }
+        }
+        for k in 0..nk {
+            out[[a, k]] /= w;
+        }
+    }
+    out
+}
+
+/// Otsu threshold of values in [0, 1]-ish range (256 bins over their min..max).
+fn otsu(values: &[f32]) -> f32 {
+    let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &v in values {
+        mn = mn.min(v);
+        mx = mx.max(v);
+    }
+    if !(mx > mn) {
+        return mn;
+    }
+    let mut hist = [0u32; 256];
+    let scale = 255.0 / (mx - mn);
+    for &v in values {
+        hist[((v - mn) * scale) as usize & 255] += 1;
+    }
+    let total = values.len() as f64;
+    let sum_all: f64 = hist.iter().enumerate().map(|(i, &h)| i as f64 * h as f64).sum();
+    let (mut w0, mut sum0, mut best, mut best_t) = (0.0f64, 0.0f64, -1.0f64, 0usize);
+    for (t, &h) in hist.iter().enumerate() {
+        w0 += h as f64;
+        if w0 == 0.0 {
+            continue;
+        }
+        let w1 = total - w0;
+        if w1 == 0.0 {
+            break;
+        }
+        sum0 += t as f64 * h as f64;
+        let m0 = sum0 / w0;
+        let m1 = (sum_all - sum0) / w1;
+        let between = w0 * w1 * (m0 - m1) * (m0 - m1);
+        if between > best {
+            best = between;
+            best_t = t;
+        }
+    }
+    mn + (best_t as f32 + 0.5) / scale
+}
+
+/// Catheter and sheath: the outermost thin bright ring in the angular median profile within
+/// `k_hi`. Returns the first radial index after it (plus a small gap), or 0 without rings.
+fn detect_catheter(ps: &Array2<f32>, k_hi: usize, gap: usize) -> usize {
+    let (na, nk) = ps.dim();
+    let k_hi = k_hi.min(nk);
+    let mut col = vec![0.0f32; na];
+    let mut med = vec![0.0f32; k_hi];
+    for (k, m) in med.iter_mut().enumerate() {
+        for (a, v) in col.iter_mut().enumerate() {
+            *v = ps[[a, k]];
+        }
+        *m = percentile(&mut col, 0.5);
+    }
+    // A ring is a run of radii where most angles are bright; it must end (drop back to dark)
+    // before k_hi, which tells it from a lumen wall that merely lies close to the catheter.
+    let thr = 0.3f32;
+    let mut last_end = None;
+    let mut in_ring = false;
+    for (k, &m) in med.iter().enumerate() {
+        if m >= thr {
+            in_ring = true;
+        } else if in_ring {
+            in_ring = false;
+            last_end = Some(k);
+        }
+    }
+    match last_end {
+        Some(k) => (k + gap).min(nk.saturating_sub(1)),
+        None => 0,
+    }
+}
+
+/// Circular runs of `true` in `flags` as `(start, len)`.
+fn circular_runs(flags: &[bool]) -> Vec<(usize, usize)> {
+    let n = flags.len();
+    if flags.iter().all(|&f| f) {
+        return vec![(0, n)];
+    }
+    let Some(first_false) = flags.iter().position(|&f| !f) else {
+        return vec![];
+    };
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let a = (first_false + i) % n;
+        if flags[a] {
+            let start = a;
+            let mut len = 0;
+            while i < n && flags[(first_false + i) % n] {
+                len += 1;
+                i += 1;
+            }
+            runs.push((start, len));
+        } else {
+            i += 1;
+        }
+    }
+    runs
+}
+
+/// Guidewire: a very bright point followed by a deep shadow. Returns flagged angles and the
+/// arc `(start, len)` in angle indices.
+fn detect_guidewire(ps: &Array2<f32>, k_min: usize, gap: usize, ratio: f32) -> Option<(usize, usize)> {
+    let (na, nk) = ps.dim();
+    if k_min + gap + 2 >= nk {
+        return None;
+    }
+    let mut peak = vec![0.0f32; na];
+    let mut after = vec![0.0f32; na];
+    for a in 0..na {
+        let row = ps.row(a);
+        let (mut kp, mut vp) = (k_min, f32::NEG_INFINITY);
+        for k in k_min..nk {
+            if row[k] > vp {
+                vp = row[k];
+                kp = k;
+            }
+        }
+        // Brightest tissue anywhere behind the peak: a shadow has none, whereas a septum or
+        // blood residue in front of the wall leaves the wall visible behind it.
+        let s = (kp + gap).min(nk - 1);
+        let m = row.iter().skip(s).fold(0.0f32, |m, &v| m.max(v));
+        peak[a] = vp;
+        after[a] = m;
+    }
+    let mut tmp = after.clone();
+    let med = percentile(&mut tmp, 0.5);
+    if med <= 0.0 {
+        return None;
+    }
+    let flags: Vec<bool> = (0..na).map(|a| after[a] < ratio * med && peak[a] > 0.5).collect();
+    let min_len = (na / 180).max(2);
+    let max_len = na / 4;
+    circular_runs(&flags)
+        .into_iter()
+        .filter(|&(_, len)| len >= min_len && len <= max_len)
+        .max_by(|x, y| {
+            let score = |&(s, l): &(usize, usize)| (0..l).map(|i| peak[(s + i) % na]).fold(0.0f32, f32::max);
+            score(x).total_cmp(&score(y))
+        })
+}
+
+/// Dynamic programming over angle. `cost[a, k]` for `k in k_min..nk`; returns one radial index
+/// per angle forming a closed path with steps of at most `max_step` between neighbours
+/// (including from the last angle back to the first).
+fn dp_closed(cost: &Array2<f32>, k_min: usize, max_step: usize, pen: f32) -> Vec<usize> {
+    let (na, nk) = cost.dim();
+    let run = |start_a: usize, fixed: Option<usize>| -> Vec<usize> {
+        let mut acc = vec![f32::INFINITY; nk];
+        let mut back = vec![0u16; na * nk];
+        for k in k_min..nk {
+            match fixed {
+                Some(k0) if k != k0 => {}
+                _ => acc[k] = cost[[start_a, k]],
+            }
+        }
+        let mut next = vec![f32::INFINITY; nk];
+        for step in 1..na {
+            let a = (start_a + step) % na;
+            for k in k_min..nk {
+                let lo = k.saturating_sub(max_step).max(k_min);
+                let hi = (k + max_step).min(nk - 1);
+                let (mut best, mut arg) = (f32::INFINITY, k);
+                for kk in lo..=hi {
+                    let v = acc[kk] + pen * kk.abs_diff(k) as f32;
+                    if v < best {
+                        best = v;
+                        arg = kk;
+                    }
+                }
+                next[k] = best + cost[[a, k]];
+                back[step * nk + k] = arg as u16;
+            }
+            std::mem::swap(&mut acc, &mut next);
+        }
+        let end_ok = |k: usize| fixed.is_none_or(|k0| k.abs_diff(k0) <= max_step);
+        let mut kbest = k_min;
+        let mut vbest = f32::INFINITY;
+        for (k, &v) in acc.iter().enumerate().skip(k_min) {
+            let v = v + fixed.map_or(0.0, |k0| pen * k.abs_diff(k0) as f32);
+            if end_ok(k) && v < vbest {
+                vbest = v;
+                kbest = k;
+            }
+        }
+        let mut path = vec![0usize; na];
+        let mut k = kbest;
+        for step in (0..na).rev() {
+            path[(start_a + step) % na] = k;
+            if step > 0 {
+                k = back[step * nk + k] as usize;
+            }
+        }
+        path
+    };
+    let first = run(0, None);
+    let a0 = na / 2;
+    run(a0, Some(first[a0]))
+}
+
+/// Circular Gaussian smoothing of a profile (sigma in samples).
+fn smooth_circular(v: &[f64], sigma: f64) -> Vec<f64> {
+    let n = v.len();
+    if sigma <= 0.0 || n < 3 {
+        return v.to_vec();
+    }
+    let h = ((3.0 * sigma).ceil() as usize).min(n / 2);
+    let w: Vec<f64> = (0..=2 * h)
+        .map(|i| {
+            let d = i as f64 - h as f64;
+            (-0.5 * d * d / (sigma * sigma)).exp()
+        })
+        .collect();
+    let ws: f64 = w.iter().sum();
+    (0..n)
+        .map(|i| (0..=2 * h).map(|j| w[j] * v[(i + n + j - h) % n]).sum::<f64>() / ws)
+        .collect()
+}
+
+fn check_options(o: &OctOptions) -> Result<()> {
+    if o.n_angles < 32 || o.n_angles > 4096 {
+        return Err(OctError::invalid("n_angles", format!("must be in 32..=4096, got {}", o.n_angles)));
+    }
+    positive("radial_step_px", o.radial_step_px)?;
+    positive("max_catheter_radius_mm", o.max_catheter_radius_mm)?;
+    positive("edge_inner_mm", o.edge_inner_mm)?;
+    positive("edge_outer_mm", o.edge_outer_mm)?;
+    positive("min_channel_area_mm2", o.min_channel_area_mm2)?;
+    if let Some(r) = o.catheter_radius_mm {
+        positive("catheter_radius_mm", r)?;
+    }
+    if let Some(r) = o.max_radius_mm {
+        positive("max_radius_mm", r)?;
+    }
+    if o.max_step == 0 || o.max_step > 64 {
+        return Err(OctError::invalid("max_step", format!("must be in 1..=64, got {}", o.max_step)));
+    }
+    for (f, v) in [
+        ("step_penalty", o.step_penalty),
+        ("inside_bright_weight", o.inside_bright_weight),
+        ("min_edge", o.min_edge),
+    ] {
+        if !v.is_finite() || v < 0.0 {
+            return Err(OctError::invalid(f, format!("must be finite and >= 0, got {v}")));
+        }
+    }
+    if !(o.shadow_ratio > 0.0 && o.shadow_ratio < 1.0) {
+        return Err(OctError::invalid("shadow_ratio", format!("must be in (0, 1), got {}", o.shadow_ratio)));
+    }
+    if !(o.septum_contrast > 0.0 && o.septum_contrast < 1.0) {
+        return Err(OctError::invalid(
+            "septum_contrast",
+            format!("must be in (0, 1), got {}", o.septum_contrast),
+        ));
+    }
+    if !o.smooth_deg.is_finite() || o.smooth_deg < 0.0 {
+        return Err(OctError::invalid("smooth_deg", format!("must be finite and >= 0, got {}", o.smooth_deg)));
+    }
+    if o.channel_patch_px < 16 || o.channel_patch_px > 4096 {
+        return Err(OctError::invalid(
+            "channel_patch_px",
+            format!("must be in 16..=4096, got {}", o.channel_patch_px),
+        ));
+    }
+    Ok(())
+}
+
+/// Find the lumen of one OCT frame and measure it.
+///
+/// `frame` is cartesian (console export, catheter at `opts.center`) unless `opts.polar` is set,
+/// in which case it is polar `[a_lines, samples]`. Intensities: any linear or log scale with a
+/// dark lumen and bright wall (convert RGB exports to luminance first).
+pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameResult> {
+    check_options(opts)?;
+    let (rows, cols) = frame.dim();
+    if rows < 16 || cols < 16 {
+        return Err(OctError::shape("frame", format!("{rows} x {cols}; need at least 16 x 16")));
+    }
+    finite_pixels("frame", frame.iter())?;
+
+    // The analysis frame: where radii are measured and the contour lives.
+    let (src, grid, r_limit) = match &opts.polar {
+        None => {
+            positive("mm_per_px", opts.mm_per_px)?;
+            let center = opts.center.unwrap_or(Point::new((rows - 1) as f64 / 2.0, (cols - 1) as f64 / 2.0));
+            if !(center.row.is_finite() && center.col.is_finite())
+                || center.row < 0.0
+                || center.col < 0.0
+                || center.row > (rows - 1) as f64
+                || center.col > (cols - 1) as f64
+            {
+                return Err(OctError::invalid(
+                    "center",
+                    format!("({}, {}) lies outside the {rows} x {cols} frame", center.row, center.col),
+                ));
+            }
+            let r_limit = center
+                .row
+                .min(center.col)
+                .min((rows - 1) as f64 - center.row)
+                .min((cols - 1) as f64 - center.col);
+            let grid = CartesianGrid {
+                rows,
+                cols,
+                center,
+                mm_per_px: opts.mm_per_px,
+            };
+            (Source::Cart { img: frame, center }, grid, r_limit)
+        }
+        Some(g) => {
+            let grid = CartesianGrid::fitting(g, cols)?;
+            let r_limit = (cols - 1) as f64 + g.z_offset_px;
+            (
+                Source::Polar {
+                    img: frame,
+                    z_offset: g.z_offset_px,
+                },
+                grid,
+                r_limit,
+            )
+        }
+    };
+    let mm = grid.mm_per_px;
+    let r_max = match opts.max_radius_mm {
+        Some(r) => (r / mm).min(r_limit),
+        None => r_limit,
+    };
+    let dr = opts.radial_step_px;
+    let nk = (r_max / dr).floor() as usize;
+    if nk < 16 {
+        return Err(OctError::shape(
+            "frame",
+            format!("only {nk} radial samples fit between the catheter centre and the edge"),
+        ));
+    }
+    let na = opts.n_angles;
+
+    // 1. Polar resampling.
+    let mut raw = Array2::<f32>::zeros((na, nk));
+    for a in 0..na {
+        let t = TAU * a as f64 / na as f64;
+        let (s, c) = t.sin_cos();
+        for k in 0..nk {
+            if let Some(v) = src.at(k as f64 * dr, t, s, c) {
+                raw[[a, k]] = v;
+            }
+        }
+    }
+    let mut vals: Vec<f32> = raw.iter().copied().collect();
+    let lo = percentile(&mut vals, 0.01);
+    let hi = percentile(&mut vals, 0.995);
+    if !(hi > lo) {
+        return Err(OctError::NoLumen("the frame has no contrast".into()));
+    }
+    let inv = 1.0 / (hi - lo);
+    raw.mapv_inplace(|v| (v - lo) * inv);
+    let ps = smooth_polar(&raw, 1, 1);
+
+    let px = |mm_len: f64| ((mm_len / mm / dr).round() as usize).max(1);
+
+    // 2. Catheter and sheath.
+    let k_min = match opts.catheter_radius_mm {
+        Some(r) => ((r / mm / dr).ceil() as usize).min(nk - 8),
+        None => detect_catheter(&ps, px(opts.max_catheter_radius_mm), px(0.02)),
+    }
+    .max(1);
+    if k_min + 8 >= nk {
+        return Err(OctError::NoLumen("catheter fills the search range".into()));
+    }
+    let catheter_radius_mm = k_min as f64 * dr * mm;
+
+    // 3. Guidewire and its shadow.
+    let guide = if opts.detect_guidewire {
+        detect_guidewire(&ps, k_min, px(0.25), opts.shadow_ratio)
+    } else {
+        None
+    };
+    let mut flagged = vec![false; na];
+    let mut guidewire_shadow = None;
+    if let Some((s, l)) = guide {
+        let margin = (na / 180).max(1);
+        let s2 = (s + na - margin) % na;
+        let l2 = (l + 2 * margin).min(na - 1);
+        for i in 0..l2 {
+            flagged[(s2 + i) % na] = true;
+        }
+        let start = TAU * s2 as f64 / na as f64;
+        let end = TAU * ((s2 + l2) % na) as f64 / na as f64;
+        guidewire_shadow = Some((start, end));
+    }
+
+    // 4. Edge cost: bright outside minus dark inside, with a penalty for bright inside.
+    let wi = px(opts.edge_inner_mm);
+    let wo = px(opts.edge_outer_mm);
+    let region: Vec<f32> = (0..na).flat_map(|a| (k_min..nk).map(move |k| (a, k))).map(|(a, k)| ps[[a, k]]).collect();
+    let bright_thr = otsu(&region);
+    let mut cost = Array2::<f32>::zeros((na, nk));
+    let mut edge = Array2::<f32>::zeros((na, nk));
+    let mut prefix = vec![0.0f32; nk + 1];
+    for a in 0..na {
+        let row = raw.row(a);
+        for k in 0..nk {
+            prefix[k + 1] = prefix[k] + row[k];
+        }
+        let mut bright = 0usize;
+        for k in k_min..nk {
+            let i0 = k.saturating_sub(wi).max(k_min.saturating_sub(1));
+            let o1 = (k + wo).min(nk);
+            let inner = if k > i0 { (prefix[k] - prefix[i0]) / (k - i0) as f32 } else { row[k] };
+            let outer = (prefix[o1] - prefix[k]) / (o1 - k) as f32;
+            let e = outer - inner;
+            edge[[a, k]] = e;
+            let frac = if k > k_min { bright as f32 / (k - k_min) as f32 } else { 0.0 };
+            if ps[[a, k]] > bright_thr {
+                bright += 1;
+            }
+            cost[[a, k]] = if flagged[a] {
+                0.0
+            } else {
+                -e + opts.inside_bright_weight * frac
+            };
+        }
+    }
+
+    // 5. Globally optimal closed boundary.
+    let path = dp_closed(&cost, k_min, opts.max_step, opts.step_penalty);
+
+    // 6. Sub-sample position, weak-edge and shadow interpolation, smoothing.
+    let mut radius = vec![0.0f64; na];
+    for a in 0..na {
+        let k = path[a];
+        let e0 = edge[[a, k]];
+        if e0 < opts.min_edge {
+            flagged[a] = true;
+        }
+        let mut off = 0.0;
+        if k > k_min && k + 1 < nk {
+            let (em, ep) = (edge[[a, k - 1]] as f64, edge[[a, k + 1]] as f64);
+            let den = em - 2.0 * e0 as f64 + ep;
+            if den < 0.0 {
+                off = (0.5 * (em - ep) / den).clamp(-0.5, 0.5);
+            }
+        }
+        // The edge lies between sample k-1 (inner window) and k (outer window).
+        radius[a] = (k as f64 + off - 0.5).max(k_min as f64) * dr;
+    }
+    let n_flagged = flagged.iter().filter(|&&f| f).count();
+    if n_flagged * 4 > na * 3 {
+        return Err(OctError::NoLumen(format!(
+            "a lumen edge was seen at only {} of {na} angles",
+            na - n_flagged
+        )));
+    }
+    for (s, l) in circular_runs(&flagged) {
+        let before = (s + na - 1) % na;
+        let after = (s + l) % na;
+        let (r0, r1) = (radius[before], radius[after]);
+        for i in 0..l {
+            let t = (i + 1) as f64 / (l + 1) as f64;
+            radius[(s + i) % na] = r0 + (r1 - r0) * t;
+        }
+    }
+    let sigma = opts.smooth_deg * na as f64 / 360.0;
+    let radius = smooth_circular(&radius, sigma);
+    let center = grid.center;
+    let contour = Contour::new(
+        (0..na)
+            .map(|a| {
+                let t = TAU * a as f64 / na as f64;
+                Point::new(center.row + radius[a] * t.sin(), center.col + radius[a] * t.cos())
+            })
+            .collect(),
+    );
+
+    // 7. Metrics, channels and septa.
+    let metrics = lumen_metrics(&contour, mm);
+    let work = PolarWork {
+        ps,
+        dr,
+        k_min,
+        lo,
+        hi,
+    };
+    let (channels, septa) = find_channels(&src, &work, &contour, &radius, &grid, guidewire_shadow, opts, wo);
+    Ok(OctFrameResult {
+        contour,
+        interpolated: flagged,
+        guidewire_shadow,
+        catheter_radius_mm,
+        metrics,
+        channels,
+        septa,
+        grid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn circular_runs_wrap() {
+        let f = [true, false, false, true, true, false, true];
+        let r = circular_runs(&f);
+        assert_eq!(r, vec![(3, 2), (6, 2)]);
+        assert_eq!(circular_runs(&[false; 4]), vec![]);
+        assert_eq!(circular_runs(&[true; 4]), vec![(0, 4)]);
+    }
+
+    #[test]
+    fn otsu_splits_two_levels() {
+        let v: Vec<f32> = (0..1000).map(|i| if i % 3 == 0 { 0.8 } else { 0.1 }).collect();
+        let t = otsu(&v);
+        assert!(t > 0.1 && t < 0.8, "{t}");
+    }
+
+    #[test]
+    fn dp_follows_cheap_closed_path() {
+        // Cost minimum at k = 20 + 5 sin(angle): the path must follow it and close.
+        let (na, nk) = (90, 60);
+        let truth: Vec<usize> = (0..na)
+            .map(|a| (20.0 + 5.0 * (TAU * a as f64 / na as f64).sin()).round() as usize)
+            .collect();
+        let cost = Array2::from_shape_fn((na, nk), |(a, k)| if k == truth[a] { -1.0 } else { 0.0 });
+        let p = dp_closed(&cost, 2, 2, 0.01);
+        assert_eq!(p, truth);
+    }
+
+    #[test]
+    fn bad_options_name_the_field() {
+        let img = Array2::<f32>::zeros((64, 64));
+        let o = OctOptions {
+            n_angles: 3,
+            ..Default::default()
+        };
+        let e = oct_lumen(img.view(), &o).unwrap_err().to_string();
+        assert!(e.contains("n_angles"), "{e}");
+        let o = OctOptions {
+            mm_per_px: -1.0,
+            ..Default::default()
+        };
+        let e = oct_lumen(img.view(), &o).unwrap_err().to_string();
+        assert!(e.contains("mm_per_px"), "{e}");
+        let e = oct_lumen(img.view(), &OctOptions::default()).unwrap_err();
+        assert!(matches!(e, OctError::NoLumen(_)), "{e}");
+    }
+}
