@@ -130,7 +130,11 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
     let mut e_conf: Option<f64> = None;
     let mut e_why = Vec::new();
     if dm > c.tortuous_min_dm {
-        e_conf = Some(margin(dm, c.tortuous_min_dm, (0.5 * (c.tortuous_min_dm - 1.0)).max(0.1)));
+        e_conf = Some(margin(
+            dm,
+            c.tortuous_min_dm,
+            (0.5 * (c.tortuous_min_dm - 1.0)).max(0.1),
+        ));
         e_why.push(format!("distal DM {dm:.2} > {:.2}", c.tortuous_min_dm));
     }
     if bends >= c.tortuous_min_bends {

@@ -58,7 +58,10 @@ pub(crate) fn tortuosity_of(points: &[Point], step_px: f64, mm_per_px: f64, bend
     }
     let mut angles = Vec::with_capacity(p.len());
     for w in p.windows(3) {
-        let (a, b) = ((w[1].row - w[0].row, w[1].col - w[0].col), (w[2].row - w[1].row, w[2].col - w[1].col));
+        let (a, b) = (
+            (w[1].row - w[0].row, w[1].col - w[0].col),
+            (w[2].row - w[1].row, w[2].col - w[1].col),
+        );
         if (a.0 == 0.0 && a.1 == 0.0) || (b.0 == 0.0 && b.1 == 0.0) {
             continue;
         }
@@ -104,7 +107,12 @@ fn angle_between(a: (f64, f64), b: (f64, f64)) -> Option<f64> {
     if !(na > 1e-9 && nb > 1e-9) {
         return None;
     }
-    Some(((a.0 * b.0 + a.1 * b.1) / (na * nb)).clamp(-1.0, 1.0).acos().to_degrees())
+    Some(
+        ((a.0 * b.0 + a.1 * b.1) / (na * nb))
+            .clamp(-1.0, 1.0)
+            .acos()
+            .to_degrees(),
+    )
 }
 
 /// A branch profile prepared for detection.
@@ -124,7 +132,10 @@ impl<'a> Profile<'a> {
             if !smp.arc_mm.is_finite() || (j > 0 && smp.arc_mm <= b.samples[j - 1].arc_mm) {
                 return Err(LesionError::invalid(
                     format!("branches[{bi}].samples[{j}].arc_mm"),
-                    format!("arc positions must be finite and strictly increasing, got {}", smp.arc_mm),
+                    format!(
+                        "arc positions must be finite and strictly increasing, got {}",
+                        smp.arc_mm
+                    ),
                 ));
             }
             if smp.diameter_mm < 0.0 {
@@ -138,7 +149,13 @@ impl<'a> Profile<'a> {
         let d: Vec<f64> = b
             .samples
             .iter()
-            .map(|x| if x.reliable && x.diameter_mm.is_finite() { x.diameter_mm } else { f64::NAN })
+            .map(|x| {
+                if x.reliable && x.diameter_mm.is_finite() {
+                    x.diameter_mm
+                } else {
+                    f64::NAN
+                }
+            })
             .collect();
         let w = rules.detection.reference_window_mm;
         let p = rules.detection.reference_percentile;
@@ -167,7 +184,11 @@ impl<'a> Profile<'a> {
     }
 
     fn ratio(&self, i: usize) -> f64 {
-        if self.reference[i] > 0.0 { self.d[i] / self.reference[i] } else { f64::NAN }
+        if self.reference[i] > 0.0 {
+            self.d[i] / self.reference[i]
+        } else {
+            f64::NAN
+        }
     }
 
     /// Centerline position at arc `x` (linear between samples; clamped to the branch).
@@ -203,7 +224,10 @@ fn defect_sign(b: &Branch, r: std::ops::Range<usize>, rules: &Rules) -> (usize, 
     let c = &rules.classification;
     let smp = &b.samples[r];
     let multi = longest_run(smp.iter().map(|x| x.reliable && x.channels >= c.web_min_channels));
-    let low = longest_run(smp.iter().map(|x| x.reliable && x.density_ratio < c.web_max_density_ratio));
+    let low = longest_run(
+        smp.iter()
+            .map(|x| x.reliable && x.density_ratio < c.web_max_density_ratio),
+    );
     (multi, low)
 }
 
@@ -278,7 +302,12 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
     let r = p.range(extent.0, extent.1);
     let (multi, low) = defect_sign(b, r.clone(), rules);
     let smp = &b.samples[r.clone()];
-    let channels_max = smp.iter().filter(|x| x.reliable).map(|x| x.channels as u32).max().unwrap_or(0);
+    let channels_max = smp
+        .iter()
+        .filter(|x| x.reliable)
+        .map(|x| x.channels as u32)
+        .max()
+        .unwrap_or(0);
     let density_ratio_min = smp
         .iter()
         .filter(|x| x.reliable && x.density_ratio.is_finite())
@@ -405,7 +434,11 @@ fn occlusion(p: &Profile, tree: &VesselTree, rules: &Rules) -> Option<Lesion> {
     let tip = ok.last().copied().unwrap_or(last);
     let tip_arc = p.s[tip];
     let win_start = tip_arc - det.stump_window_mm;
-    let near = |x: f64| ok.iter().copied().min_by(|&i, &j| (p.s[i] - x).abs().total_cmp(&(p.s[j] - x).abs()));
+    let near = |x: f64| {
+        ok.iter()
+            .copied()
+            .min_by(|&i, &j| (p.s[i] - x).abs().total_cmp(&(p.s[j] - x).abs()))
+    };
     // Reference: the running reference where the stump window begins; from the parent's end
     // when the branch has no measured diameter (orifice occlusion).
     let refd = match near(win_start) {
@@ -490,14 +523,13 @@ fn measure_segment(
     let right: Vec<f64> = b.samples[r.clone()].iter().map(|x| x.right_mm).collect();
     let span = hi - lo;
     let need = 0.05 * span + MARKER_WINDOW_MM;
-    let method = if det.reference_method == ReferenceMethod::Interpolated
-        && (seg.start - lo < need || hi - seg.end < need)
-    {
-        // The interpolated markers would fall inside the narrowing (ostial or end lesion).
-        ReferenceMethod::Computed
-    } else {
-        det.reference_method
-    };
+    let method =
+        if det.reference_method == ReferenceMethod::Interpolated && (seg.start - lo < need || hi - seg.end < need) {
+            // The interpolated markers would fall inside the narrowing (ostial or end lesion).
+            ReferenceMethod::Computed
+        } else {
+            det.reference_method
+        };
     let opts = QcaOptions {
         reference: method,
         markers: (0.05, 0.95),
@@ -526,11 +558,26 @@ fn measure_segment(
         // Web sign without narrowing: the narrowest measured sample inside the web run, against
         // the running reference there.
         let wr = p.range(seg.start, seg.end);
-        let i = wr.clone().filter(|&i| p.ok(i)).min_by(|&i, &j| p.ratio(i).total_cmp(&p.ratio(j)));
+        let i = wr
+            .clone()
+            .filter(|&i| p.ok(i))
+            .min_by(|&i, &j| p.ratio(i).total_cmp(&p.ratio(j)));
         let i = i.unwrap_or(r.start + q.mld_index);
-        let refd = if p.reference[i] > 0.0 { p.reference[i] } else { q.reference_diameter_mm };
+        let refd = if p.reference[i] > 0.0 {
+            p.reference[i]
+        } else {
+            q.reference_diameter_mm
+        };
         let mld = if p.ok(i) { p.d[i] } else { q.mld_mm };
-        (i, mld, refd, diameter_stenosis_pct(mld, refd), (seg.start, seg.end), seg.end - seg.start, symmetry_at(b, i, refd))
+        (
+            i,
+            mld,
+            refd,
+            diameter_stenosis_pct(mld, refd),
+            (seg.start, seg.end),
+            seg.end - seg.start,
+            symmetry_at(b, i, refd),
+        )
     };
 
     let mut ev = base_evidence(p, tree, extent, (lo, hi), rules);
@@ -545,7 +592,10 @@ fn measure_segment(
     let (ps, dsl) = shoulder_slopes(p, extent.0, p.s[mld_i], extent.1, refd);
     ev.proximal_shoulder_slope_per_mm = ps;
     ev.distal_shoulder_slope_per_mm = dsl;
-    let last_ok = (0..p.s.len()).rev().find(|&i| p.ok(i)).map_or(f64::NEG_INFINITY, |i| p.s[i]);
+    let last_ok = (0..p.s.len())
+        .rev()
+        .find(|&i| p.ok(i))
+        .map_or(f64::NEG_INFINITY, |i| p.s[i]);
     ev.distal_vessel_visible |= last_ok > extent.1;
 
     // Lesion angulation: centerline direction before and after the lesion.
@@ -561,10 +611,23 @@ fn measure_segment(
     // Tortuosity from the lesion to the end of the branch.
     let mm_per_px = tree.calibration.mm_per_px;
     if mm_per_px > 0.0 {
-        let pts: Vec<Point> = b.samples[p.s.partition_point(|&a| a < extent.0)..].iter().map(|x| x.point).collect();
-        ev.segment_tortuosity = tortuosity_of(&pts, det.tortuosity_step_mm / mm_per_px, mm_per_px, det.bend_threshold_deg);
+        let pts: Vec<Point> = b.samples[p.s.partition_point(|&a| a < extent.0)..]
+            .iter()
+            .map(|x| x.point)
+            .collect();
+        ev.segment_tortuosity = tortuosity_of(
+            &pts,
+            det.tortuosity_step_mm / mm_per_px,
+            mm_per_px,
+            det.bend_threshold_deg,
+        );
     }
-    Ok(Some(new_lesion(Some(b.id), Some(site_of(b.samples[mld_i].point)), ev, rules)))
+    Ok(Some(new_lesion(
+        Some(b.id),
+        Some(site_of(b.samples[mld_i].point)),
+        ev,
+        rules,
+    )))
 }
 
 fn detect_branch(bi: usize, tree: &VesselTree, rules: &Rules) -> Result<Vec<Lesion>> {
@@ -578,7 +641,11 @@ fn detect_branch(bi: usize, tree: &VesselTree, rules: &Rules) -> Result<Vec<Lesi
     let mut segs = candidate_segments(&p, rules);
     if let Some(o) = &occ {
         // Narrowing into the stump is part of the occlusion.
-        let cut = o.evidence.start_mm.min(o.evidence.arc_mm - rules.detection.stump_window_mm) - rules.detection.merge_gap_mm;
+        let cut = o
+            .evidence
+            .start_mm
+            .min(o.evidence.arc_mm - rules.detection.stump_window_mm)
+            - rules.detection.merge_gap_mm;
         segs.retain(|sg| sg.end < cut);
     }
     let (first, last) = (p.s[0], p.s[p.s.len() - 1]);
@@ -610,7 +677,11 @@ pub fn detect(tree: &VesselTree, rules: &Rules) -> Result<Vec<Lesion>> {
         all.extend(detect_branch(bi, tree, rules)?);
     }
     let mut lesions = suppress_across_junctions(all, tree, rules);
-    lesions.sort_by(|a, b| a.vessel.cmp(&b.vessel).then(a.evidence.arc_mm.total_cmp(&b.evidence.arc_mm)));
+    lesions.sort_by(|a, b| {
+        a.vessel
+            .cmp(&b.vessel)
+            .then(a.evidence.arc_mm.total_cmp(&b.evidence.arc_mm))
+    });
     for (i, l) in lesions.iter_mut().enumerate() {
         l.id = i;
     }
@@ -720,7 +791,10 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
     }
     let mut out = Vec::new();
     for (a, z) in merged {
-        let Some(mla_i) = (a..=z).filter(|&i| ok(i)).min_by(|&i, &j| area_mm2[i].total_cmp(&area_mm2[j])) else {
+        let Some(mla_i) = (a..=z)
+            .filter(|&i| ok(i))
+            .min_by(|&i, &j| area_mm2[i].total_cmp(&area_mm2[j]))
+        else {
             continue;
         };
         let prox = max_in(a.saturating_sub(w), a);
@@ -767,7 +841,9 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
         };
         let length = (z - a + 1) as f64 * frame_spacing_mm;
         let confidence = match rule {
-            RuleFired::OctChannels => 0.5 + 0.5 * ((multi - c.web_min_samples) as f64 / c.web_min_samples as f64).min(1.0),
+            RuleFired::OctChannels => {
+                0.5 + 0.5 * ((multi - c.web_min_samples) as f64 / c.web_min_samples as f64).min(1.0)
+            }
             RuleFired::OctNearOcclusion => 0.5 + 0.5 * ((as_pct - sub_as) / (100.0 - sub_as).max(1e-6)).clamp(0.0, 1.0),
             // Ring from OCT alone cannot see the angiographic shape: the focal criterion is
             // the only margin available.

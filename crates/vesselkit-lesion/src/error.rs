@@ -20,7 +20,11 @@ pub enum LesionError {
     },
     /// A rules file could not be parsed; `field` is the path of the offending value.
     #[error("bad rules file {path}: field `{field}`: {reason}")]
-    Parse { path: String, field: String, reason: String },
+    Parse {
+        path: String,
+        field: String,
+        reason: String,
+    },
     /// QCA of a profile window failed.
     #[error(transparent)]
     Core(#[from] CoreError),

@@ -19,8 +19,8 @@ pub use classify::{Decision, classify};
 pub use detect::{detect, detect_oct};
 pub use error::{LesionError, Result};
 pub use model::{
-    Assessment, BalloonAdvice, Evidence, Lesion, Modality, Plan, PlanInput, ReferenceSource, RuleFired, Session,
-    Site, Step, StumpShape,
+    Assessment, BalloonAdvice, Evidence, Lesion, Modality, Plan, PlanInput, ReferenceSource, RuleFired, Session, Site,
+    Step, StumpShape,
 };
 pub use plan::{balloon_advice, plan};
 pub use rank::{rank, risk_flags, treatment_group};

@@ -39,10 +39,8 @@ pub fn balloon_advice(l: &Lesion, input: &PlanInput, rules: &Rules) -> BalloonAd
     for k in 0..b.max_stages {
         let f = (b.first_fraction + k as f64 * b.step_fraction).min(b.final_fraction);
         let mut target = reference_mm * f;
-        if k == 0
-            && let Some(cap) = b.first_session_max_mm
-        {
-            target = target.min(cap);
+        if k == 0 && b.cap_first_session {
+            target = target.min(b.first_session_max_mm);
         }
         let size = round_down(&b.catalogue_mm, target);
         if advice.balloon_mm.last().is_none_or(|&prev| size > prev) {
@@ -86,7 +84,10 @@ pub fn plan(lesions: &[Lesion], input: &PlanInput, rules: &Rules) -> Result<Plan
     rules.validate()?;
     let mut order: Vec<usize> = (0..lesions.len()).collect();
     order.sort_by_key(|&i| (lesions[i].priority.unwrap_or(usize::MAX), lesions[i].id));
-    let balloons: Vec<BalloonAdvice> = order.iter().map(|&i| balloon_advice(&lesions[i], input, rules)).collect();
+    let balloons: Vec<BalloonAdvice> = order
+        .iter()
+        .map(|&i| balloon_advice(&lesions[i], input, rules))
+        .collect();
     // next stage to place and the session of the previous stage, per entry of `order`
     let mut next = vec![0usize; order.len()];
     let mut last_session = vec![0usize; order.len()];
@@ -153,7 +154,11 @@ pub fn plan(lesions: &[Lesion], input: &PlanInput, rules: &Rules) -> Result<Plan
             "Staged undersized dilation [R10]: first balloon {:.0}% of the reference{}, +{:.0}% per later session up to \
              {:.0}%, rounded down to the catalogue (fractions and first-session cap are UNVERIFIED defaults).",
             b.first_fraction * 100.0,
-            b.first_session_max_mm.map_or(String::new(), |m| format!(" capped at {m} mm")),
+            if b.cap_first_session {
+                format!(" capped at {} mm", b.first_session_max_mm)
+            } else {
+                String::new()
+            },
             b.step_fraction * 100.0,
             b.final_fraction * 100.0
         ),
@@ -162,15 +167,16 @@ pub fn plan(lesions: &[Lesion], input: &PlanInput, rules: &Rules) -> Result<Plan
              post-dilation Pd > {} mmHg: reperfusion-injury caution [R7]; FFR {} / PFR {} [R24].",
             e.distal_mpap_max_mmhg, e.pepsi_max, e.pd_caution_mmhg, e.ffr_threshold, e.pfr_threshold
         ),
-        format!(
-            "At most {max_v} vessel(s) per session (NICE: 1-6 segmental or subsegmental arteries) [R16]."
-        ),
+        format!("At most {max_v} vessel(s) per session (NICE: 1-6 segmental or subsegmental arteries) [R16]."),
     ];
     for a in &balloons {
         if a.balloon_mm.is_empty() {
             notes.push(format!("lesion {}: {}", a.lesion, a.note));
         } else if a.oversized {
-            notes.push(format!("lesion {}: balloon-to-vessel ratio above {} [R8]", a.lesion, b.max_ratio));
+            notes.push(format!(
+                "lesion {}: balloon-to-vessel ratio above {} [R8]",
+                a.lesion, b.max_ratio
+            ));
         }
     }
     Ok(Plan {

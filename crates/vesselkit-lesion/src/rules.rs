@@ -214,8 +214,10 @@ pub struct BalloonRules {
     pub max_stages: usize,
     /// Cap on the first-session balloon, mm. The "2.0 mm in the first session" rule is
     /// **UNVERIFIED** (domain.md §3; the Portuguese sizing table [R23] holds the values).
-    /// `null`/absent to disable.
-    pub first_session_max_mm: Option<f64>,
+    pub first_session_max_mm: f64,
+    /// Whether `first_session_max_mm` applies (a flag rather than an optional value, because
+    /// TOML has no null).
+    pub cap_first_session: bool,
     /// A balloon-to-vessel ratio above this is flagged [R8].
     pub max_ratio: f64,
 }
@@ -228,7 +230,8 @@ impl Default for BalloonRules {
             step_fraction: 0.35,
             final_fraction: 1.0,
             max_stages: 2,
-            first_session_max_mm: Some(2.0),
+            first_session_max_mm: 2.0,
+            cap_first_session: true,
             max_ratio: 1.0,
         }
     }
@@ -297,7 +300,12 @@ fn non_negative(v: f64, field: &str) -> Result<()> {
 }
 
 fn in_range(v: f64, lo: f64, hi: f64, field: &str) -> Result<()> {
-    check(v.is_finite() && v >= lo && v <= hi, field, v, &format!("in [{lo}, {hi}]"))
+    check(
+        v.is_finite() && v >= lo && v <= hi,
+        field,
+        v,
+        &format!("in [{lo}, {hi}]"),
+    )
 }
 
 fn penalty(v: f64, field: &str) -> Result<()> {
@@ -341,7 +349,12 @@ impl Rules {
             c.web_min_samples,
             ">= 1",
         )?;
-        in_range(c.web_max_density_ratio, 0.0, 1.0, "classification.web_max_density_ratio")?;
+        in_range(
+            c.web_max_density_ratio,
+            0.0,
+            1.0,
+            "classification.web_max_density_ratio",
+        )?;
         positive(c.ring_max_length_ref, "classification.ring_max_length_ref")?;
         in_range(c.ring_min_symmetry, 0.0, 1.0, "classification.ring_min_symmetry")?;
         check(
@@ -386,9 +399,7 @@ impl Rules {
         non_negative(b.step_fraction, "balloon.step_fraction")?;
         positive(b.final_fraction, "balloon.final_fraction")?;
         check(b.max_stages >= 1, "balloon.max_stages", b.max_stages, ">= 1")?;
-        if let Some(m) = b.first_session_max_mm {
-            positive(m, "balloon.first_session_max_mm")?;
-        }
+        positive(b.first_session_max_mm, "balloon.first_session_max_mm")?;
         positive(b.max_ratio, "balloon.max_ratio")?;
 
         check(
@@ -489,7 +500,7 @@ mod tests {
     fn json_and_toml_round_trip() {
         let mut r = Rules::default();
         r.classification.subtotal_min_ds_pct = 85.0;
-        r.balloon.first_session_max_mm = None;
+        r.balloon.cap_first_session = false;
         r.detection.reference_method = ReferenceMethod::Computed;
         let back = Rules::from_json_str(&r.to_json_pretty(), "mem").unwrap();
         assert_eq!(back, r);

@@ -1,0 +1,468 @@
+//! Detection and classification on synthetic trees with analytic answers.
+
+mod common;
+
+use common::*;
+use std::f64::consts::PI;
+use vesselkit_core::{BranchEnd, LesionType, Point};
+use vesselkit_lesion::*;
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol
+}
+
+/// Shoulder-to-shoulder length of the 4 → MLD cosine narrowing at the 90 % shoulder.
+fn cosine_length(refd: f64, mld: f64, width: f64) -> f64 {
+    // refd - (refd - mld)/2 (1 + cos(pi u)) = 0.9 refd
+    let c = 2.0 * 0.1 * refd / (refd - mld) - 1.0;
+    width * c.acos() / PI
+}
+
+#[test]
+fn cosine_ring_has_analytic_numbers() {
+    let mut b = ring_branch(1.0);
+    b.flow_grade = Some(3);
+    let lesions = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(lesions.len(), 1, "{lesions:#?}");
+    let l = &lesions[0];
+    assert_eq!(l.lesion_type, LesionType::Ring);
+    assert_eq!(l.evidence.rule, RuleFired::ARing);
+    assert!(close(l.mld_mm, 1.0, 1e-9), "{}", l.mld_mm);
+    assert!(close(l.reference_diameter_mm, 4.0, 1e-9));
+    assert!(close(l.diameter_stenosis_pct, 75.0, 1e-6));
+    assert!(close(l.evidence.area_stenosis_pct, 93.75, 1e-6));
+    let len = cosine_length(4.0, 1.0, 4.0);
+    assert!(close(l.length_mm, len, 0.01), "{} vs {len}", l.length_mm);
+    assert!(close(l.evidence.arc_mm, 20.0, 1e-9));
+    let site = l.site.unwrap();
+    assert!(
+        close(site.row, 100.0, 1e-9) && close(site.col, 50.0 + 200.0, 1e-6),
+        "{site:?}"
+    );
+    assert_eq!(l.evidence.symmetry, Some(1.0));
+    // Steepest flank slope of the cosine: (4 - 1)/2 * pi / (width/2) / RefD.
+    let slope = 1.5 * PI / 2.0 / 4.0;
+    for s in [
+        l.evidence.proximal_shoulder_slope_per_mm,
+        l.evidence.distal_shoulder_slope_per_mm,
+    ] {
+        assert!(close(s.unwrap(), slope, 0.01 * slope), "{s:?} vs {slope}");
+    }
+    assert!(l.evidence.focal);
+    assert_eq!(l.evidence.flow_grade, Some(3));
+    assert!(l.evidence.distal_vessel_visible && !l.evidence.cutoff);
+    // Confidence: the length margin (8 mm limit) is the smaller one; symmetry 1 gives 1.
+    let want = 0.5 + 0.5 * (8.0 - l.length_mm) / 8.0;
+    assert!(close(l.confidence, want, 1e-9), "{} vs {want}", l.confidence);
+    let dir = l.evidence.lesion_angle_deg.unwrap();
+    assert!(dir.abs() < 1e-6, "straight vessel angle {dir}");
+}
+
+#[test]
+fn healthy_and_tapering_vessels_give_no_lesion() {
+    let flat = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |_| 4.0);
+    assert!(detect(&one(flat), &Rules::default()).unwrap().is_empty());
+    // Linear taper 5 → 3 mm with ±0.1 mm deterministic ripple.
+    let taper = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |x| {
+        5.0 - 0.05 * x + 0.1 * (7.3 * x).sin()
+    });
+    assert!(detect(&one(taper), &Rules::default()).unwrap().is_empty());
+}
+
+#[test]
+fn mild_narrowing_below_threshold_is_not_reported() {
+    // 20 % DS is below the default 30 % detection threshold; 40 % is above it.
+    let b = straight(
+        0,
+        None,
+        Point::new(0.0, 0.0),
+        (0.0, 1.0),
+        40.0,
+        cosine(4.0, 3.2, 20.0, 4.0),
+    );
+    assert!(detect(&one(b), &Rules::default()).unwrap().is_empty());
+    let b = straight(
+        0,
+        None,
+        Point::new(0.0, 0.0),
+        (0.0, 1.0),
+        40.0,
+        cosine(4.0, 2.4, 20.0, 4.0),
+    );
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1);
+    assert!(close(l[0].diameter_stenosis_pct, 40.0, 1e-6));
+}
+
+#[test]
+fn split_run_is_one_detection() {
+    // One noisy sample on the flank pops back to the reference: still one lesion.
+    let mut b = ring_branch(1.0);
+    let k = b.samples.iter().position(|s| (s.arc_mm - 19.3).abs() < 0.026).unwrap();
+    b.samples[k].diameter_mm = 4.0;
+    let lesions = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(lesions.len(), 1, "{lesions:#?}");
+    assert!(close(lesions[0].mld_mm, 1.0, 1e-9));
+}
+
+#[test]
+fn two_separate_lesions_are_two_detections() {
+    let f1 = cosine(4.0, 1.0, 12.0, 4.0);
+    let f2 = cosine(4.0, 2.0, 30.0, 4.0);
+    let b = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 45.0, move |x| {
+        f1(x).min(f2(x))
+    });
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 2, "{l:#?}");
+    assert_eq!((l[0].id, l[1].id), (0, 1));
+    assert!(close(l[0].diameter_stenosis_pct, 75.0, 1e-6));
+    assert!(close(l[1].diameter_stenosis_pct, 50.0, 1e-6));
+}
+
+#[test]
+fn subtotal_with_and_without_cine() {
+    // MLD 0.2 / RefD 4 -> DS 95 % (>= 90 %).
+    let mut b = ring_branch(0.2);
+    b.flow_grade = Some(2);
+    let l = &detect(&one(b.clone()), &Rules::default()).unwrap()[0];
+    assert_eq!(l.lesion_type, LesionType::Subtotal);
+    assert_eq!(l.evidence.rule, RuleFired::CNearOcclusionSlowFlow);
+    assert!(close(l.diameter_stenosis_pct, 95.0, 1e-6));
+    // margin (95 - 90) / (100 - 90) -> 0.75
+    assert!(close(l.confidence, 0.75, 1e-9), "{}", l.confidence);
+    assert!(l.evidence.flow_known);
+
+    b.flow_grade = None;
+    let l = &detect(&one(b.clone()), &Rules::default()).unwrap()[0];
+    assert_eq!(l.lesion_type, LesionType::Subtotal);
+    assert_eq!(l.evidence.rule, RuleFired::CNearOcclusionImageOnly);
+    assert!(!l.evidence.flow_known && l.evidence.flow_grade.is_none());
+    assert!(close(l.confidence, 0.75 * 0.7, 1e-9));
+    assert!(l.evidence.rule_text.contains("no cine"));
+
+    // Normal distal filling: not C; focal and symmetric, so A.
+    b.flow_grade = Some(3);
+    let l = &detect(&one(b.clone()), &Rules::default()).unwrap()[0];
+    assert_eq!(l.lesion_type, LesionType::Ring);
+
+    // No filling beyond a near-occlusion without visible cut-off: D with reduced confidence.
+    b.flow_grade = Some(0);
+    let l = &detect(&one(b), &Rules::default()).unwrap()[0];
+    assert_eq!(l.lesion_type, LesionType::Occlusion);
+    assert_eq!(l.evidence.rule, RuleFired::DNoFlow);
+    assert!(close(l.confidence, 0.75 * 0.75, 1e-9));
+}
+
+/// A 20 mm branch that ends abruptly; the last 3 mm follow `stump`.
+fn stump_branch(stump: impl Fn(f64) -> f64 + 'static) -> vesselkit_core::Branch {
+    let mut b = straight(0, None, Point::new(50.0, 50.0), (1.0, 0.0), 20.0, move |x| {
+        if x > 17.0 { stump(x - 17.0) } else { 4.0 }
+    });
+    b.distal_end = BranchEnd::Abrupt;
+    b
+}
+
+#[test]
+fn occlusion_stump_shapes_and_flow() {
+    // Pointed: tapers 4 → 1 mm over the last 3 mm.
+    let mut b = stump_branch(|u| 4.0 - u);
+    b.flow_grade = Some(0);
+    let l = detect(&one(b.clone()), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let l = &l[0];
+    assert_eq!(l.lesion_type, LesionType::Occlusion);
+    assert_eq!(l.evidence.rule, RuleFired::DCutoffNoFlow);
+    assert_eq!(l.evidence.stump, Some(StumpShape::Pointed));
+    assert!(l.evidence.cutoff && !l.evidence.distal_vessel_visible);
+    assert_eq!((l.mld_mm, l.diameter_stenosis_pct), (0.0, 100.0));
+    assert!(close(l.reference_diameter_mm, 4.0, 1e-9));
+    assert!(close(l.confidence, 1.0, 1e-9));
+    let tip = l.site.unwrap();
+    assert!(
+        close(tip.row, 50.0 + 200.0, 1e-6) && close(tip.col, 50.0, 1e-9),
+        "{tip:?}"
+    );
+    // Taper below 3.6 mm starts 0.4 mm into the stump window: length 2.6 mm.
+    assert!(close(l.length_mm, 2.6, 0.06), "{}", l.length_mm);
+    // Slope of the taper: 1 mm/mm over RefD 4.
+    assert!(close(l.evidence.proximal_shoulder_slope_per_mm.unwrap(), 0.25, 1e-6));
+
+    // Without cine: D from the image alone, confidence reduced.
+    b.flow_grade = None;
+    let l = &detect(&one(b.clone()), &Rules::default()).unwrap()[0];
+    assert_eq!(l.evidence.rule, RuleFired::DCutoffImageOnly);
+    assert!(close(l.confidence, 0.7, 1e-9) && !l.evidence.flow_known);
+
+    // Contrast reaching beyond the cut-off slowly: C.
+    b.flow_grade = Some(1);
+    let l = &detect(&one(b.clone()), &Rules::default()).unwrap()[0];
+    assert_eq!(l.lesion_type, LesionType::Subtotal);
+
+    // Normal filling: an abrupt end is not an occlusion sign (the taper is still a narrowing).
+    b.flow_grade = Some(3);
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1);
+    assert!(!l[0].evidence.cutoff && l[0].lesion_type != LesionType::Occlusion);
+
+    // Round: stays wide to the end.
+    let mut b = stump_branch(|_| 4.0);
+    b.flow_grade = Some(0);
+    let l = &detect(&one(b.clone()), &Rules::default()).unwrap()[0];
+    assert_eq!(l.evidence.stump, Some(StumpShape::Round));
+    assert!(close(l.length_mm, 0.0, 1e-9));
+    b.flow_grade = Some(3);
+    assert!(detect(&one(b), &Rules::default()).unwrap().is_empty());
+}
+
+#[test]
+fn orifice_occlusion_takes_the_parent_reference() {
+    let parent = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 30.0, |_| 5.0);
+    let mut child = straight(1, Some(0), Point::new(0.0, 300.0), (1.0, 0.0), 1.0, |_| 3.0);
+    child.distal_end = BranchEnd::Abrupt;
+    child.flow_grade = Some(0);
+    let l = detect(&tree(vec![parent, child]), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].vessel, Some(1));
+    assert_eq!(l[0].evidence.stump, Some(StumpShape::Orifice));
+    assert_eq!(l[0].lesion_type, LesionType::Occlusion);
+}
+
+#[test]
+fn web_from_channels_and_from_density() {
+    let mut b = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |_| 4.0);
+    for s in b.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() <= 0.5 + 1e-9) {
+        s.channels = 3;
+    }
+    b.flow_grade = Some(3);
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let l = &l[0];
+    assert_eq!(l.lesion_type, LesionType::Web);
+    assert_eq!(l.evidence.rule, RuleFired::BChannels);
+    assert_eq!((l.evidence.channels_max, l.evidence.lucent_bands), (3, 2));
+    assert_eq!(l.evidence.multichannel_samples, 21);
+    assert!(close(l.length_mm, 1.0, 1e-6));
+    assert!(close(l.diameter_stenosis_pct, 0.0, 1e-9));
+    assert!(close(l.confidence, 1.0, 1e-9));
+
+    // A single multi-channel sample is noise.
+    let mut b = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |_| 4.0);
+    b.samples[400].channels = 2;
+    assert!(detect(&one(b), &Rules::default()).unwrap().is_empty());
+
+    // Densitometric/geometric ratio 0.5 over a narrowing: B beats A.
+    let mut b = ring_branch(2.0);
+    for s in b.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() <= 0.3) {
+        s.density_ratio = 0.5;
+    }
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].lesion_type, LesionType::Web);
+    assert_eq!(l[0].evidence.rule, RuleFired::BDensity);
+    assert_eq!(l[0].evidence.density_ratio_min, Some(0.5));
+    assert!(close(l[0].diameter_stenosis_pct, 50.0, 1e-6));
+}
+
+#[test]
+fn tortuous_distal_segment_and_sharp_angle() {
+    // Straight 15 mm, then a sine wave (amplitude 2 mm, wavelength 10 mm): slope up to 51°,
+    // so every half wave turns about 103°.
+    let path = |t: f64| {
+        let row = if t > 15.0 {
+            2.0 * (2.0 * PI * (t - 15.0) / 10.0).sin()
+        } else {
+            0.0
+        };
+        Point::new(100.0 + row / MM_PER_PX, 10.0 + t / MM_PER_PX)
+    };
+    let b = branch_along(0, None, 45.0, path, cosine(4.0, 1.5, 10.0, 3.0));
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let l = &l[0];
+    assert_eq!(l.lesion_type, LesionType::Tortuous, "{}", l.evidence.rule_text);
+    let t = l.evidence.segment_tortuosity.unwrap();
+    assert!(t.bends >= 5, "{t:?}");
+    assert!(t.max_bend_deg > 90.0 && t.max_bend_deg < 110.0, "{t:?}");
+    assert!(t.dm > 1.1, "{t:?}");
+
+    // A right-angle corner at the lesion: angulation 90° (severe).
+    let corner = |t: f64| {
+        if t <= 20.0 {
+            Point::new(10.0, 10.0 + t / MM_PER_PX)
+        } else {
+            Point::new(10.0 + (t - 20.0) / MM_PER_PX, 10.0 + 200.0)
+        }
+    };
+    let b = branch_along(0, None, 40.0, corner, cosine(4.0, 1.0, 20.0, 2.0));
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1);
+    let a = l[0].evidence.lesion_angle_deg.unwrap();
+    assert!(close(a, 90.0, 1e-6), "{a}");
+    assert_eq!(l[0].lesion_type, LesionType::Tortuous);
+}
+
+#[test]
+fn tortuosity_of_children_counts_as_distal() {
+    let mut parent = ring_branch(1.0);
+    parent.distal_end = BranchEnd::Junction;
+    let mut child = straight(1, Some(0), Point::new(100.0, 450.0), (0.0, 1.0), 20.0, |_| 3.0);
+    child.tortuosity.bends = 4;
+    child.tortuosity.dm = 1.2;
+    let l = detect(&tree(vec![parent, child]), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].lesion_type, LesionType::Tortuous);
+    assert_eq!(l[0].evidence.distal_tortuosity.unwrap().bends, 4);
+}
+
+#[test]
+fn long_narrowing_falls_back_with_low_confidence() {
+    // 20 mm long 50 % narrowing: not focal (20 > 2 x 4 mm), no other sign.
+    let b = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 60.0, |x: f64| {
+        if (x - 30.0).abs() < 10.0 { 2.0 } else { 4.0 }
+    });
+    let mut rules = Rules::default();
+    rules.detection.reference_window_mm = 20.0;
+    let l = detect(&one(b), &rules).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].evidence.rule, RuleFired::Fallback);
+    assert!(!l[0].evidence.focal);
+    assert!(close(l[0].length_mm, 20.0, 0.1), "{}", l[0].length_mm);
+    assert!(close(l[0].confidence, 0.5 * 0.4, 1e-9));
+}
+
+#[test]
+fn junction_lesion_is_detected_once() {
+    // The same narrowing seen at the end of the parent and the start of the child.
+    let parent = straight(
+        0,
+        None,
+        Point::new(0.0, 0.0),
+        (0.0, 1.0),
+        30.0,
+        cosine(4.0, 1.0, 29.0, 3.0),
+    );
+    let child = straight(
+        1,
+        Some(0),
+        Point::new(0.0, 290.0),
+        (0.0, 1.0),
+        20.0,
+        cosine(4.0, 1.2, 0.0, 3.0),
+    );
+    let mut t = tree(vec![parent, child]);
+    t.branches[0].distal_end = BranchEnd::Junction;
+    let l = detect(&t, &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].vessel, Some(0));
+}
+
+#[test]
+fn unreliable_samples_lower_confidence_and_are_skipped() {
+    let mut b = ring_branch(1.0);
+    b.flow_grade = Some(3);
+    for s in b.samples.iter_mut().filter(|s| s.arc_mm < 20.0 && s.arc_mm > 10.0) {
+        if (s.arc_mm * 20.0).round() as i64 % 2 == 0 {
+            s.reliable = false;
+        }
+    }
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1);
+    let f = l[0].evidence.reliable_fraction;
+    assert!(f > 0.6 && f < 0.9, "{f}");
+    assert!(close(l[0].mld_mm, 1.0, 1e-9));
+}
+
+#[test]
+fn malformed_branch_is_an_error_naming_the_field() {
+    let mut b = ring_branch(1.0);
+    b.samples[7].arc_mm = b.samples[6].arc_mm;
+    let e = detect(&one(b), &Rules::default()).unwrap_err();
+    assert!(e.to_string().contains("branches[0].samples[7].arc_mm"), "{e}");
+    let mut b = ring_branch(1.0);
+    b.samples[3].diameter_mm = -1.0;
+    let e = detect(&one(b), &Rules::default()).unwrap_err();
+    assert!(e.to_string().contains("branches[0].samples[3].diameter_mm"), "{e}");
+    let mut rules = Rules::default();
+    rules.detection.shoulder_fraction = 1.5;
+    let e = detect(&one(ring_branch(1.0)), &rules).unwrap_err();
+    assert!(e.to_string().contains("detection.shoulder_fraction"), "{e}");
+}
+
+#[test]
+fn oct_area_profile() {
+    // 0.2 mm frames; reference lumen 4 mm (12.566 mm2); ring to 1 mm at frames 40-50.
+    let n = 150;
+    let a_ref = PI * 4.0;
+    let mut area: Vec<f64> = (0..n)
+        .map(|i| {
+            let x = i as f64 * 0.2;
+            let d = cosine(4.0, 1.0, 9.0, 2.0)(x).min(cosine(4.0, 0.2, 20.0, 2.0)(x));
+            PI * d * d / 4.0
+        })
+        .collect();
+    let mut ch = vec![1u32; n];
+    for c in &mut ch[125..131] {
+        *c = 2;
+    }
+    area[60] = f64::NAN; // an unmeasured frame
+    let l = detect_oct(&area, &ch, 0.2, &Rules::default()).unwrap();
+    assert_eq!(l.len(), 3, "{l:#?}");
+    assert_eq!(l[0].lesion_type, LesionType::Ring);
+    assert!(close(l[0].mld_mm, 1.0, 1e-9) && close(l[0].reference_diameter_mm, 4.0, 1e-9));
+    assert!(close(l[0].diameter_stenosis_pct, 75.0, 1e-6));
+    assert!(close(l[0].evidence.area_stenosis_pct, 93.75, 1e-6));
+    assert!(close(l[0].evidence.mla_mm2.unwrap(), PI / 4.0, 1e-9));
+    assert!(close(l[0].evidence.reference_area_mm2.unwrap(), a_ref, 1e-9));
+    assert!(close(l[0].evidence.arc_mm, 9.0, 1e-9));
+    assert_eq!(l[1].lesion_type, LesionType::Subtotal);
+    assert!(close(l[1].diameter_stenosis_pct, 95.0, 1e-6));
+    assert_eq!(l[2].lesion_type, LesionType::Web);
+    assert_eq!(l[2].evidence.channels_max, 2);
+    assert!(
+        l.iter()
+            .all(|x| x.vessel.is_none() && x.site.is_none() && x.evidence.modality == Modality::Oct)
+    );
+
+    let e = detect_oct(&area, &ch[1..], 0.2, &Rules::default()).unwrap_err();
+    assert!(e.to_string().contains("channels"), "{e}");
+    let e = detect_oct(&area, &ch, 0.0, &Rules::default()).unwrap_err();
+    assert!(e.to_string().contains("frame_spacing_mm"), "{e}");
+    let mut bad = area.clone();
+    bad[3] = -1.0;
+    let e = detect_oct(&bad, &ch, 0.2, &Rules::default()).unwrap_err();
+    assert!(e.to_string().contains("area_mm2[3]"), "{e}");
+}
+
+#[test]
+fn lesion_serialises_with_report_field_names() {
+    let mut b = ring_branch(1.0);
+    b.flow_grade = Some(3);
+    let a = assess(&one(b), &Rules::default(), &PlanInput::default()).unwrap();
+    let v = serde_json::to_value(&a).unwrap();
+    let l = &v["lesions"][0];
+    for k in [
+        "id",
+        "vessel",
+        "site",
+        "type",
+        "confidence",
+        "mld_mm",
+        "reference_diameter_mm",
+        "diameter_stenosis_pct",
+        "length_mm",
+        "evidence",
+        "priority",
+        "reason",
+        "balloon_mm",
+    ] {
+        assert!(l.get(k).is_some(), "missing {k}");
+    }
+    assert_eq!(l["type"], "ring");
+    assert_eq!(l["site"]["row"], 100.0);
+    assert_eq!(l["priority"], 1);
+    assert_eq!(l["balloon_mm"], serde_json::json!([2.0, 4.0]));
+    assert_eq!(v["plan"]["sessions"][0]["index"], 1);
+    assert_eq!(v["notice"], vesselkit_core::RESEARCH_NOTICE);
+    let back: Assessment = serde_json::from_value(v).unwrap();
+    assert_eq!(back, a);
+}
