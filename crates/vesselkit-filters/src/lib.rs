@@ -1,1 +1,19 @@
-//! Gaussian derivatives, Hessian and vesselness filters in f32
+//! Gaussian derivatives, Hessian and vesselness filters in f32.
+//!
+//! All filters take `ArrayView2<f32>` in `(row, col)` layout, reject non-finite pixels, and run
+//! over rows with rayon's global pool.
+
+pub mod error;
+pub mod gaussian;
+pub mod morphology;
+pub mod profile;
+pub mod vesselness;
+
+pub use error::{FilterError, Result};
+pub use gaussian::{gaussian_blur, gaussian_kernel};
+pub use morphology::{dilate, erode, flatten_background, morphological_background};
+pub use profile::{bilinear, derivatives_1d, smooth_1d};
+pub use vesselness::{
+    Method, Polarity, Vesselness, VesselnessOptions, eigen2_sym, frangi_2d, hessian, jerman_2d, radius_from_sigma,
+    vesselness,
+};
