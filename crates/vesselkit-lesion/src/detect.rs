@@ -456,7 +456,7 @@ fn occlusion(p: &Profile, tree: &VesselTree, rules: &Rules) -> Option<Lesion> {
             percentile(&mut d, det.reference_percentile)
         }
     };
-    if !(refd > 0.0) {
+    if refd.is_nan() || refd <= 0.0 {
         return None;
     }
     let visible_mm = tip_arc - p.s[0];
@@ -746,7 +746,8 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
     let det = &rules.detection;
     let c = &rules.classification;
     let n = area_mm2.len();
-    let w = (det.reference_window_mm / frame_spacing_mm).round() as usize;
+    // At most the whole pullback (a tiny spacing must not overflow the index arithmetic).
+    let w = ((det.reference_window_mm / frame_spacing_mm).round() as usize).min(n);
     let ok = |i: usize| area_mm2[i].is_finite();
     let max_in = |lo: usize, hi: usize| {
         (lo..hi.min(n))
@@ -781,7 +782,7 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
         }
         i += 1;
     }
-    let gap = (det.merge_gap_mm / frame_spacing_mm).floor() as usize;
+    let gap = ((det.merge_gap_mm / frame_spacing_mm).floor() as usize).min(n);
     let mut merged: Vec<(usize, usize)> = Vec::new();
     for r in runs {
         match merged.last_mut() {
@@ -805,7 +806,7 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             (false, true) => dist,
             (false, false) => reference[mla_i],
         };
-        if !(ref_area > 0.0) {
+        if ref_area.is_nan() || ref_area <= 0.0 {
             continue;
         }
         let mla = area_mm2[mla_i];

@@ -537,3 +537,27 @@ mod tests {
         assert_eq!(field_of(e), "session.max_vessels_per_session");
     }
 }
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    /// `rules/default.toml` and `rules/default.json` are the editable templates shipped with the
+    /// crate; they must load and equal the built-in defaults. `REGENERATE=1` rewrites them.
+    #[test]
+    fn shipped_templates_match_defaults() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let d = Rules::default();
+        if std::env::var_os("REGENERATE").is_some() {
+            let header = "# vesselkit lesion rule table (defaults). Every value is documented on `Rules` in\n\
+                          # crates/vesselkit-lesion/src/rules.rs; values marked UNVERIFIED there are working\n\
+                          # defaults without a published source. Research use only.\n\n";
+            std::fs::write(dir.join("default.toml"), header.to_string() + &d.to_toml().unwrap()).unwrap();
+            std::fs::write(dir.join("default.json"), d.to_json_pretty() + "\n").unwrap();
+        }
+        assert_eq!(Rules::from_path(dir.join("default.toml")).unwrap(), d);
+        assert_eq!(Rules::from_path(dir.join("default.json")).unwrap(), d);
+        let e = Rules::from_path(dir.join("missing.json")).unwrap_err();
+        assert!(matches!(e, LesionError::Io { .. }), "{e}");
+    }
+}
