@@ -427,8 +427,8 @@ fn oct_area_profile() {
     assert!(e.to_string().contains("channels"), "{e}");
     let e = detect_oct(&area, &ch, 0.0, &Rules::default()).unwrap_err();
     assert!(e.to_string().contains("frame_spacing_mm"), "{e}");
-    // A tiny spacing makes the reference window the whole pullback; no overflow.
-    assert_eq!(detect_oct(&area, &ch, 1e-300, &Rules::default()).unwrap().len(), 3);
+    // A tiny spacing: the 1 mm merge gap spans the whole pullback, so one merged lesion, no overflow.
+    assert_eq!(detect_oct(&area, &ch, 1e-300, &Rules::default()).unwrap().len(), 1);
     let mut bad = area.clone();
     bad[3] = -1.0;
     let e = detect_oct(&bad, &ch, 0.2, &Rules::default()).unwrap_err();
