@@ -468,3 +468,104 @@ fn lesion_serialises_with_report_field_names() {
     let back: Assessment = serde_json::from_value(v).unwrap();
     assert_eq!(back, a);
 }
+
+/// Deterministic pseudo-random numbers in [-1, 1] (LCG), so the test needs no seed handling.
+fn ripple(n: usize, seed: u64) -> Vec<f64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+#[test]
+fn noisy_ring_is_one_detection_with_close_numbers() {
+    for seed in 1..=20u64 {
+        let mut b = ring_branch(1.0);
+        b.flow_grade = Some(3);
+        let noise = ripple(b.samples.len(), seed);
+        for (s, e) in b.samples.iter_mut().zip(&noise) {
+            // ±0.15 mm, about the precision of published QCA systems [Q5].
+            s.diameter_mm += 0.15 * e;
+            s.left_mm = s.diameter_mm / 2.0;
+            s.right_mm = s.diameter_mm / 2.0;
+        }
+        let l = detect(&one(b), &Rules::default()).unwrap();
+        assert_eq!(l.len(), 1, "seed {seed}: {l:#?}");
+        assert!(
+            close(l[0].diameter_stenosis_pct, 75.0, 5.0),
+            "seed {seed}: {}",
+            l[0].diameter_stenosis_pct
+        );
+        assert!(
+            close(l[0].evidence.arc_mm, 20.0, 0.5),
+            "seed {seed}: {}",
+            l[0].evidence.arc_mm
+        );
+        assert_eq!(
+            l[0].lesion_type,
+            LesionType::Ring,
+            "seed {seed}: {}",
+            l[0].evidence.rule_text
+        );
+    }
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use vesselkit_core::Tortuosity;
+
+    fn any_sample_value() -> impl Strategy<Value = f64> {
+        prop_oneof![6 => 0.0f64..6.0, 1 => Just(f64::NAN), 1 => Just(0.0), 1 => Just(f64::INFINITY)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// Arbitrary measured profiles never panic, and every output survives a JSON round trip
+        /// (no NaN or infinity leaks into the report).
+        #[test]
+        fn arbitrary_profiles_never_panic(
+            diam in prop::collection::vec(any_sample_value(), 0..300),
+            chans in prop::collection::vec(0u8..4, 300),
+            dens in prop::collection::vec(any_sample_value(), 300),
+            rel in prop::collection::vec(prop::bool::weighted(0.9), 300),
+            end in prop::sample::select(vec![BranchEnd::Abrupt, BranchEnd::Taper, BranchEnd::Junction, BranchEnd::Border]),
+            flow in prop::option::of(0u8..4),
+            tort in (0.0f64..3.0, 0u32..6),
+        ) {
+            let mut b = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 15.0, |_| 4.0);
+            b.samples.truncate(diam.len());
+            for (i, s) in b.samples.iter_mut().enumerate() {
+                s.diameter_mm = diam[i];
+                s.left_mm = diam[i] / 2.0;
+                s.right_mm = diam[i] / 2.0;
+                s.channels = chans[i];
+                s.density_ratio = dens[i];
+                s.reliable = rel[i];
+            }
+            b.distal_end = end;
+            b.flow_grade = flow;
+            b.length_mm = b.samples.last().map_or(0.0, |s| s.arc_mm);
+            let mut child = straight(1, Some(0), Point::new(0.0, 150.0), (1.0, 0.0), 5.0, |_| 3.0);
+            child.tortuosity = Tortuosity { dm: tort.0, icm: 0.0, soam_rad_per_mm: 0.0, bends: tort.1, max_bend_deg: 50.0 };
+            let t = tree(vec![b, child]);
+            match assess(&t, &Rules::default(), &PlanInput::default()) {
+                Ok(a) => {
+                    for l in &a.lesions {
+                        prop_assert!((0.0..=1.0).contains(&l.confidence), "{}", l.confidence);
+                        let v = serde_json::to_value(l).unwrap();
+                        let back: Lesion = serde_json::from_value(v.clone())
+                            .map_err(|e| TestCaseError::fail(format!("{e}: {v}")))?;
+                        prop_assert_eq!(back.id, l.id);
+                    }
+                    let v = serde_json::to_value(&a.plan).unwrap();
+                    prop_assert!(serde_json::from_value::<Plan>(v).is_ok());
+                }
+                Err(e) => prop_assert!(e.to_string().contains("diameter_mm"), "{}", e),
+            }
+        }
+    }
+}
