@@ -1,0 +1,624 @@
+//! The evaluation runner: seeded phantoms (and already-loaded real images) through an injected
+//! pipeline, scored against the truth. The pipeline only ever sees pixels and calibration.
+
+use crate::metrics::{
+    Confusion, DiameterBand, DiameterSample, Stat, cl_dice, diameter_bands, diameter_pairs, dice, kendall_tau_b,
+    match_sites, obeys_rec9,
+};
+use ndarray::{Array2, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use vesselkit_core::{Calibration, CalibrationSource, Cine, Frame, LesionType, Point, VesselTree};
+use vesselkit_phantom::{
+    AngioParams, AngioTruth, CineParams, OctParams, PullbackParams, generate_angio, generate_cine, generate_oct_frame,
+    generate_pullback,
+};
+
+/// A lesion as the pipeline reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectedLesion {
+    pub site: Point,
+    pub lesion_type: LesionType,
+    pub mld_mm: f64,
+    pub diameter_stenosis_pct: f64,
+    /// 1 = treat first; `None` when the pipeline does not rank.
+    pub priority: Option<u32>,
+}
+
+/// What an angiography pipeline returns; every stage may be missing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AngioOutput {
+    pub mask: Option<Array2<bool>>,
+    pub tree: Option<VesselTree>,
+    pub lesions: Option<Vec<DetectedLesion>>,
+}
+
+/// Angiography analysis under evaluation.
+pub trait AngioPipeline {
+    fn name(&self) -> String {
+        "unnamed".into()
+    }
+    fn analyze(&self, frame: &Frame) -> Result<AngioOutput, String>;
+    /// Cine analysis; by default the frame with the lowest mean (most contrast) is analysed.
+    fn analyze_cine(&self, cine: &Cine) -> Result<AngioOutput, String> {
+        let best = (0..cine.len())
+            .min_by(|&a, &b| {
+                let m = |i: usize| cine.frame(i).map_or(f32::MAX, |f| f.mean().unwrap_or(f32::MAX));
+                m(a).total_cmp(&m(b))
+            })
+            .ok_or("empty cine")?;
+        let view = cine.frame(best).ok_or("empty cine")?;
+        let frame = Frame::new(view.to_owned(), cine.calibration.clone()).map_err(|e| e.to_string())?;
+        self.analyze(&frame)
+    }
+}
+
+/// OCT lumen segmentation under evaluation: cartesian frame in, lumen mask and channel count out.
+pub trait OctPipeline {
+    fn lumen_mask(&self, frame: ArrayView2<f32>, mm_per_px: f64) -> Result<(Array2<bool>, u32), String>;
+}
+
+/// A pipeline that does nothing: every metric reads "not available".
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullPipeline;
+
+impl AngioPipeline for NullPipeline {
+    fn name(&self) -> String {
+        "null".into()
+    }
+    fn analyze(&self, _frame: &Frame) -> Result<AngioOutput, String> {
+        Ok(AngioOutput::default())
+    }
+}
+
+impl OctPipeline for NullPipeline {
+    fn lumen_mask(&self, _frame: ArrayView2<f32>, _mm_per_px: f64) -> Result<(Array2<bool>, u32), String> {
+        Err("not available".into())
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalConfig {
+    /// Angiographic phantom cases (seeds `seed`, `seed + 1`, ...).
+    pub cases: usize,
+    pub seed: u64,
+    pub angio: AngioParams,
+    /// Cine cases (0 = skip).
+    pub cine_cases: usize,
+    pub cine: CineParams,
+    /// OCT frames (channels cycle 1, 2, 3, 4).
+    pub oct_cases: usize,
+    pub oct: OctParams,
+    /// Pullbacks (0 = skip).
+    pub pullback_cases: usize,
+    pub pullback: PullbackParams,
+    /// A detection matches a true lesion within this distance, mm.
+    pub lesion_tolerance_mm: f64,
+    /// A measured centerline sample pairs with the nearest truth sample within this, px.
+    pub diameter_tolerance_px: f64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            cases: 10,
+            seed: 1,
+            angio: AngioParams::default(),
+            cine_cases: 2,
+            cine: CineParams::default(),
+            oct_cases: 8,
+            oct: OctParams::default(),
+            pullback_cases: 1,
+            pullback: PullbackParams::default(),
+            lesion_tolerance_mm: 3.0,
+            diameter_tolerance_px: 2.0,
+        }
+    }
+}
+
+/// Lesion-level results pooled over cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct LesionScores {
+    /// Cases whose pipeline returned a lesion list.
+    pub cases: usize,
+    pub true_lesions: usize,
+    pub detections: usize,
+    pub matched: usize,
+    pub sensitivity: Option<f64>,
+    pub ppv: Option<f64>,
+    /// Measured - true MLD on matched lesions (occlusions excluded: no lumen), mm.
+    pub mld_error_mm: Option<Stat>,
+    /// Measured - true % diameter stenosis on matched lesions.
+    pub ds_error_pct: Option<Stat>,
+    pub confusion: Confusion,
+    pub type_accuracy: Option<f64>,
+    /// Recall per true type in the order ring, web, subtotal, occlusion, tortuous.
+    pub recall_by_type: Vec<(LesionType, Option<f64>)>,
+    /// Mean Kendall tau-b over cases with at least two ranked matched lesions.
+    pub kendall_tau: Option<Stat>,
+    /// Cases where the ranking of matched lesions put every true ring/web/subtotal before every
+    /// true occlusion/tortuous, out of cases with ranked matches.
+    pub rec9_true_types: Option<(usize, usize)>,
+    /// Same rule on the pipeline's own types over all its ranked detections.
+    pub rec9_predicted_types: Option<(usize, usize)>,
+}
+
+/// Angiography section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct AngioScores {
+    pub cases: usize,
+    pub failures: usize,
+    pub first_error: Option<String>,
+    pub dice: Option<Stat>,
+    pub cl_dice: Option<Stat>,
+    pub diameter: Vec<DiameterBand>,
+    /// Fraction of truth centerline samples (opacified) that a measured sample paired with.
+    pub centerline_coverage: Option<f64>,
+    pub lesions: LesionScores,
+    pub ms_per_frame: Option<Stat>,
+}
+
+/// OCT section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct OctScores {
+    pub frames: usize,
+    pub failures: usize,
+    pub first_error: Option<String>,
+    pub lumen_dice: Option<Stat>,
+    /// Measured - true lumen area, mm² (mask pixels x spacing²).
+    pub area_error_mm2: Option<Stat>,
+    pub channel_accuracy: Option<f64>,
+    pub ms_per_frame: Option<Stat>,
+    /// Pullback: measured - true area per frame, mm².
+    pub pullback_area_error_mm2: Option<Stat>,
+    /// Pullback: |measured MLA frame - true MLA frame| x spacing, mm.
+    pub pullback_mla_position_error_mm: Option<Stat>,
+}
+
+/// Real-data section (inputs loaded by the caller).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RealScores {
+    /// Per split name (e.g. "train", "test"): vessel Dice and clDice against the manual masks.
+    pub angio: Vec<RealSplit>,
+    pub oct: Option<RealSplit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RealSplit {
+    pub name: String,
+    pub cases: usize,
+    pub failures: usize,
+    pub first_error: Option<String>,
+    pub dice: Option<Stat>,
+    pub cl_dice: Option<Stat>,
+    pub ms_per_frame: Option<Stat>,
+}
+
+/// Everything the runner measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct EvalReport {
+    pub schema: String,
+    pub pipeline: String,
+    pub config: Option<EvalConfig>,
+    pub angio: Option<AngioScores>,
+    pub cine: Option<AngioScores>,
+    pub oct: Option<OctScores>,
+    pub real: Option<RealScores>,
+    pub notice: String,
+}
+
+impl EvalReport {
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+}
+
+/// A real angiogram with its manual vessel mask, loaded by the caller.
+#[derive(Debug, Clone)]
+pub struct RealAngioCase {
+    pub name: String,
+    /// Split label used to report separately (e.g. "train", "test").
+    pub split: String,
+    pub image: Array2<f32>,
+    pub truth: Array2<bool>,
+    /// Scale if known; otherwise the frame is passed uncalibrated.
+    pub mm_per_px: Option<f64>,
+}
+
+/// A real OCT frame (cartesian) with its manual lumen mask.
+#[derive(Debug, Clone)]
+pub struct RealOctCase {
+    pub name: String,
+    pub image: Array2<f32>,
+    pub truth: Array2<bool>,
+    pub mm_per_px: f64,
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Per-case lesion tallies, pooled afterwards.
+#[derive(Default)]
+struct LesionAcc {
+    cases: usize,
+    n_true: usize,
+    n_det: usize,
+    matched: usize,
+    mld: Vec<f64>,
+    ds: Vec<f64>,
+    confusion: Confusion,
+    taus: Vec<f64>,
+    rec9_true: (usize, usize),
+    rec9_pred: (usize, usize),
+}
+
+impl LesionAcc {
+    fn add(&mut self, truth: &AngioTruth, det: &[DetectedLesion], tolerance_mm: f64, offset_px: [f64; 2]) {
+        self.cases += 1;
+        self.n_true += truth.lesions.len();
+        self.n_det += det.len();
+        // Truth sites move with the vessels in cine frames.
+        let tsites: Vec<Point> = truth
+            .lesions
+            .iter()
+            .map(|l| Point::new(l.site.row + offset_px[0], l.site.col + offset_px[1]))
+            .collect();
+        let dsites: Vec<Point> = det.iter().map(|d| d.site).collect();
+        let m = match_sites(&dsites, &tsites, tolerance_mm / truth.mm_per_px);
+        self.matched += m.len();
+        let mut ranked = Vec::new();
+        for &(i, j, _) in &m {
+            let (d, t) = (&det[i], &truth.lesions[j]);
+            if t.lesion_type != LesionType::Occlusion && d.mld_mm.is_finite() {
+                self.mld.push(d.mld_mm - t.mld_mm);
+            }
+            if d.diameter_stenosis_pct.is_finite() {
+                self.ds.push(d.diameter_stenosis_pct - t.diameter_stenosis_pct);
+            }
+            self.confusion.add(t.lesion_type, d.lesion_type);
+            if let Some(p) = d.priority {
+                ranked.push((t.priority as f64, p as f64, t.lesion_type, p));
+            }
+        }
+        if !ranked.is_empty() {
+            let x: Vec<f64> = ranked.iter().map(|r| r.0).collect();
+            let y: Vec<f64> = ranked.iter().map(|r| r.1).collect();
+            if let Some(t) = kendall_tau_b(&x, &y) {
+                self.taus.push(t);
+            }
+            let items: Vec<(LesionType, u32)> = ranked.iter().map(|r| (r.2, r.3)).collect();
+            if let Some(ok) = obeys_rec9(&items) {
+                self.rec9_true.1 += 1;
+                self.rec9_true.0 += usize::from(ok);
+            }
+        }
+        let own: Vec<(LesionType, u32)> = det.iter().filter_map(|d| d.priority.map(|p| (d.lesion_type, p))).collect();
+        if let Some(ok) = obeys_rec9(&own) {
+            self.rec9_pred.1 += 1;
+            self.rec9_pred.0 += usize::from(ok);
+        }
+    }
+
+    fn finish(self) -> LesionScores {
+        if self.cases == 0 {
+            return LesionScores::default();
+        }
+        LesionScores {
+            cases: self.cases,
+            true_lesions: self.n_true,
+            detections: self.n_det,
+            matched: self.matched,
+            sensitivity: (self.n_true > 0).then(|| self.matched as f64 / self.n_true as f64),
+            ppv: (self.n_det > 0).then(|| self.matched as f64 / self.n_det as f64),
+            mld_error_mm: Stat::of(&self.mld),
+            ds_error_pct: Stat::of(&self.ds),
+            type_accuracy: self.confusion.accuracy(),
+            recall_by_type: LesionType::ALL.iter().map(|&t| (t, self.confusion.recall(t))).collect(),
+            confusion: self.confusion,
+            kendall_tau: Stat::of(&self.taus),
+            rec9_true_types: (self.rec9_true.1 > 0).then_some(self.rec9_true),
+            rec9_predicted_types: (self.rec9_pred.1 > 0).then_some(self.rec9_pred),
+        }
+    }
+}
+
+fn calibration(mm_per_px: f64) -> Calibration {
+    Calibration {
+        mm_per_px,
+        source: CalibrationSource::PixelSpacing,
+        detail: Some("phantom".into()),
+    }
+}
+
+/// Score one angiography output against the truth (mask and tree only for static frames).
+#[derive(Default)]
+struct AngioAcc {
+    cases: usize,
+    failures: usize,
+    first_error: Option<String>,
+    dice: Vec<f64>,
+    cl: Vec<f64>,
+    pairs: Vec<(f64, f64)>,
+    covered: (usize, usize),
+    lesions: LesionAcc,
+    ms: Vec<f64>,
+}
+
+impl AngioAcc {
+    fn fail(&mut self, e: String) {
+        self.failures += 1;
+        self.first_error.get_or_insert(e);
+    }
+    fn score(&mut self, out: &AngioOutput, truth: &AngioTruth, mask: Option<&Array2<bool>>, cfg: &EvalConfig, offset: [f64; 2]) {
+        if let (Some(m), Some(t)) = (&out.mask, mask) {
+            if let Some(d) = dice(m, t) {
+                self.dice.push(d);
+            }
+            if let Some(d) = cl_dice(m, t) {
+                self.cl.push(d);
+            }
+        }
+        if let Some(tree) = &out.tree
+            && mask.is_some()
+        {
+            let truth_s: Vec<DiameterSample> = truth
+                .branches
+                .iter()
+                .flat_map(|b| b.samples.iter())
+                .filter(|s| s.contrast > 0.0 && s.diameter_mm > 0.0)
+                .map(|s| DiameterSample {
+                    point: s.point,
+                    diameter_mm: s.diameter_mm,
+                })
+                .collect();
+            let meas: Vec<DiameterSample> = tree
+                .branches
+                .iter()
+                .flat_map(|b| b.samples.iter())
+                .map(|s| DiameterSample {
+                    point: s.point,
+                    diameter_mm: s.diameter_mm,
+                })
+                .collect();
+            self.pairs.extend(diameter_pairs(&meas, &truth_s, cfg.diameter_tolerance_px));
+            // Coverage: truth samples with a measured sample nearby.
+            let back = diameter_pairs(&truth_s, &meas, cfg.diameter_tolerance_px);
+            self.covered.0 += back.len();
+            self.covered.1 += truth_s.len();
+        }
+        if let Some(l) = &out.lesions {
+            self.lesions.add(truth, l, cfg.lesion_tolerance_mm, offset);
+        }
+    }
+    fn finish(self) -> AngioScores {
+        AngioScores {
+            cases: self.cases,
+            failures: self.failures,
+            first_error: self.first_error,
+            dice: Stat::of(&self.dice),
+            cl_dice: Stat::of(&self.cl),
+            diameter: if self.covered.1 > 0 { diameter_bands(&self.pairs) } else { vec![] },
+            centerline_coverage: (self.covered.1 > 0).then(|| self.covered.0 as f64 / self.covered.1 as f64),
+            lesions: self.lesions.finish(),
+            ms_per_frame: Stat::of(&self.ms),
+        }
+    }
+}
+
+/// Run the pipeline over seeded phantoms. Generation errors are returned; pipeline errors are
+/// counted as failures in the report.
+pub fn run_phantoms(
+    angio: &dyn AngioPipeline,
+    oct: &dyn OctPipeline,
+    cfg: &EvalConfig,
+) -> Result<EvalReport, vesselkit_phantom::PhantomError> {
+    let mut a = AngioAcc::default();
+    for i in 0..cfg.cases {
+        let ph = generate_angio(&cfg.angio, cfg.seed + i as u64)?;
+        a.cases += 1;
+        let frame = Frame::new(ph.image.clone(), calibration(ph.truth.mm_per_px))?;
+        let t0 = Instant::now();
+        let out = angio.analyze(&frame);
+        a.ms.push(ms_since(t0));
+        match out {
+            Ok(o) => a.score(&o, &ph.truth, Some(&ph.mask), cfg, [0.0, 0.0]),
+            Err(e) => a.fail(e),
+        }
+    }
+    let mut c = AngioAcc::default();
+    for i in 0..cfg.cine_cases {
+        let ph = generate_cine(&cfg.cine, cfg.seed + 10_000 + i as u64)?;
+        c.cases += 1;
+        let times = ph.frame_times_ms();
+        let cine = Cine::new(ph.frames.clone(), calibration(ph.truth.geometry.mm_per_px), times)?;
+        let t0 = Instant::now();
+        let out = angio.analyze_cine(&cine);
+        c.ms.push(ms_since(t0) / cine.len().max(1) as f64);
+        // Lesion sites are judged against the mean vessel offset over the run.
+        let n = ph.truth.frames.len().max(1) as f64;
+        let off = ph.truth.frames.iter().fold([0.0, 0.0], |acc, f| {
+            [acc[0] + f.vessel_offset_px[0] / n, acc[1] + f.vessel_offset_px[1] / n]
+        });
+        match out {
+            Ok(o) => c.score(&o, &ph.truth.geometry, None, cfg, off),
+            Err(e) => c.fail(e),
+        }
+    }
+    let oct_scores = run_oct_phantoms(oct, cfg)?;
+    Ok(EvalReport {
+        schema: "vesselkit.eval/1".into(),
+        pipeline: angio.name(),
+        config: Some(cfg.clone()),
+        angio: (cfg.cases > 0).then(|| a.finish()),
+        cine: (cfg.cine_cases > 0).then(|| c.finish()),
+        oct: (cfg.oct_cases + cfg.pullback_cases > 0).then_some(oct_scores),
+        real: None,
+        notice: vesselkit_core::RESEARCH_NOTICE.into(),
+    })
+}
+
+fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores, vesselkit_phantom::PhantomError> {
+    let mut s = OctScores::default();
+    let (mut dices, mut areas, mut ms) = (vec![], vec![], vec![]);
+    let mut channel_ok = (0usize, 0usize);
+    for i in 0..cfg.oct_cases {
+        let channels = (i % 4) as u8 + 1;
+        let mut p = cfg.oct.clone();
+        p.channels = channels;
+        if channels > 1 {
+            p.lumen_diameter_mm = p.lumen_diameter_mm.max(4.0 * p.catheter_radius_mm + 0.8);
+        }
+        let ph = generate_oct_frame(&p, cfg.seed + 20_000 + i as u64)?;
+        s.frames += 1;
+        let px = p.cart_mm_per_px();
+        let t0 = Instant::now();
+        let out = oct.lumen_mask(ph.cartesian.view(), px);
+        ms.push(ms_since(t0));
+        match out {
+            Ok((m, ch)) => {
+                if let Some(d) = dice(&m, &ph.lumen_mask) {
+                    dices.push(d);
+                }
+                let area = m.iter().filter(|&&v| v).count() as f64 * px * px;
+                areas.push(area - ph.truth.frame.lumen_area_mm2);
+                channel_ok.1 += 1;
+                channel_ok.0 += usize::from(ch == u32::from(ph.truth.frame.channels));
+            }
+            Err(e) => {
+                s.failures += 1;
+                s.first_error.get_or_insert(e);
+            }
+        }
+    }
+    let (mut pb_area, mut pb_mla) = (vec![], vec![]);
+    for i in 0..cfg.pullback_cases {
+        let pb = generate_pullback(&cfg.pullback, cfg.seed + 30_000 + i as u64)?;
+        let px = pb.truth.cart_mm_per_px;
+        let mut measured = Vec::new();
+        let mut failed = false;
+        for (f, frame) in pb.cartesian.axis_iter(Axis(0)).enumerate() {
+            let t0 = Instant::now();
+            let out = oct.lumen_mask(frame, px);
+            ms.push(ms_since(t0));
+            match out {
+                Ok((m, _)) => {
+                    let a = m.iter().filter(|&&v| v).count() as f64 * px * px;
+                    pb_area.push(a - pb.truth.area_mm2[f]);
+                    measured.push(a);
+                }
+                Err(e) => {
+                    failed = true;
+                    s.failures += 1;
+                    s.first_error.get_or_insert(e);
+                    break;
+                }
+            }
+        }
+        if !failed && !measured.is_empty() {
+            let mla = (0..measured.len()).min_by(|&a, &b| measured[a].total_cmp(&measured[b])).unwrap_or(0);
+            let dz = cfg.pullback.frame_spacing_mm;
+            pb_mla.push((mla as f64 - pb.truth.mla_frame as f64).abs() * dz);
+        }
+    }
+    s.lumen_dice = Stat::of(&dices);
+    s.area_error_mm2 = Stat::of(&areas);
+    s.channel_accuracy = (channel_ok.1 > 0).then(|| channel_ok.0 as f64 / channel_ok.1 as f64);
+    s.ms_per_frame = if s.failures == s.frames + cfg.pullback_cases { None } else { Stat::of(&ms) };
+    s.pullback_area_error_mm2 = Stat::of(&pb_area);
+    s.pullback_mla_position_error_mm = Stat::of(&pb_mla);
+    Ok(s)
+}
+
+/// Score already-loaded real images: vessel Dice/clDice per split, lumen Dice for OCT.
+pub fn run_real(angio: &dyn AngioPipeline, oct: &dyn OctPipeline, angio_cases: &[RealAngioCase], oct_cases: &[RealOctCase]) -> RealScores {
+    let mut splits: Vec<RealSplit> = Vec::new();
+    let mut acc: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = Vec::new();
+    for case in angio_cases {
+        let k = match splits.iter().position(|s| s.name == case.split) {
+            Some(k) => k,
+            None => {
+                splits.push(RealSplit {
+                    name: case.split.clone(),
+                    ..Default::default()
+                });
+                acc.push((vec![], vec![], vec![]));
+                splits.len() - 1
+            }
+        };
+        splits[k].cases += 1;
+        let cal = match case.mm_per_px {
+            Some(v) => Calibration::user(v).unwrap_or_else(|_| Calibration::uncalibrated()),
+            None => Calibration::uncalibrated(),
+        };
+        let frame = match Frame::new(case.image.clone(), cal) {
+            Ok(f) => f,
+            Err(e) => {
+                splits[k].failures += 1;
+                splits[k].first_error.get_or_insert(format!("{}: {e}", case.name));
+                continue;
+            }
+        };
+        let t0 = Instant::now();
+        let out = angio.analyze(&frame);
+        acc[k].2.push(ms_since(t0));
+        match out {
+            Ok(o) => {
+                if let Some(m) = &o.mask {
+                    match dice(m, &case.truth) {
+                        Some(d) => acc[k].0.push(d),
+                        None => {
+                            splits[k].failures += 1;
+                            splits[k].first_error.get_or_insert(format!("{}: mask shape differs", case.name));
+                        }
+                    }
+                    if let Some(c) = cl_dice(m, &case.truth) {
+                        acc[k].1.push(c);
+                    }
+                }
+            }
+            Err(e) => {
+                splits[k].failures += 1;
+                splits[k].first_error.get_or_insert(format!("{}: {e}", case.name));
+            }
+        }
+    }
+    for (s, (d, c, ms)) in splits.iter_mut().zip(acc) {
+        s.dice = Stat::of(&d);
+        s.cl_dice = Stat::of(&c);
+        s.ms_per_frame = Stat::of(&ms);
+    }
+    let oct_split = (!oct_cases.is_empty()).then(|| {
+        let mut s = RealSplit {
+            name: "ivoct".into(),
+            ..Default::default()
+        };
+        let (mut d, mut ms) = (vec![], vec![]);
+        for case in oct_cases {
+            s.cases += 1;
+            let t0 = Instant::now();
+            let out = oct.lumen_mask(case.image.view(), case.mm_per_px);
+            ms.push(ms_since(t0));
+            match out.map(|(m, _)| dice(&m, &case.truth)) {
+                Ok(Some(v)) => d.push(v),
+                Ok(None) => {
+                    s.failures += 1;
+                    s.first_error.get_or_insert(format!("{}: mask shape differs", case.name));
+                }
+                Err(e) => {
+                    s.failures += 1;
+                    s.first_error.get_or_insert(format!("{}: {e}", case.name));
+                }
+            }
+        }
+        s.dice = Stat::of(&d);
+        s.ms_per_frame = if s.failures == s.cases { None } else { Stat::of(&ms) };
+        s
+    });
+    RealScores {
+        angio: splits,
+        oct: oct_split,
+    }
+}
