@@ -155,7 +155,7 @@ fn classify_read_error(path: &str, err: &(dyn std::error::Error + 'static)) -> I
     }
 }
 
-fn elem<'a>(obj: &'a InMemDicomObject, tag: Tag) -> Option<&'a InMemElement> {
+fn elem(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemElement> {
     obj.get(tag)
 }
 

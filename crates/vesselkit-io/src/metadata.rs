@@ -3,8 +3,9 @@
 use serde::Serialize;
 use vesselkit_core::{Calibration, Limits};
 
-/// Options shared by every reader.
-#[derive(Debug, Clone, PartialEq)]
+/// Options shared by every reader. The default limits are [`Limits::default`]: 16384 px per
+/// side, 10 000 frames, 512 Mi pixels in all.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReadOptions {
     /// Size limits checked before any pixel buffer is allocated (see [`Limits::default`]).
     pub limits: Limits,
@@ -13,16 +14,6 @@ pub struct ReadOptions {
     /// Apply Rescale Slope/Intercept (0028,1053)/(0028,1052) to the stored values. Off by
     /// default: analysis works on stored values.
     pub apply_modality_lut: bool,
-}
-
-impl Default for ReadOptions {
-    fn default() -> Self {
-        Self {
-            limits: Limits::default(),
-            user_mm_per_px: None,
-            apply_modality_lut: false,
-        }
-    }
 }
 
 impl ReadOptions {
