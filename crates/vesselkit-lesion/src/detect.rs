@@ -32,6 +32,39 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[i] + (v[j] - v[i]) * (x - i as f64)
 }
 
+/// Percentile `p` of the finite values of `v` whose position lies within `half_window` of each
+/// position (`pos` increasing). A sorted window slides along, so the cost is O(n · window)
+/// memory moves instead of a sort per sample. NaN where the window holds no finite value.
+fn running_percentile(pos: &[f64], v: &[f64], half_window: f64, p: f64) -> Vec<f64> {
+    let n = pos.len();
+    let mut out = vec![f64::NAN; n];
+    let mut win: Vec<f64> = Vec::new();
+    let (mut lo, mut hi) = (0, 0);
+    for i in 0..n {
+        while hi < n && pos[hi] <= pos[i] + half_window {
+            if v[hi].is_finite() {
+                let k = win.partition_point(|&x| x < v[hi]);
+                win.insert(k, v[hi]);
+            }
+            hi += 1;
+        }
+        while pos[lo] < pos[i] - half_window {
+            if v[lo].is_finite() {
+                let k = win.partition_point(|&x| x < v[lo]);
+                win.remove(k);
+            }
+            lo += 1;
+        }
+        if !win.is_empty() {
+            let x = p / 100.0 * (win.len() - 1) as f64;
+            let a = x.floor() as usize;
+            let b = (a + 1).min(win.len() - 1);
+            out[i] = win[a] + (win[b] - win[a]) * (x - a as f64);
+        }
+    }
+    out
+}
+
 /// Longest run of consecutive `true`.
 fn longest_run(flags: impl Iterator<Item = bool>) -> usize {
     let (mut best, mut cur) = (0, 0);
@@ -115,7 +148,8 @@ fn angle_between(a: (f64, f64), b: (f64, f64)) -> Option<f64> {
     )
 }
 
-/// A branch profile prepared for detection.
+/// A branch profile prepared for detection. Built only for branches with at least one sample
+/// (checked in `detect_branch`), so `s[0]` and `samples[0]` exist.
 struct Profile<'a> {
     b: &'a Branch,
     s: Vec<f64>,
@@ -127,7 +161,6 @@ struct Profile<'a> {
 
 impl<'a> Profile<'a> {
     fn new(bi: usize, b: &'a Branch, rules: &Rules) -> Result<Self> {
-        let n = b.samples.len();
         for (j, smp) in b.samples.iter().enumerate() {
             if !smp.arc_mm.is_finite() || (j > 0 && smp.arc_mm <= b.samples[j - 1].arc_mm) {
                 return Err(LesionError::invalid(
@@ -157,24 +190,16 @@ impl<'a> Profile<'a> {
                 }
             })
             .collect();
-        let w = rules.detection.reference_window_mm;
-        let p = rules.detection.reference_percentile;
-        let mut reference = vec![f64::NAN; n];
-        let (mut lo, mut hi) = (0, 0);
-        let mut buf = Vec::new();
-        for i in 0..n {
-            while s[lo] < s[i] - w {
-                lo += 1;
+        let mut reference = running_percentile(
+            &s,
+            &d,
+            rules.detection.reference_window_mm,
+            rules.detection.reference_percentile,
+        );
+        for (r, x) in reference.iter_mut().zip(&d) {
+            if x.is_nan() {
+                *r = f64::NAN;
             }
-            while hi < n && s[hi] <= s[i] + w {
-                hi += 1;
-            }
-            if d[i].is_nan() {
-                continue;
-            }
-            buf.clear();
-            buf.extend(d[lo..hi].iter().copied().filter(|x| x.is_finite()));
-            reference[i] = percentile(&mut buf, p);
         }
         Ok(Self { b, s, d, reference })
     }
@@ -756,15 +781,8 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             .fold(f64::NAN, f64::max)
     };
     // Running reference area: the upper percentile within the window, as for diameters.
-    let reference: Vec<f64> = (0..n)
-        .map(|i| {
-            let mut v: Vec<f64> = (i.saturating_sub(w)..(i + w + 1).min(n))
-                .filter(|&j| ok(j))
-                .map(|j| area_mm2[j])
-                .collect();
-            percentile(&mut v, det.reference_percentile)
-        })
-        .collect();
+    let frames: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let reference = running_percentile(&frames, area_mm2, w as f64, det.reference_percentile);
     // Shoulder and thresholds in area terms (area ∝ diameter²).
     let shoulder = det.shoulder_fraction.powi(2);
     let max_ratio = (1.0 - det.min_ds_pct / 100.0).powi(2);
@@ -907,4 +925,56 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_percentile_matches_a_sort_per_window() {
+        let pos: Vec<f64> = (0..300)
+            .map(|i| i as f64 * 0.1 + (i as f64 * 0.37).sin() * 0.01)
+            .collect();
+        let v: Vec<f64> = (0..300)
+            .map(|i| {
+                if i % 17 == 0 {
+                    f64::NAN
+                } else {
+                    (i as f64 * 1.3).sin() * 2.0 + 3.0
+                }
+            })
+            .collect();
+        let fast = running_percentile(&pos, &v, 2.5, 90.0);
+        for i in 0..pos.len() {
+            let mut w: Vec<f64> = (0..pos.len())
+                .filter(|&j| (pos[j] - pos[i]).abs() <= 2.5 && v[j].is_finite())
+                .map(|j| v[j])
+                .collect();
+            assert!((fast[i] - percentile(&mut w, 90.0)).abs() < 1e-12, "at {i}");
+        }
+    }
+
+    #[test]
+    fn tortuosity_of_straight_line_and_half_circle() {
+        let line: Vec<Point> = (0..50).map(|i| Point::new(0.0, i as f64)).collect();
+        let t = tortuosity_of(&line, 1.0, 0.1, 45.0).unwrap();
+        assert!((t.dm - 1.0).abs() < 1e-12 && t.bends == 0 && t.soam_rad_per_mm == 0.0);
+        // Half circle of radius 20 px: DM = pi/2, one bend of about 180°, SOAM = pi / length.
+        let arc: Vec<Point> = (0..=400)
+            .map(|i| {
+                let a = std::f64::consts::PI * i as f64 / 400.0;
+                Point::new(20.0 * a.sin(), -20.0 * a.cos())
+            })
+            .collect();
+        let t = tortuosity_of(&arc, 0.5, 0.1, 45.0).unwrap();
+        assert!((t.dm - std::f64::consts::FRAC_PI_2).abs() < 0.01, "{t:?}");
+        assert_eq!(t.bends, 1);
+        assert!((t.max_bend_deg - 180.0).abs() < 3.0, "{t:?}");
+        let length_mm = 20.0 * std::f64::consts::PI * 0.1;
+        assert!(
+            (t.soam_rad_per_mm - t.max_bend_deg.to_radians() / length_mm).abs() < 1e-3,
+            "{t:?}"
+        );
+    }
 }
