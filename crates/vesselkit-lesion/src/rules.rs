@@ -557,6 +557,16 @@ mod file_tests {
         }
         assert_eq!(Rules::from_path(dir.join("default.toml")).unwrap(), d);
         assert_eq!(Rules::from_path(dir.join("default.json")).unwrap(), d);
+        // A user's file with a bad value: the error names the file and the field.
+        let tmp = std::env::temp_dir().join(format!("vesselkit-lesion-rules-{}.toml", std::process::id()));
+        std::fs::write(&tmp, "[ranking]\nsmall_vessel_mm = 2.0\npenalty_tortuosity = 1.5\n").unwrap();
+        let e = Rules::from_path(&tmp).unwrap_err();
+        let _ = std::fs::remove_file(&tmp);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("ranking.penalty_tortuosity") && msg.contains(".toml"),
+            "{msg}"
+        );
         let e = Rules::from_path(dir.join("missing.json")).unwrap_err();
         assert!(matches!(e, LesionError::Io { .. }), "{e}");
     }
