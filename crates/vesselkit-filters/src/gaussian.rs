@@ -15,7 +15,10 @@ pub const DEFAULT_TRUNCATE: f32 = 3.0;
 /// Normalised 1-D Gaussian kernel of radius `ceil(truncate * sigma)`.
 pub fn gaussian_kernel(sigma: f32, truncate: f32) -> Result<Vec<f32>> {
     if !sigma.is_finite() || sigma <= 0.0 {
-        return Err(FilterError::invalid("sigma", format!("must be a finite value > 0, got {sigma}")));
+        return Err(FilterError::invalid(
+            "sigma",
+            format!("must be a finite value > 0, got {sigma}"),
+        ));
     }
     if !truncate.is_finite() || truncate <= 0.0 {
         return Err(FilterError::invalid("truncate", format!("must be > 0, got {truncate}")));
@@ -53,7 +56,10 @@ pub(crate) fn check_image(field: &'static str, img: &ArrayView2<f32>) -> Result<
         return Err(FilterError::shape(field, format!("empty image ({r} x {c})")));
     }
     if let Some((i, v)) = img.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(FilterError::invalid(field, format!("pixel {i} is {v}; all pixels must be finite")));
+        return Err(FilterError::invalid(
+            field,
+            format!("pixel {i} is {v}; all pixels must be finite"),
+        ));
     }
     Ok(())
 }
@@ -70,7 +76,12 @@ pub fn gaussian_blur(img: ArrayView2<f32>, sigma: f32) -> Result<Array2<f32>> {
 
 /// Separable convolution with a symmetric odd kernel into `out`, using `tmp` as scratch.
 /// Shapes must match `img` (crate-internal callers guarantee it).
-pub(crate) fn blur_into(img: ArrayView2<f32>, kernel: &[f32], mut tmp: ArrayViewMut2<f32>, mut out: ArrayViewMut2<f32>) {
+pub(crate) fn blur_into(
+    img: ArrayView2<f32>,
+    kernel: &[f32],
+    mut tmp: ArrayViewMut2<f32>,
+    mut out: ArrayViewMut2<f32>,
+) {
     let (rows, cols) = img.dim();
     let radius = kernel.len() / 2;
     // Horizontal pass: pad each row by mirroring, then accumulate tap by tap.
@@ -98,29 +109,32 @@ pub(crate) fn blur_into(img: ArrayView2<f32>, kernel: &[f32], mut tmp: ArrayView
         );
     // Vertical pass: out[r] = sum_k w_k * tmp[reflect(r + k - R)].
     let tmp = tmp.view();
-    out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(r, mut dst)| {
-        let dst = match dst.as_slice_mut() {
-            Some(d) => d,
-            None => return,
-        };
-        dst.fill(0.0);
-        for (k, &w) in kernel.iter().enumerate() {
-            let rr = reflect(r as isize + k as isize - radius as isize, rows);
-            let src = tmp.row(rr);
-            match src.as_slice() {
-                Some(s) => {
-                    for (d, s) in dst.iter_mut().zip(s) {
-                        *d += w * s;
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(r, mut dst)| {
+            let dst = match dst.as_slice_mut() {
+                Some(d) => d,
+                None => return,
+            };
+            dst.fill(0.0);
+            for (k, &w) in kernel.iter().enumerate() {
+                let rr = reflect(r as isize + k as isize - radius as isize, rows);
+                let src = tmp.row(rr);
+                match src.as_slice() {
+                    Some(s) => {
+                        for (d, s) in dst.iter_mut().zip(s) {
+                            *d += w * s;
+                        }
                     }
-                }
-                None => {
-                    for (d, s) in dst.iter_mut().zip(src.iter()) {
-                        *d += w * s;
+                    None => {
+                        for (d, s) in dst.iter_mut().zip(src.iter()) {
+                            *d += w * s;
+                        }
                     }
                 }
             }
-        }
-    });
+        });
 }
 
 #[cfg(test)]

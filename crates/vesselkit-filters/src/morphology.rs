@@ -19,7 +19,13 @@ fn running_extreme(src: &[f32], dst: &mut [f32], radius: usize, is_max: bool, g:
     h.clear();
     g.resize(padded_len, pad_val);
     h.resize(padded_len, pad_val);
-    let at = |i: usize| if i >= radius && i - radius < n { src[i - radius] } else { pad_val };
+    let at = |i: usize| {
+        if i >= radius && i - radius < n {
+            src[i - radius]
+        } else {
+            pad_val
+        }
+    };
     let pick = |a: f32, b: f32| if is_max { a.max(b) } else { a.min(b) };
     for start in (0..padded_len).step_by(w) {
         let mut acc = pad_val;
@@ -121,7 +127,11 @@ mod tests {
             let mut acc = if is_max { f32::NEG_INFINITY } else { f32::INFINITY };
             for a in i.saturating_sub(r)..(i + r + 1).min(rows) {
                 for b in j.saturating_sub(r)..(j + r + 1).min(cols) {
-                    acc = if is_max { acc.max(img[[a, b]]) } else { acc.min(img[[a, b]]) };
+                    acc = if is_max {
+                        acc.max(img[[a, b]])
+                    } else {
+                        acc.min(img[[a, b]])
+                    };
                 }
             }
             acc

@@ -25,7 +25,9 @@ pub fn smooth_1d(x: &[f32], sigma: f32) -> Vec<f32> {
         return x.to_vec();
     }
     let r = (3.0 * sigma).ceil() as isize;
-    let w: Vec<f32> = (-r..=r).map(|k| (-0.5 * (k * k) as f32 / (sigma * sigma)).exp()).collect();
+    let w: Vec<f32> = (-r..=r)
+        .map(|k| (-0.5 * (k * k) as f32 / (sigma * sigma)).exp())
+        .collect();
     let sw: f32 = w.iter().sum();
     let n = x.len() as isize;
     (0..n)

@@ -90,7 +90,10 @@ impl VesselnessOptions {
             return Err(FilterError::invalid("sigmas_px", "need at least one scale"));
         }
         if let Some(s) = self.sigmas_px.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(FilterError::invalid("sigmas_px", format!("every sigma must be > 0, got {s}")));
+            return Err(FilterError::invalid(
+                "sigmas_px",
+                format!("every sigma must be > 0, got {s}"),
+            ));
         }
         if !(self.frangi_beta.is_finite() && self.frangi_beta > 0.0) {
             return Err(FilterError::invalid(
@@ -333,7 +336,11 @@ mod tests {
             let mut acc = 0.0;
             for k in 0..8 {
                 let y = r as f64 - 0.5 + (k as f64 + 0.5) / 8.0 - r0;
-                let chord = if y.abs() < radius { 2.0 * (radius * radius - y * y).sqrt() } else { 0.0 };
+                let chord = if y.abs() < radius {
+                    2.0 * (radius * radius - y * y).sqrt()
+                } else {
+                    0.0
+                };
                 acc += (-0.1 * chord).exp();
             }
             (acc / 8.0) as f32
@@ -359,7 +366,10 @@ mod tests {
                 ..Default::default()
             };
             let v = vesselness(img.view(), &o).unwrap();
-            assert!(v.response[[32, 32]] > 10.0 * v.response[[5, 32]].max(1e-6), "{method:?}");
+            assert!(
+                v.response[[32, 32]] > 10.0 * v.response[[5, 32]].max(1e-6),
+                "{method:?}"
+            );
         }
     }
 
@@ -377,7 +387,10 @@ mod tests {
             };
             let v = vesselness(img.view(), &o).unwrap();
             let r_est = radius_from_sigma(v.scale_px[[48, 24]]) as f64;
-            assert!((r_est - radius).abs() <= 0.08 * radius, "radius {radius}: estimate {r_est}");
+            assert!(
+                (r_est - radius).abs() <= 0.08 * radius,
+                "radius {radius}: estimate {r_est}"
+            );
             let sqrt2 = std::f64::consts::SQRT_2 * v.scale_px[[48, 24]] as f64;
             assert!(sqrt2 > 1.1 * radius, "radius {radius}: sqrt(2) sigma {sqrt2}");
         }
@@ -403,11 +416,18 @@ mod tests {
             sigmas_px: vec![],
             ..Default::default()
         };
-        assert!(vesselness(img.view(), &o).unwrap_err().to_string().contains("sigmas_px"));
+        assert!(
+            vesselness(img.view(), &o)
+                .unwrap_err()
+                .to_string()
+                .contains("sigmas_px")
+        );
         assert!(Method::parse("hessian").unwrap_err().to_string().contains("frangi"));
         let mut bad = img.clone();
         bad[[1, 1]] = f32::NAN;
-        let e = vesselness(bad.view(), &VesselnessOptions::default()).unwrap_err().to_string();
+        let e = vesselness(bad.view(), &VesselnessOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("image"), "{e}");
     }
 }
