@@ -58,14 +58,21 @@ fn angio_section(out: &mut String, title: &str, a: &AngioScores) {
             "lesion sensitivity",
             format!("{} ({}/{})", frac(l.sensitivity), l.matched, l.true_lesions),
         );
-        row(out, "lesion PPV", format!("{} ({}/{})", frac(l.ppv), l.matched, l.detections));
+        row(
+            out,
+            "lesion PPV",
+            format!("{} ({}/{})", frac(l.ppv), l.matched, l.detections),
+        );
         row(out, "MLD error", stat(&l.mld_error_mm, " mm", 3));
         row(out, "%DS error", stat(&l.ds_error_pct, " %", 1));
         row(out, "type accuracy", frac(l.type_accuracy));
         for (t, r) in &l.recall_by_type {
             row(out, &format!("recall {t}"), frac(*r));
         }
-        let _ = writeln!(out, "  confusion (rows true, cols predicted: ring web subtotal occlusion tortuous)");
+        let _ = writeln!(
+            out,
+            "  confusion (rows true, cols predicted: ring web subtotal occlusion tortuous)"
+        );
         for (i, t) in LesionType::ALL.iter().enumerate() {
             let cells: Vec<String> = l.confusion.counts[i].iter().map(|c| format!("{c:>5}")).collect();
             let _ = writeln!(out, "    {:<10}{}", t.as_str(), cells.join(""));
@@ -87,7 +94,11 @@ fn oct_section(out: &mut String, o: &OctScores) {
     row(out, "lumen area error", stat(&o.area_error_mm2, " mm²", 3));
     row(out, "channel count accuracy", frac(o.channel_accuracy));
     row(out, "pullback area error", stat(&o.pullback_area_error_mm2, " mm²", 3));
-    row(out, "pullback MLA position error", mean(&o.pullback_mla_position_error_mm, 2));
+    row(
+        out,
+        "pullback MLA position error",
+        mean(&o.pullback_mla_position_error_mm, 2),
+    );
     row(out, "ms per frame", mean(&o.ms_per_frame, 1));
 }
 

@@ -295,7 +295,10 @@ impl LesionAcc {
                 self.rec9_true.0 += usize::from(ok);
             }
         }
-        let own: Vec<(LesionType, u32)> = det.iter().filter_map(|d| d.priority.map(|p| (d.lesion_type, p))).collect();
+        let own: Vec<(LesionType, u32)> = det
+            .iter()
+            .filter_map(|d| d.priority.map(|p| (d.lesion_type, p)))
+            .collect();
         if let Some(ok) = obeys_rec9(&own) {
             self.rec9_pred.1 += 1;
             self.rec9_pred.0 += usize::from(ok);
@@ -352,7 +355,14 @@ impl AngioAcc {
         self.failures += 1;
         self.first_error.get_or_insert(e);
     }
-    fn score(&mut self, out: &AngioOutput, truth: &AngioTruth, mask: Option<&Array2<bool>>, cfg: &EvalConfig, offset: [f64; 2]) {
+    fn score(
+        &mut self,
+        out: &AngioOutput,
+        truth: &AngioTruth,
+        mask: Option<&Array2<bool>>,
+        cfg: &EvalConfig,
+        offset: [f64; 2],
+    ) {
         if let (Some(m), Some(t)) = (&out.mask, mask) {
             if let Some(d) = dice(m, t) {
                 self.dice.push(d);
@@ -364,10 +374,20 @@ impl AngioAcc {
         if let Some(tree) = &out.tree
             && mask.is_some()
         {
+            // Truth stations away from junctions (within one diameter of a branch point the
+            // lumen is not a cylinder and neighbouring branches compete for the match).
             let truth_s: Vec<DiameterSample> = truth
                 .branches
                 .iter()
-                .flat_map(|b| b.samples.iter())
+                .flat_map(|b| {
+                    let has_parent = b.parent.is_some();
+                    let has_children = !b.children.is_empty();
+                    b.samples.iter().filter(move |s| {
+                        let near_start = has_parent && s.arc_mm < s.reference_diameter_mm;
+                        let near_end = has_children && b.length_mm - s.arc_mm < s.reference_diameter_mm;
+                        !near_start && !near_end
+                    })
+                })
                 .filter(|s| s.contrast > 0.0 && s.diameter_mm > 0.0)
                 .map(|s| DiameterSample {
                     point: s.point,
@@ -383,7 +403,8 @@ impl AngioAcc {
                     diameter_mm: s.diameter_mm,
                 })
                 .collect();
-            self.pairs.extend(diameter_pairs(&meas, &truth_s, cfg.diameter_tolerance_px));
+            self.pairs
+                .extend(diameter_pairs(&meas, &truth_s, cfg.diameter_tolerance_px));
             // Coverage: truth samples with a measured sample nearby.
             let back = diameter_pairs(&truth_s, &meas, cfg.diameter_tolerance_px);
             self.covered.0 += back.len();
@@ -400,7 +421,11 @@ impl AngioAcc {
             first_error: self.first_error,
             dice: Stat::of(&self.dice),
             cl_dice: Stat::of(&self.cl),
-            diameter: if self.covered.1 > 0 { diameter_bands(&self.pairs) } else { vec![] },
+            diameter: if self.covered.1 > 0 {
+                diameter_bands(&self.pairs)
+            } else {
+                vec![]
+            },
             centerline_coverage: (self.covered.1 > 0).then(|| self.covered.0 as f64 / self.covered.1 as f64),
             lesions: self.lesions.finish(),
             ms_per_frame: Stat::of(&self.ms),
@@ -518,7 +543,9 @@ fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores
             }
         }
         if !failed && !measured.is_empty() {
-            let mla = (0..measured.len()).min_by(|&a, &b| measured[a].total_cmp(&measured[b])).unwrap_or(0);
+            let mla = (0..measured.len())
+                .min_by(|&a, &b| measured[a].total_cmp(&measured[b]))
+                .unwrap_or(0);
             let dz = cfg.pullback.frame_spacing_mm;
             pb_mla.push((mla as f64 - pb.truth.mla_frame as f64).abs() * dz);
         }
@@ -526,14 +553,23 @@ fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores
     s.lumen_dice = Stat::of(&dices);
     s.area_error_mm2 = Stat::of(&areas);
     s.channel_accuracy = (channel_ok.1 > 0).then(|| channel_ok.0 as f64 / channel_ok.1 as f64);
-    s.ms_per_frame = if s.failures == s.frames + cfg.pullback_cases { None } else { Stat::of(&ms) };
+    s.ms_per_frame = if s.failures == s.frames + cfg.pullback_cases {
+        None
+    } else {
+        Stat::of(&ms)
+    };
     s.pullback_area_error_mm2 = Stat::of(&pb_area);
     s.pullback_mla_position_error_mm = Stat::of(&pb_mla);
     Ok(s)
 }
 
 /// Score already-loaded real images: vessel Dice/clDice per split, lumen Dice for OCT.
-pub fn run_real(angio: &dyn AngioPipeline, oct: &dyn OctPipeline, angio_cases: &[RealAngioCase], oct_cases: &[RealOctCase]) -> RealScores {
+pub fn run_real(
+    angio: &dyn AngioPipeline,
+    oct: &dyn OctPipeline,
+    angio_cases: &[RealAngioCase],
+    oct_cases: &[RealOctCase],
+) -> RealScores {
     let mut splits: Vec<RealSplit> = Vec::new();
     let mut acc: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = Vec::new();
     for case in angio_cases {
@@ -571,7 +607,9 @@ pub fn run_real(angio: &dyn AngioPipeline, oct: &dyn OctPipeline, angio_cases: &
                         Some(d) => acc[k].0.push(d),
                         None => {
                             splits[k].failures += 1;
-                            splits[k].first_error.get_or_insert(format!("{}: mask shape differs", case.name));
+                            splits[k]
+                                .first_error
+                                .get_or_insert(format!("{}: mask shape differs", case.name));
                         }
                     }
                     if let Some(c) = cl_dice(m, &case.truth) {
@@ -605,7 +643,8 @@ pub fn run_real(angio: &dyn AngioPipeline, oct: &dyn OctPipeline, angio_cases: &
                 Ok(Some(v)) => d.push(v),
                 Ok(None) => {
                     s.failures += 1;
-                    s.first_error.get_or_insert(format!("{}: mask shape differs", case.name));
+                    s.first_error
+                        .get_or_insert(format!("{}: mask shape differs", case.name));
                 }
                 Err(e) => {
                     s.failures += 1;

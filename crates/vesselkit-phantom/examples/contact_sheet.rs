@@ -22,7 +22,9 @@ fn resize(img: &Array2<u8>, h: usize, w: usize) -> Array2<u8> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "docs/img/phantoms.png".into());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "docs/img/phantoms.png".into());
     let seed = 2026;
     let angio = generate_angio(&AngioParams::default(), seed)?;
     let cine = generate_cine(&CineParams::default(), seed)?;
@@ -41,12 +43,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tiles.push(("angio".into(), resize(&to_u8(&angio.image), tile, tile)));
     for f in [2, 10, 18, 28] {
         let fr = cine.frames.index_axis(ndarray::Axis(0), f).to_owned();
-        tiles.push((format!("cine t={:.0} ms", cine.truth.frames[f].time_ms), resize(&to_u8(&fr), tile, tile)));
+        tiles.push((
+            format!("cine t={:.0} ms", cine.truth.frames[f].time_ms),
+            resize(&to_u8(&fr), tile, tile),
+        ));
     }
-    tiles.push(("oct cartesian".into(), resize(&oct.cartesian.mapv(|v| (v * 255.0) as u8), tile, tile)));
-    tiles.push(("oct polar".into(), resize(&oct.polar.t().mapv(|v| (v * 255.0) as u8), tile, tile)));
+    tiles.push((
+        "oct cartesian".into(),
+        resize(&oct.cartesian.mapv(|v| (v * 255.0) as u8), tile, tile),
+    ));
+    tiles.push((
+        "oct polar".into(),
+        resize(&oct.polar.t().mapv(|v| (v * 255.0) as u8), tile, tile),
+    ));
     let lv = longitudinal_view(&pb.cartesian, 0.0);
-    tiles.push(("pullback L-mode".into(), resize(&lv.mapv(|v| (v * 255.0) as u8), tile, tile)));
+    tiles.push((
+        "pullback L-mode".into(),
+        resize(&lv.mapv(|v| (v * 255.0) as u8), tile, tile),
+    ));
 
     let cols = 4;
     let rows = tiles.len().div_ceil(cols);

@@ -15,6 +15,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Poisson};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
 use vesselkit_core::{Branch, BranchEnd, Calibration, LesionType, Point, ProfileSample, Tortuosity, VesselTree};
@@ -88,7 +89,12 @@ impl AngioParams {
         check_size("cols", self.cols, 64, 4096)?;
         check_range("mm_per_px", self.mm_per_px, 0.05, 1.0)?;
         check_range("trunk_diameter_mm", self.trunk_diameter_mm, 2.0, 30.0)?;
-        check_range("min_diameter_mm", self.min_diameter_mm, 0.3, self.trunk_diameter_mm / 2.0)?;
+        check_range(
+            "min_diameter_mm",
+            self.min_diameter_mm,
+            0.3,
+            self.trunk_diameter_mm / 2.0,
+        )?;
         check_size("max_branches", self.max_branches, 1, 2000)?;
         check_range("murray_jitter", self.murray_jitter, 0.0, 0.5)?;
         check_range("difficulty", self.difficulty, 0.0, 1.0)?;
@@ -100,7 +106,10 @@ impl AngioParams {
         check_size("supersample", self.supersample, 1, 4)?;
         Calibration::ermf_from_distances(self.sid_mm, self.sod_mm)?;
         if self.lesions.len() > 12 {
-            return Err(PhantomError::param("lesions", format!("at most 12, got {}", self.lesions.len())));
+            return Err(PhantomError::param(
+                "lesions",
+                format!("at most 12, got {}", self.lesions.len()),
+            ));
         }
         Ok(())
     }
@@ -348,7 +357,12 @@ fn build_topology(p: &AngioParams, rng: &mut ChaCha8Rng) -> Vec<Topo> {
                 children: vec![],
                 d0: d,
                 d1: d * rng.random_range(0.88..0.96),
-                length: (d * rng.random_range(3.0..5.5)).max(6.0),
+                // Segmental-size vessels get room for a lesion with normal lumen around it.
+                length: if (2.0..=5.5).contains(&d) {
+                    d * rng.random_range(5.0..7.5)
+                } else {
+                    (d * rng.random_range(3.0..5.5)).max(6.0)
+                },
                 turn,
                 generation: g,
             });
@@ -401,87 +415,176 @@ fn is_related(t: &[Topo], a: usize, b: usize) -> bool {
     a == b || up(a, b) || up(b, a)
 }
 
-fn plan_lesions(p: &AngioParams, t: &mut [Topo], rng: &mut ChaCha8Rng) -> Option<Vec<Plan>> {
-    let mut cands: Vec<usize> = (1..t.len())
-        .filter(|&i| {
-            let d = 0.5 * (t[i].d0 + t[i].d1);
-            (2.0..=5.0).contains(&d) && t[i].d0 <= 5.5
-        })
-        .collect();
+/// Lesion parameters for a vessel of diameter `d` (branch and centre are set by the caller).
+fn plan_params(ty: LesionType, d: f64, rng: &mut ChaCha8Rng) -> Plan {
+    let mut plan = Plan {
+        ty,
+        branch: 0,
+        centre: 0.0,
+        extent: 0.0,
+        narrowing: 0.0,
+        web_n: 1,
+        web_t: 0.0,
+        flow_grade: 3,
+        distal_factor: 1.0,
+        extra_delay_ms: 0.0,
+        winding: None,
+    };
+    match ty {
+        LesionType::Ring => {
+            plan.extent = d * rng.random_range(1.0..2.0);
+            plan.narrowing = rng.random_range(0.5..0.8);
+        }
+        LesionType::Web => {
+            plan.extent = rng.random_range(2.5..4.5);
+            plan.narrowing = rng.random_range(0.15..0.3);
+            plan.web_n = if rng.random_bool(0.5) { 2 } else { 3 };
+            plan.web_t = rng.random_range(0.2..0.3) * (d / 3.0).clamp(0.8, 1.3);
+        }
+        LesionType::Subtotal => {
+            plan.extent = rng.random_range(3.0..6.0);
+            plan.narrowing = rng.random_range(0.9..0.97);
+            plan.flow_grade = if rng.random_bool(0.5) { 1 } else { 2 };
+            plan.distal_factor = if plan.flow_grade == 1 { 0.3 } else { 0.55 };
+            plan.extra_delay_ms = if plan.flow_grade == 1 { 700.0 } else { 350.0 };
+        }
+        LesionType::Occlusion => {
+            // Stump taper length: short = round/abrupt, long = pointed.
+            plan.extent = rng.random_range(0.4..2.0);
+            plan.narrowing = 1.0;
+            plan.flow_grade = 0;
+            plan.distal_factor = 0.0;
+        }
+        LesionType::Tortuous => {
+            let period = d * rng.random_range(2.4..3.0);
+            let periods = if rng.random_bool(0.5) { 2.0 } else { 2.5 };
+            let turn = rng.random_range(70.0f64..100.0).to_radians();
+            plan.extent = d * rng.random_range(1.0..1.6);
+            plan.narrowing = rng.random_range(0.45..0.7);
+            plan.winding = Some((lesion_margin(d), periods * period, period, turn));
+        }
+    }
+    plan
+}
+
+/// Normal lumen kept on each side of a lesion, mm.
+fn lesion_margin(d: f64) -> f64 {
+    d + 1.0
+}
+
+fn mean_d(t: &Topo) -> f64 {
+    0.5 * (t.d0 + t.d1)
+}
+
+/// Tortuous lesions need a winding path: choose their branches and winding start on a
+/// layout without lesions, then lengthen the branch to hold the winding.
+fn place_tortuous(p: &AngioParams, t: &mut [Topo], lay0: &Layout, rng: &mut ChaCha8Rng) -> Option<Vec<Plan>> {
+    let mut cands: Vec<usize> = (1..t.len()).filter(|&i| (2.0..=5.0).contains(&mean_d(&t[i]))).collect();
     cands.shuffle(rng);
     let mut plans: Vec<Plan> = Vec::new();
-    for &ty in &p.lesions {
-        let pick = cands
-            .iter()
-            .copied()
-            .find(|&c| plans.iter().all(|pl| !is_related(t, pl.branch, c)))?;
-        let d = 0.5 * (t[pick].d0 + t[pick].d1);
-        let margin = 1.5 * d + 2.0;
-        let mut plan = Plan {
-            ty,
-            branch: pick,
-            centre: 0.0,
-            extent: 0.0,
-            narrowing: 0.0,
-            web_n: 1,
-            web_t: 0.0,
-            flow_grade: 3,
-            distal_factor: 1.0,
-            extra_delay_ms: 0.0,
-            winding: None,
-        };
-        match ty {
-            LesionType::Ring => {
-                plan.extent = d * rng.random_range(1.0..2.0);
-                plan.narrowing = rng.random_range(0.5..0.8);
+    for _ in p.lesions.iter().filter(|&&ty| ty == LesionType::Tortuous) {
+        let mut placed = false;
+        for &c in &cands {
+            if plans.iter().any(|pl| is_related(t, pl.branch, c)) {
+                continue;
             }
-            LesionType::Web => {
-                plan.extent = rng.random_range(2.5..4.5);
-                plan.narrowing = rng.random_range(0.15..0.3);
-                plan.web_n = if rng.random_bool(0.5) { 2 } else { 3 };
-                plan.web_t = rng.random_range(0.2..0.3) * (d / 3.0).clamp(0.8, 1.3);
+            let d = mean_d(&t[c]);
+            let mut plan = plan_params(LesionType::Tortuous, d, rng);
+            plan.branch = c;
+            let Some((_, wl, period, turn)) = plan.winding else {
+                continue;
+            };
+            let m = lesion_margin(d);
+            let smp = &lay0.samples[c];
+            // The winding swings sideways by about a quarter period; keep that inside too.
+            let rim = 3.0 + 0.3 * period;
+            let valid: Vec<f64> = smp
+                .iter()
+                .map(|x| x.s)
+                .filter(|&ws| {
+                    ws >= m
+                        && smp
+                            .iter()
+                            .filter(|x| x.s >= ws - 1.0 && x.s <= ws + wl + 1.0)
+                            .all(|x| inside_image(p, x.r, x.c, rim))
+                        && smp.last().is_some_and(|l| l.s >= ws + 0.6 * wl)
+                })
+                .collect();
+            if valid.is_empty() {
+                continue;
             }
-            LesionType::Subtotal => {
-                plan.extent = rng.random_range(3.0..6.0);
-                plan.narrowing = rng.random_range(0.9..0.97);
-                plan.flow_grade = if rng.random_bool(0.5) { 1 } else { 2 };
-                plan.distal_factor = if plan.flow_grade == 1 { 0.3 } else { 0.55 };
-                plan.extra_delay_ms = if plan.flow_grade == 1 { 700.0 } else { 350.0 };
-            }
-            LesionType::Occlusion => {
-                // Stump taper length: short = round/abrupt, long = pointed.
-                plan.extent = rng.random_range(0.4..2.0);
-                plan.narrowing = 1.0;
-                plan.flow_grade = 0;
-                plan.distal_factor = 0.0;
-            }
-            LesionType::Tortuous => {
-                let period = d * rng.random_range(2.8..3.6);
-                let periods = if rng.random_bool(0.5) { 2.0 } else { 2.5 };
-                let turn = rng.random_range(70.0f64..100.0).to_radians();
-                plan.extent = d * rng.random_range(1.0..1.6);
-                plan.narrowing = rng.random_range(0.45..0.7);
-                plan.winding = Some((margin, periods * period, period, turn));
-            }
+            let ws = valid[rng.random_range(0..valid.len())];
+            plan.winding = Some((ws, wl, period, turn));
+            plan.centre = ws + 0.5 * wl;
+            t[c].length = t[c].length.max(ws + wl + m);
+            plans.push(plan);
+            placed = true;
+            break;
         }
-        let needed = match plan.winding {
-            Some((_, len, _, _)) => len + 2.0 * margin,
-            None => plan.extent + 2.0 * margin,
-        };
-        if t[pick].length < needed {
-            t[pick].length = needed;
+        if !placed {
+            return None;
         }
-        plan.centre = match plan.winding {
-            // Middle of the winding section, on a bend.
-            Some((start, len, _, _)) => start + 0.5 * len,
-            None if ty == LesionType::Occlusion => rng.random_range(margin..(t[pick].length - margin).max(margin + 0.1)),
-            None => {
-                let lo = margin + plan.extent / 2.0;
-                let hi = (t[pick].length - margin - plan.extent / 2.0).max(lo + 0.1);
-                rng.random_range(lo..hi)
+    }
+    Some(plans)
+}
+
+/// Sample range `[lo, hi]` (mm along the branch) a lesion occupies, with a 1 mm rim.
+fn lesion_span(pl: &Plan) -> (f64, f64) {
+    match (pl.winding, pl.ty) {
+        (Some((ws, wl, _, _)), _) => (ws - 1.0, ws + wl + 1.0),
+        (None, LesionType::Occlusion) => (pl.centre - pl.extent - 1.0, pl.centre + 1.0),
+        (None, _) => (pl.centre - 0.5 * pl.extent - 1.0, pl.centre + 0.5 * pl.extent + 1.0),
+    }
+}
+
+/// Choose branches and centres of the other lesions on the laid-out tree so that each lies
+/// inside the image with normal lumen on both sides.
+fn place_rest(
+    p: &AngioParams,
+    t: &[Topo],
+    lay: &Layout,
+    mut plans: Vec<Plan>,
+    rng: &mut ChaCha8Rng,
+) -> Option<Vec<Plan>> {
+    let mut cands: Vec<usize> = (1..t.len()).filter(|&i| (2.0..=5.0).contains(&mean_d(&t[i]))).collect();
+    cands.shuffle(rng);
+    for &ty in p.lesions.iter().filter(|&&ty| ty != LesionType::Tortuous) {
+        let mut placed = false;
+        for &c in &cands {
+            if plans.iter().any(|pl| is_related(t, pl.branch, c)) {
+                continue;
             }
-        };
-        plans.push(plan);
+            let d = mean_d(&t[c]);
+            let mut plan = plan_params(ty, d, rng);
+            plan.branch = c;
+            let len = t[c].length;
+            let m = lesion_margin(d);
+            let smp = &lay.samples[c];
+            let valid: Vec<f64> = smp
+                .iter()
+                .map(|x| x.s)
+                .filter(|&s| {
+                    plan.centre = s;
+                    let (lo, hi) = lesion_span(&plan);
+                    lo - m >= 0.0
+                        && hi + m <= len
+                        && smp
+                            .iter()
+                            .filter(|x| x.s >= lo && x.s <= hi)
+                            .all(|x| inside_image(p, x.r, x.c, 3.0))
+                })
+                .collect();
+            if valid.is_empty() {
+                continue;
+            }
+            plan.centre = valid[rng.random_range(0..valid.len())];
+            plans.push(plan);
+            placed = true;
+            break;
+        }
+        if !placed {
+            return None;
+        }
     }
     Some(plans)
 }
@@ -514,7 +617,11 @@ pub(crate) struct Layout {
 }
 
 fn raised_cos(u: f64) -> f64 {
-    if u.abs() >= 1.0 { 0.0 } else { 0.5 * (1.0 + (PI * u).cos()) }
+    if u.abs() >= 1.0 {
+        0.0
+    } else {
+        0.5 * (1.0 + (PI * u).cos())
+    }
 }
 
 /// Plateau weight for webs: ramps over the outer 30 % of the extent.
@@ -690,10 +797,7 @@ fn inside_image(p: &AngioParams, r: f64, c: f64, margin_mm: f64) -> bool {
 fn lesions_visible(p: &AngioParams, lay: &Layout) -> Vec<String> {
     let mut missing = Vec::new();
     for pl in &lay.plans {
-        let (lo, hi) = match pl.winding {
-            Some((ws, wl, _, _)) => (ws - 1.0, ws + wl + 1.0),
-            None => (pl.centre - pl.extent - 1.0, pl.centre + pl.extent + 1.0),
-        };
+        let (lo, hi) = lesion_span(pl);
         let ok = lay.samples[pl.branch]
             .iter()
             .filter(|s| s.s >= lo && s.s <= hi)
@@ -712,11 +816,26 @@ pub(crate) fn build_geometry(p: &AngioParams, seed: u64) -> Result<Layout> {
     for attempt in 0..ATTEMPTS {
         let mut rng = stream(seed, 100 + attempt as u64);
         let mut topo = build_topology(p, &mut rng);
-        let Some(plans) = plan_lesions(p, &mut topo, &mut rng) else {
+        // Positions depend only on the topology, the branch lengths and the windings, and the
+        // layout draws the same numbers each time: lay out, place, and lay out again.
+        let layout_rng = rng.clone();
+        let mut place_rng = stream(seed, 5000 + attempt as u64);
+        let lay0 = layout(p, &topo, vec![], &mut layout_rng.clone());
+        let Some(tort) = place_tortuous(p, &mut topo, &lay0, &mut place_rng) else {
+            last_missing = vec!["tortuous".into()];
+            continue;
+        };
+        let lay1 = layout(p, &topo, tort.clone(), &mut layout_rng.clone());
+        let missing = lesions_visible(p, &lay1);
+        if !missing.is_empty() {
+            last_missing = missing;
+            continue;
+        }
+        let Some(plans) = place_rest(p, &topo, &lay1, tort, &mut place_rng) else {
             last_missing = p.lesions.iter().map(|t| t.as_str().to_string()).collect();
             continue;
         };
-        let lay = layout(p, &topo, plans, &mut rng);
+        let lay = layout(p, &topo, plans, &mut layout_rng.clone());
         let missing = lesions_visible(p, &lay);
         if missing.is_empty() {
             return Ok(lay);
@@ -868,8 +987,9 @@ pub(crate) fn expose(
     let s = p.mm_per_px;
     let k = (det.mu * s) as f32; // chords are in px
     let inv = 1.0 / (ss * ss) as f32;
+    // Rows are independent and deterministic, so the parallel map changes no result.
     let rows: Vec<Vec<f32>> = (0..p.rows)
-        .into_iter()
+        .into_par_iter()
         .map(|r| {
             (0..p.cols)
                 .map(|c| {
@@ -932,7 +1052,10 @@ pub(crate) fn truth_branches(p: &AngioParams, lay: &Layout) -> Vec<BranchTruth> 
                 .collect();
             let headings: Vec<f64> = smp.iter().map(|x| x.heading).collect();
             let (b45, maxb) = bends(&headings, 45.0);
-            let occluded = lay.plans.iter().any(|pl| pl.branch == b && pl.ty == LesionType::Occlusion);
+            let occluded = lay
+                .plans
+                .iter()
+                .any(|pl| pl.branch == b && pl.ty == LesionType::Occlusion);
             let last = smp.last().copied();
             let distal_end = if occluded {
                 BranchEnd::Abrupt
@@ -962,7 +1085,10 @@ pub(crate) fn truth_branches(p: &AngioParams, lay: &Layout) -> Vec<BranchTruth> 
 
 fn subtree_length(lay: &Layout, b: usize) -> f64 {
     let own = lay.samples[b].last().map_or(0.0, |l| l.s);
-    own + lay.topo_children[b].iter().map(|&c| subtree_length(lay, c)).sum::<f64>()
+    own + lay.topo_children[b]
+        .iter()
+        .map(|&c| subtree_length(lay, c))
+        .sum::<f64>()
 }
 
 pub(crate) fn truth_lesions(p: &AngioParams, lay: &Layout) -> Vec<LesionTruth> {
@@ -978,7 +1104,9 @@ pub(crate) fn truth_lesions(p: &AngioParams, lay: &Layout) -> Vec<LesionTruth> {
             let site = if pl.ty == LesionType::Occlusion {
                 smp.iter().rfind(|x| x.conc > 0.0 && x.s <= pl.centre)
             } else {
-                smp.iter().filter(near).min_by(|a, b| (a.d / a.d_ref).total_cmp(&(b.d / b.d_ref)))
+                smp.iter()
+                    .filter(near)
+                    .min_by(|a, b| (a.d / a.d_ref).total_cmp(&(b.d / b.d_ref)))
             };
             let site = site.copied().unwrap_or(smp[smp.len() / 2]);
             let (mld, refd) = if pl.ty == LesionType::Occlusion {
@@ -1045,7 +1173,12 @@ pub fn generate_angio(params: &AngioParams, seed: u64) -> Result<AngioPhantom> {
     let lay = build_geometry(params, seed)?;
     let proj = project(params, &lay);
     let det = Detector::from_params(params);
-    let bg = Background::random(&mut stream(seed, 2), params.height_mm(), params.width_mm(), det.bg_strength);
+    let bg = Background::random(
+        &mut stream(seed, 2),
+        params.height_mm(),
+        params.width_mm(),
+        det.bg_strength,
+    );
     let l = path_length_map(params, &proj, |_, (conc, _, _)| conc);
     let expected = expose(params, &det, &bg, &l, (0.0, 0.0));
     let image = detect(&det, &expected, &mut stream(seed, 1));
@@ -1143,8 +1276,14 @@ mod tests {
             }
         }
         // Recommendation 9: every ring/web/subtotal ranks before every occlusion/tortuous.
-        let worst_first_group = t.lesions.iter().filter(|l| treatment_priority_group(l.lesion_type) == 0);
-        let best_second_group = t.lesions.iter().filter(|l| treatment_priority_group(l.lesion_type) == 1);
+        let worst_first_group = t
+            .lesions
+            .iter()
+            .filter(|l| treatment_priority_group(l.lesion_type) == 0);
+        let best_second_group = t
+            .lesions
+            .iter()
+            .filter(|l| treatment_priority_group(l.lesion_type) == 1);
         let a = worst_first_group.map(|l| l.priority).max().unwrap();
         let b = best_second_group.map(|l| l.priority).min().unwrap();
         assert!(a < b);
@@ -1163,7 +1302,11 @@ mod tests {
         let rad_px = mid.diameter_mm / 2.0 / p.mm_per_px;
         let off = (rad_px * 2.5) as usize;
         let inside = ph.image[[r, c]];
-        let outside = if c + off < p.cols { ph.image[[r, c + off]] } else { ph.image[[r, c - off]] };
+        let outside = if c + off < p.cols {
+            ph.image[[r, c + off]]
+        } else {
+            ph.image[[r, c - off]]
+        };
         assert!(inside < 0.75 * outside, "trunk {inside} vs background {outside}");
         // Mask area equals the sum of opacified lumen areas within a few percent (overlaps and
         // junctions make it a little smaller).
@@ -1181,7 +1324,10 @@ mod tests {
             }
         }
         let mask_mm2 = t.mask_pixels as f64 * p.mm_per_px * p.mm_per_px;
-        assert!(mask_mm2 < area_mm2 * 1.05 && mask_mm2 > area_mm2 * 0.6, "{mask_mm2} vs {area_mm2}");
+        assert!(
+            mask_mm2 < area_mm2 * 1.05 && mask_mm2 > area_mm2 * 0.6,
+            "{mask_mm2} vs {area_mm2}"
+        );
     }
 
     #[test]

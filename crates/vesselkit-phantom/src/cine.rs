@@ -94,7 +94,10 @@ impl CineParams {
     pub fn motion_px(&self, t_ms: f64) -> ((f64, f64), (f64, f64)) {
         let ph_c = TAU * t_ms * self.heart_rate_bpm / 60_000.0;
         let ph_r = TAU * t_ms / self.respiratory_period_ms;
-        let resp = (self.respiratory_amplitude_px * ph_r.sin(), 0.3 * self.respiratory_amplitude_px * ph_r.sin());
+        let resp = (
+            self.respiratory_amplitude_px * ph_r.sin(),
+            0.3 * self.respiratory_amplitude_px * ph_r.sin(),
+        );
         let card = (
             self.cardiac_amplitude_px * ph_c.sin(),
             0.7 * self.cardiac_amplitude_px * (ph_c + 0.8).sin(),
@@ -167,7 +170,12 @@ pub fn generate_cine(params: &CineParams, seed: u64) -> Result<CinePhantom> {
     let lay = build_geometry(p, seed)?;
     let proj = project(p, &lay);
     let det = Detector::from_params(p);
-    let bg = Background::random(&mut stream(seed, 2), p.rows as f64 * p.mm_per_px, p.cols as f64 * p.mm_per_px, det.bg_strength);
+    let bg = Background::random(
+        &mut stream(seed, 2),
+        p.rows as f64 * p.mm_per_px,
+        p.cols as f64 * p.mm_per_px,
+        det.bg_strength,
+    );
     let ss = p.supersample as f64;
     let rendered: Vec<(Array2<f32>, CineFrameTruth)> = (0..params.frames)
         .into_par_iter()
@@ -178,7 +186,9 @@ pub fn generate_cine(params: &CineParams, seed: u64) -> Result<CinePhantom> {
             });
             let (mv, mb) = params.motion_px(t);
             let shifted = if mv.0.abs() + mv.1.abs() > 0.0 {
-                Array2::from_shape_fn(l.dim(), |(i, j)| bilinear(&l, i as f64 - mv.0 * ss, j as f64 - mv.1 * ss))
+                Array2::from_shape_fn(l.dim(), |(i, j)| {
+                    bilinear(&l, i as f64 - mv.0 * ss, j as f64 - mv.1 * ss)
+                })
             } else {
                 l
             };
@@ -211,7 +221,11 @@ pub fn generate_cine(params: &CineParams, seed: u64) -> Result<CinePhantom> {
                 s.filter(|x| x.contrast > 0.0)
                     .map(|x| r4(params.arrival_ms(b.path_start_mm + x.arc_mm, extra)))
             };
-            let start_extra = if b.samples.first().is_some_and(|s| s.contrast < 1.0) { b.extra_delay_ms } else { 0.0 };
+            let start_extra = if b.samples.first().is_some_and(|s| s.contrast < 1.0) {
+                b.extra_delay_ms
+            } else {
+                0.0
+            };
             BranchArrival {
                 branch: b.id,
                 arrival_start_ms: at(first, start_extra),

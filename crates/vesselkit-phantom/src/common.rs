@@ -161,6 +161,10 @@ mod tests {
         assert!((s - 1.0).abs() < 1e-4);
         // peak of a 2-D Gaussian with sigma 1.5: 1 / (2 pi sigma^2)
         let peak = 1.0 / (std::f64::consts::TAU * 2.25);
-        assert!((f64::from(b[[10, 10]]) - peak).abs() < 0.01 * peak + 1e-3, "{}", b[[10, 10]]);
+        assert!(
+            (f64::from(b[[10, 10]]) - peak).abs() < 0.01 * peak + 1e-3,
+            "{}",
+            b[[10, 10]]
+        );
     }
 }

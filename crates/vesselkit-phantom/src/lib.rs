@@ -24,11 +24,11 @@ pub use angio::{
     treatment_priority_group,
 };
 pub use cine::{BranchArrival, CineFrameTruth, CineParams, CinePhantom, CineTruth, generate_cine};
-pub use common::{Quantised, fnv1a_f32, fnv1a_bytes, quantise_u16};
+pub use common::{Quantised, fnv1a_bytes, fnv1a_f32, quantise_u16};
 pub use error::PhantomError;
 pub use oct::{
-    LumenShape, OctFrameTruth, OctParams, OctPhantom, OctTruth, PullbackParams, PullbackPhantom, PullbackTruth, generate_oct_frame,
-    generate_pullback, longitudinal_view,
+    LumenShape, OctFrameTruth, OctParams, OctPhantom, OctTruth, PullbackParams, PullbackPhantom, PullbackTruth,
+    generate_oct_frame, generate_pullback, longitudinal_view,
 };
 
 /// Schema tag written in every truth file.

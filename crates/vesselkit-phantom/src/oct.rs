@@ -72,7 +72,7 @@ impl Default for OctParams {
             catheter_radius_mm: 0.45,
             guidewire: true,
             guidewire_radius_mm: 0.18,
-            wall_attenuation_per_mm: 1.6,
+            wall_attenuation_per_mm: 2.5,
             speckle_looks: 2.0,
             difficulty: 0.3,
             dynamic_range_db: 40.0,
@@ -97,7 +97,10 @@ impl OctParams {
         check_range("irregularity", self.irregularity, 0.0, 0.25)?;
         check_range("ellipticity", self.ellipticity, 0.0, 0.4)?;
         if !(1..=4).contains(&self.channels) {
-            return Err(PhantomError::param("channels", format!("must be 1 to 4, got {}", self.channels)));
+            return Err(PhantomError::param(
+                "channels",
+                format!("must be 1 to 4, got {}", self.channels),
+            ));
         }
         check_range("septum_thickness_mm", self.septum_thickness_mm, 0.01, 0.5)?;
         check_range("guidewire_radius_mm", self.guidewire_radius_mm, 0.05, 0.5)?;
@@ -212,7 +215,9 @@ impl LumenShape {
     pub fn outline_area_mm2(&self) -> f64 {
         let n = 2880;
         let d = TAU / n as f64;
-        (0..n).map(|i| 0.5 * self.radius((i as f64 + 0.5) * d).powi(2) * d).sum()
+        (0..n)
+            .map(|i| 0.5 * self.radius((i as f64 + 0.5) * d).powi(2) * d)
+            .sum()
     }
     /// Smallest and largest diameter through the lumen centre, mm.
     pub fn min_max_diameter_mm(&self) -> (f64, f64) {
@@ -336,54 +341,68 @@ impl OctDetector {
 }
 
 /// Ray-march every A-line: polar image `[alines, samples]` in [0, 1].
-fn render_polar(p: &OctParams, shape: &LumenShape, texture: &[(f64, f64, f64, f64)], rng: &mut ChaCha8Rng) -> Array2<f32> {
+fn render_polar(
+    p: &OctParams,
+    shape: &LumenShape,
+    texture: &[(f64, f64, f64, f64)],
+    rng: &mut ChaCha8Rng,
+) -> Array2<f32> {
     let det = OctDetector::from(p);
     let dz = p.mm_per_sample();
     let mu_w = p.wall_attenuation_per_mm;
     let rc = p.catheter_radius_mm;
     let mut signal = Array2::<f64>::zeros((p.alines, p.samples));
-    signal.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(k, mut row)| {
-        let th = TAU * k as f64 / p.alines as f64;
-        let (sy, sx) = (th.sin(), th.cos());
-        let mut acc = 0.0; // integral of 2 mu
-        let mut shadow = false;
-        let mut in_wire = false;
-        for j in 0..p.samples {
-            let rho = (j as f64 + 0.5) * dz;
-            let (y, x) = (rho * sy, rho * sx);
-            let (beta, mu) = if rho < rc {
-                // Catheter: lens reflections and the sheath as bright rings.
-                let sheath = (-((rho - (rc - 0.03)) / 0.02).powi(2)).exp();
-                let inner = 0.15 * (-((rho - 0.55 * rc) / 0.015).powi(2)).exp();
-                (1.6 * sheath + inner, 0.2)
-            } else if let Some([wy, wx, wr]) = shape.guidewire_mm
-                && (y - wy).hypot(x - wx) < wr
-            {
-                let b = if in_wire { 0.0 } else { 30.0 };
-                in_wire = true;
-                shadow = true;
-                (b, 0.0)
-            } else if shape.in_outline(y, x) {
-                if shape.in_septum(y, x) {
-                    (1.4, 6.0)
+    signal
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(k, mut row)| {
+            let th = TAU * k as f64 / p.alines as f64;
+            let (sy, sx) = (th.sin(), th.cos());
+            let mut acc = 0.0; // integral of 2 mu
+            let mut shadow = false;
+            let mut in_wire = false;
+            for j in 0..p.samples {
+                let rho = (j as f64 + 0.5) * dz;
+                let (y, x) = (rho * sy, rho * sx);
+                let (beta, mu) = if rho < rc {
+                    // Catheter: lens reflections and the sheath as bright rings.
+                    let sheath = (-((rho - (rc - 0.03)) / 0.02).powi(2)).exp();
+                    let inner = 0.15 * (-((rho - 0.55 * rc) / 0.015).powi(2)).exp();
+                    (1.6 * sheath + inner, 0.2)
+                } else if let Some([wy, wx, wr]) = shape.guidewire_mm
+                    && (y - wy).hypot(x - wx) < wr
+                {
+                    let b = if in_wire { 0.0 } else { 30.0 };
+                    in_wire = true;
+                    shadow = true;
+                    (b, 0.0)
+                } else if shape.in_outline(y, x) {
+                    if shape.in_septum(y, x) {
+                        (0.5, 6.0)
+                    } else {
+                        (det.blood, 0.05)
+                    }
                 } else {
-                    (det.blood, 0.05)
-                }
-            } else {
-                let depth = shape.wall_depth(y, x).max(0.0);
-                // Bright intima, darker media, brighter adventitia, slow texture.
-                let layer = 1.0 + 0.6 * (-(depth / 0.06).powi(2)).exp() - 0.45 * (-((depth - 0.22) / 0.1).powi(2)).exp()
-                    + 0.2 * smoothstep((depth - 0.35) / 0.2);
-                let mut tex = 1.0;
-                for &(a, fy, fx, ph) in texture {
-                    tex += a * (fy * y + fx * x + ph).sin();
-                }
-                (layer * tex.max(0.2), mu_w)
-            };
-            acc += 2.0 * mu * dz;
-            row[j] = if shadow && beta < 30.0 { 0.0 } else { beta * (-acc).exp() };
-        }
-    });
+                    let depth = shape.wall_depth(y, x).max(0.0);
+                    // Bright intima, darker media, brighter adventitia, slow texture.
+                    let layer = 1.0 + 0.6 * (-(depth / 0.06).powi(2)).exp()
+                        - 0.45 * (-((depth - 0.22) / 0.1).powi(2)).exp()
+                        + 0.2 * smoothstep((depth - 0.35) / 0.2);
+                    let mut tex = 1.0;
+                    for &(a, fy, fx, ph) in texture {
+                        tex += a * (fy * y + fx * x + ph).sin();
+                    }
+                    (0.35 * layer * tex.max(0.2), mu_w)
+                };
+                acc += 2.0 * mu * dz;
+                row[j] = if shadow && beta < 30.0 {
+                    0.0
+                } else {
+                    beta * (-acc).exp()
+                };
+            }
+        });
     // Speckle and noise floor (serial, fixed order).
     let gamma = Gamma::new(det.looks, 1.0 / det.looks).ok();
     let mut out = Array2::<f32>::zeros((p.alines, p.samples));
@@ -500,7 +519,13 @@ fn lumen_mask(p: &OctParams, shape: &LumenShape) -> Array2<bool> {
     })
 }
 
-fn frame_truth(p: &OctParams, shape: &LumenShape, polar: &Array2<f32>, cart: &Array2<f32>, mask: &Array2<bool>) -> OctFrameTruth {
+fn frame_truth(
+    p: &OctParams,
+    shape: &LumenShape,
+    polar: &Array2<f32>,
+    cart: &Array2<f32>,
+    mask: &Array2<bool>,
+) -> OctFrameTruth {
     let s = p.cart_mm_per_px();
     let c0 = p.cart_size as f64 / 2.0 - 0.5;
     let contour = Contour::new(
@@ -551,7 +576,12 @@ fn texture(rng: &mut ChaCha8Rng) -> Vec<(f64, f64, f64, f64)> {
         .map(|_| {
             let f = rng.random_range(2.0..9.0);
             let a = rng.random_range(0.0..TAU);
-            (rng.random_range(0.04..0.12), f * a.sin(), f * a.cos(), rng.random_range(0.0..TAU))
+            (
+                rng.random_range(0.04..0.12),
+                f * a.sin(),
+                f * a.cos(),
+                rng.random_range(0.0..TAU),
+            )
         })
         .collect()
 }
@@ -681,6 +711,9 @@ pub fn longitudinal_view(cartesian: &Array3<f32>, angle_deg: f64) -> Array2<f32>
     })
 }
 
+/// Polar image, cartesian image, lumen mask and truth of one pullback frame.
+type RenderedFrame = (Array2<f32>, Array2<f32>, Array2<bool>, OctFrameTruth);
+
 /// Generate a pullback: frames along the vessel with a smooth stenosis.
 pub fn generate_pullback(params: &PullbackParams, seed: u64) -> Result<PullbackPhantom> {
     params.oct.validate()?;
@@ -699,8 +732,20 @@ pub fn generate_pullback(params: &PullbackParams, seed: u64) -> Result<PullbackP
     let p = &params.oct;
     let mut geo = stream(seed, 300);
     // Two random shapes; frames blend between them so the outline changes smoothly.
-    let a = random_shape(&OctParams { channels: 1, ..p.clone() }, &mut geo);
-    let b = random_shape(&OctParams { channels: 1, ..p.clone() }, &mut geo);
+    let a = random_shape(
+        &OctParams {
+            channels: 1,
+            ..p.clone()
+        },
+        &mut geo,
+    );
+    let b = random_shape(
+        &OctParams {
+            channels: 1,
+            ..p.clone()
+        },
+        &mut geo,
+    );
     let tex = texture(&mut geo);
     let web_angles: Vec<f64> = if params.stenosis_channels > 1 {
         let base = geo.random_range(0.0..TAU);
@@ -728,7 +773,11 @@ pub fn generate_pullback(params: &PullbackParams, seed: u64) -> Result<PullbackP
             s.ellipticity = a.ellipticity * (1.0 - w) + b.ellipticity * w;
             s.ellipse_angle = a.ellipse_angle * (1.0 - w) + b.ellipse_angle * w;
             let u = (z - zc) / half;
-            let bump = if u.abs() < 1.0 { 0.5 * (1.0 + (PI * u).cos()) } else { 0.0 };
+            let bump = if u.abs() < 1.0 {
+                0.5 * (1.0 + (PI * u).cos())
+            } else {
+                0.0
+            };
             let reference_r0 = a.r0_mm * taper;
             // Area scales with r0^2: r0 = ref * sqrt(1 - AS * bump).
             s.r0_mm = reference_r0 * (1.0 - as_frac * bump).sqrt();
@@ -746,7 +795,7 @@ pub fn generate_pullback(params: &PullbackParams, seed: u64) -> Result<PullbackP
             (s, reference.outline_area_mm2(), z)
         })
         .collect();
-    let rendered: Vec<(Array2<f32>, Array2<f32>, Array2<bool>, OctFrameTruth)> = shapes
+    let rendered: Vec<RenderedFrame> = shapes
         .par_iter()
         .enumerate()
         .map(|(f, (s, _, _))| {
@@ -822,7 +871,11 @@ mod tests {
         };
         let ph = generate_oct_frame(&p, 1).unwrap();
         let want = PI * 1.6f64.powi(2);
-        assert!((ph.truth.frame.lumen_area_mm2 - want).abs() < 1e-3, "{}", ph.truth.frame.lumen_area_mm2);
+        assert!(
+            (ph.truth.frame.lumen_area_mm2 - want).abs() < 1e-3,
+            "{}",
+            ph.truth.frame.lumen_area_mm2
+        );
         let s = p.cart_mm_per_px();
         let mask_area = ph.truth.frame.mask_pixels as f64 * s * s;
         assert!((mask_area - want).abs() / want < 0.02, "{mask_area} vs {want}");

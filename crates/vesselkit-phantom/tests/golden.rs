@@ -16,7 +16,10 @@ fn dir() -> PathBuf {
 fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let shape_s = match shape {
         [n] => format!("({n},)"),
-        _ => format!("({})", shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+        ),
     };
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_s}, }}");
     // magic(6) + version(2) + len(2) + header + '\n' must be a multiple of 64.
@@ -33,7 +36,11 @@ fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
 
 fn npy_f32(a: &Array2<f32>) -> Vec<u8> {
     let (r, c) = a.dim();
-    npy("<f4", &[r, c], &a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())
+    npy(
+        "<f4",
+        &[r, c],
+        &a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+    )
 }
 
 fn npy_bool(a: &Array2<bool>) -> Vec<u8> {
@@ -49,7 +56,10 @@ fn check(name: &str, bytes: &[u8]) {
         return;
     }
     let want = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run with REGENERATE=1", path.display()));
-    assert!(want == bytes, "{name} differs from the golden file; if intended, regenerate (see module docs)");
+    assert!(
+        want == bytes,
+        "{name} differs from the golden file; if intended, regenerate (see module docs)"
+    );
 }
 
 pub fn angio_params() -> AngioParams {
