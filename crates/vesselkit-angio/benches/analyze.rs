@@ -9,7 +9,9 @@ use vesselkit_core::{Calibration, Cine};
 /// Dark Beer-Lambert vessel tree: a trunk with branches of decreasing radius, mild texture.
 fn synthetic(n: usize, fill: f32) -> Array2<f32> {
     let s = n as f32 / 1024.0;
-    let segs: Vec<((f32, f32), (f32, f32), f32)> = vec![
+    // (start (row, col), end (row, col), radius px) in 1024-px coordinates.
+    type Seg = ((f32, f32), (f32, f32), f32);
+    let segs: Vec<Seg> = vec![
         ((0.0, 500.0), (400.0, 480.0), 9.0),
         ((400.0, 480.0), (700.0, 250.0), 7.0),
         ((400.0, 480.0), (750.0, 700.0), 6.5),

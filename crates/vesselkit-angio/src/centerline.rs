@@ -130,6 +130,8 @@ pub fn skeletonize(mask: &Array2<bool>) -> Array2<bool> {
                     continue;
                 }
                 let (p2, p4, p6, p8) = (p[0], p[2], p[4], p[6]);
+                // Zhang-Suen's conditions, written as in the paper.
+                #[allow(clippy::nonminimal_bool)]
                 let ok = if step == 0 {
                     !(p2 && p4 && p6) && !(p4 && p6 && p8)
                 } else {

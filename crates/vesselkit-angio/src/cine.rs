@@ -206,12 +206,12 @@ pub fn grade_flow(
     lags.sort_by(f64::total_cmp);
     if !lags.is_empty() {
         let med = lags[(lags.len() - 1) / 2]; // lower median
-        for i in 0..tree.branches.len() {
-            if grades[i] == 3
+        for (i, g) in grades.iter_mut().enumerate() {
+            if *g == 3
                 && let Some(l) = lag(i)
                 && l > med + opts.delay_margin_ms
             {
-                grades[i] = 2;
+                *g = 2;
             }
         }
     }

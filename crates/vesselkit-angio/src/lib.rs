@@ -6,6 +6,9 @@
 //! ends, and (cine) contrast arrival and a flow grade. Every stage is callable on plain
 //! `ArrayView2<f32>` plus `mm_per_px`. Research use only.
 
+// `!(x > 0.0)` is deliberate throughout: it rejects NaN along with non-positive values.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod catheter;
 pub mod centerline;
 pub mod cine;

@@ -3,6 +3,9 @@
 //! All filters take `ArrayView2<f32>` in `(row, col)` layout, reject non-finite pixels, and run
 //! over rows with rayon's global pool.
 
+// `!(x > 0.0)` is deliberate throughout: it rejects NaN along with non-positive values.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod error;
 pub mod gaussian;
 pub mod morphology;

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 /// Running min or max over windows of `2 * radius + 1` along one row (edges use the part of the
 /// window inside the row).
+#[allow(clippy::needless_range_loop)] // forward and backward passes over the same blocks read clearer indexed
 fn running_extreme(src: &[f32], dst: &mut [f32], radius: usize, is_max: bool, g: &mut Vec<f32>, h: &mut Vec<f32>) {
     let n = src.len();
     let w = 2 * radius + 1;
