@@ -7,7 +7,16 @@ use pyo3::types::PyDict;
 use vesselkit_core::{Calibration, Limits};
 
 mod errors;
+mod stages;
 use errors::{Kind, from_core, from_io, py_err};
+
+/// Map a facade error to the Python family.
+pub(crate) fn from_facade(e: vesselkit::Error) -> PyErr {
+    match e {
+        vesselkit::Error::Core(c) => from_core(c),
+        other => py_err(Kind::InvalidInput, other.to_string()),
+    }
+}
 
 /// Turn a serde value into Python objects through the json module (small metadata only).
 pub(crate) fn to_py<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
@@ -61,14 +70,17 @@ impl Image {
         let shape = self.pixels.bind(py).shape().to_vec();
         format!(
             "Image(frames={}, rows={}, cols={}, mm_per_px={}, source={:?})",
-            shape[0], shape[1], shape[2], self.calibration.mm_per_px, self.calibration.source.as_str()
+            shape[0],
+            shape[1],
+            shape[2],
+            self.calibration.mm_per_px,
+            self.calibration.source.as_str()
         )
     }
 }
 
 impl Image {
     /// Run `f` on a read-only view of the pixels with the GIL released.
-    #[allow(dead_code)]
     pub(crate) fn with_view<T: Send>(
         &self,
         py: Python<'_>,
@@ -96,9 +108,14 @@ fn read(
         opts = opts.with_user_mm_per_px(s);
     }
     if let Some(n) = max_total_pixels {
-        opts = opts.with_limits(Limits { max_total_px: n, ..Limits::default() });
+        opts = opts.with_limits(Limits {
+            max_total_px: n,
+            ..Limits::default()
+        });
     }
-    let loaded = py.detach(|| vesselkit_io::read(std::path::Path::new(&path), &opts)).map_err(from_io)?;
+    let loaded = py
+        .detach(|| vesselkit_io::read(std::path::Path::new(&path), &opts))
+        .map_err(from_io)?;
     let metadata_json = serde_json::to_string(&loaded.metadata).map_err(|e| py_err(Kind::Internal, e.to_string()))?;
     let cine = loaded.cine;
     Ok(Image {
@@ -114,13 +131,18 @@ fn read(
 fn from_array(py: Python<'_>, array: PyReadonlyArray3<'_, f32>, pixel_spacing: Option<f64>) -> PyResult<Image> {
     let calibration = calibration_from(pixel_spacing)?;
     let (n, r, c) = array.as_array().dim();
-    Limits::unlimited().check(n as u64, r as u64, c as u64).map_err(from_core)?;
+    Limits::unlimited()
+        .check(n as u64, r as u64, c as u64)
+        .map_err(from_core)?;
     let view = array.as_array();
     let bad = py.detach(|| view.iter().position(|v| !v.is_finite()));
     if let Some(i) = bad {
         return Err(py_err(
             Kind::InvalidInput,
-            format!("array: element {i} is {}; all pixel values must be finite", view.iter().nth(i).copied().unwrap_or(f32::NAN)),
+            format!(
+                "array: element {i} is {}; all pixel values must be finite",
+                view.iter().nth(i).copied().unwrap_or(f32::NAN)
+            ),
         ));
     }
     let metadata = serde_json::json!({"format": "array", "rows": r, "cols": c, "frames": n});
@@ -132,6 +154,93 @@ fn from_array(py: Python<'_>, array: PyReadonlyArray3<'_, f32>, pixel_spacing: O
     })
 }
 
+/// Run the whole chain on an image; returns `(report_json, mask, frame_used)`.
+#[pyfunction]
+#[pyo3(signature = (image, frame=None, rules=None))]
+fn analyze<'py>(
+    py: Python<'py>,
+    image: &Image,
+    frame: Option<usize>,
+    rules: Option<String>,
+) -> PyResult<(String, Bound<'py, numpy::PyArray2<bool>>, usize)> {
+    let mut opts = vesselkit::Options {
+        frame,
+        ..Default::default()
+    };
+    if let Some(p) = rules {
+        opts.rules = vesselkit::lesion::Rules::from_path(std::path::Path::new(&p))
+            .map_err(|e| py_err(Kind::InvalidInput, format!("rules: {e}")))?;
+    }
+    let times = image.frame_times_ms.clone();
+    let analysis = image.with_view(py, move |view, cal| {
+        let cine = vesselkit_core::Cine::new(view.to_owned(), cal.clone(), times).map_err(vesselkit::Error::from)?;
+        vesselkit::analyze(&cine, &opts)
+    })?;
+    let a = analysis.map_err(from_facade)?;
+    let json = serde_json::to_string(&a.report.to_json_value()).map_err(|e| py_err(Kind::Internal, e.to_string()))?;
+    Ok((json, a.angio.mask.into_pyarray(py), a.frame_used))
+}
+
+/// Generate a phantom: a dict with the image(s), mask(s), truth and scale.
+#[pyfunction]
+#[pyo3(signature = (kind, seed, difficulty=None))]
+fn phantom<'py>(py: Python<'py>, kind: &str, seed: u64, difficulty: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
+    use vesselkit_phantom as ph;
+    let d = PyDict::new(py);
+    let perr = |e: ph::PhantomError| py_err(Kind::InvalidInput, e.to_string());
+    match kind {
+        "angio" => {
+            let mut params = ph::AngioParams::default();
+            if let Some(x) = difficulty {
+                params.difficulty = x;
+            }
+            let p = py.detach(|| ph::generate_angio(&params, seed)).map_err(perr)?;
+            d.set_item("image", p.image.into_pyarray(py))?;
+            d.set_item("mask", p.mask.into_pyarray(py))?;
+            d.set_item("mm_per_px", p.truth.mm_per_px)?;
+            d.set_item("truth", to_py(py, &p.truth)?)?;
+        }
+        "cine" => {
+            let mut params = ph::CineParams::default();
+            if let Some(x) = difficulty {
+                params.angio.difficulty = x;
+            }
+            let p = py.detach(|| ph::generate_cine(&params, seed)).map_err(perr)?;
+            d.set_item("frame_times_ms", p.frame_times_ms().into_pyarray(py))?;
+            d.set_item("mm_per_px", params.angio.mm_per_px)?;
+            d.set_item("truth", to_py(py, &p.truth)?)?;
+            d.set_item("image", p.frames.into_pyarray(py))?;
+            d.set_item("mask", p.mask.into_pyarray(py))?;
+        }
+        "oct" => {
+            let p = py
+                .detach(|| ph::generate_oct_frame(&ph::OctParams::default(), seed))
+                .map_err(perr)?;
+            d.set_item("mm_per_px", p.truth.cart_mm_per_px)?;
+            d.set_item("truth", to_py(py, &p.truth)?)?;
+            d.set_item("image", p.cartesian.into_pyarray(py))?;
+            d.set_item("polar", p.polar.into_pyarray(py))?;
+            d.set_item("mask", p.lumen_mask.into_pyarray(py))?;
+        }
+        "pullback" => {
+            let params = ph::PullbackParams::default();
+            let p = py.detach(|| ph::generate_pullback(&params, seed)).map_err(perr)?;
+            d.set_item("mm_per_px", p.truth.cart_mm_per_px)?;
+            d.set_item("frame_spacing_mm", params.frame_spacing_mm)?;
+            d.set_item("truth", to_py(py, &p.truth)?)?;
+            d.set_item("image", p.cartesian.into_pyarray(py))?;
+            d.set_item("mask", p.lumen_masks.into_pyarray(py))?;
+        }
+        other => {
+            return Err(py_err(
+                Kind::InvalidInput,
+                format!("kind: unknown value {other:?}; expected one of \"angio\", \"cine\", \"oct\", \"pullback\""),
+            ));
+        }
+    }
+    Ok(d)
+}
+
 #[pymodule]
 fn _vesselkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -139,5 +248,15 @@ fn _vesselkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Image>()?;
     m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add_function(wrap_pyfunction!(from_array, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(phantom, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::vesselness, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::segment, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::centerlines, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::diameter_profile, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::qca, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::tortuosity, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::oct_lumen, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::oct_pullback, m)?)?;
     Ok(())
 }

@@ -1,10 +1,24 @@
 //! The `vesselkit` command-line tool. Research use only; not for clinical decision making.
 
+mod analyze;
+mod demo;
 mod info;
+mod phantom;
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// An error already phrased for the user (it names the file or option at fault).
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -31,45 +45,84 @@ enum Command {
         #[arg(long)]
         pixel_spacing: Option<f64>,
     },
+    /// Analyse angiograms: vessel tree, diameters, lesions typed and ranked, balloon plan.
+    Analyze {
+        /// DICOM (single frame or cine), PNG, TIFF or NPY files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Scale in mm per pixel (overrides the files' calibration).
+        #[arg(long)]
+        pixel_spacing: Option<f64>,
+        /// Analyse this frame of a cine instead of the best-opacified one.
+        #[arg(long)]
+        frame: Option<usize>,
+        /// Write the JSON report here (`-` for standard output).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write the lesion table as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Write the overlay picture (PNG).
+        #[arg(long)]
+        overlay: Option<PathBuf>,
+        /// Write a DICOM Structured Report (TID 1500).
+        #[arg(long)]
+        sr: Option<PathBuf>,
+        /// Rule table (JSON or TOML) overriding the default thresholds.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// Generate a phantom with ground truth (PNG, NPY, DICOM and a truth JSON).
+    Phantom {
+        #[arg(long, value_enum)]
+        kind: phantom::Kind,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// 0 (easy) to 1 (hard); angiographic phantoms only.
+        #[arg(long)]
+        difficulty: Option<f64>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Generate a pulmonary phantom cine, analyse it and write the report, overlay and SR.
+    Demo {
+        #[arg(long, default_value = "out/demo")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
 }
 
-fn read_options(pixel_spacing: Option<f64>) -> Result<vesselkit_io::ReadOptions, String> {
+fn read_options(pixel_spacing: Option<f64>) -> Result<vesselkit_io::ReadOptions, CliError> {
     let mut opts = vesselkit_io::ReadOptions::default();
     if let Some(s) = pixel_spacing {
-        vesselkit_core::Calibration::user(s).map_err(|e| e.to_string())?;
+        vesselkit_core::Calibration::user(s).map_err(|e| CliError(format!("--pixel-spacing: {e}")))?;
         opts = opts.with_user_mm_per_px(s);
     }
     Ok(opts)
 }
 
-fn run_info(files: &[PathBuf], json: bool, pixel_spacing: Option<f64>) -> ExitCode {
-    let opts = match read_options(pixel_spacing) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("vesselkit: --pixel-spacing: {e}");
-            return ExitCode::from(2);
-        }
-    };
+fn one_line(msg: &str, file: &std::path::Path) -> String {
+    let msg = msg.replace('\n', " ");
+    if msg.contains(&file.display().to_string()) {
+        msg
+    } else {
+        format!("{}: {msg}", file.display())
+    }
+}
+
+fn run_info(files: &[PathBuf], json: bool, pixel_spacing: Option<f64>) -> Result<ExitCode, CliError> {
+    let opts = read_options(pixel_spacing)?;
     let mut failed = 0;
     let mut out = Vec::new();
     for f in files {
         match info::metadata(f, &opts) {
-            Ok(m) => {
-                if json {
-                    out.push(serde_json::to_value(&m).unwrap_or_default());
-                } else {
-                    println!("{}", info::describe(&m));
-                }
-            }
+            Ok(m) if json => out.push(serde_json::to_value(&m).unwrap_or_default()),
+            Ok(m) => println!("{}", info::describe(&m)),
             Err(e) => {
                 failed += 1;
                 // One line naming the file and the problem; the other files are still reported.
-                let msg = e.to_string().replace('\n', " ");
-                let msg = if msg.contains(&f.display().to_string()) {
-                    msg
-                } else {
-                    format!("{}: {msg}", f.display())
-                };
+                let msg = one_line(&e.to_string(), f);
                 eprintln!("vesselkit: {msg}");
                 if json {
                     out.push(serde_json::json!({"path": f.display().to_string(), "error": msg}));
@@ -80,20 +133,136 @@ fn run_info(files: &[PathBuf], json: bool, pixel_spacing: Option<f64>) -> ExitCo
     if json {
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     }
-    if failed > 0 {
+    Ok(if failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_analyze(
+    inputs: &[PathBuf],
+    pixel_spacing: Option<f64>,
+    frame: Option<usize>,
+    outputs: analyze::Outputs,
+    rules: Option<PathBuf>,
+) -> Result<ExitCode, CliError> {
+    let read = read_options(pixel_spacing)?;
+    let mut opts = vesselkit::Options {
+        frame,
+        ..Default::default()
+    };
+    if let Some(p) = rules {
+        opts.rules = vesselkit::lesion::Rules::from_path(&p).map_err(|e| CliError(format!("--rules: {e}")))?;
     }
+    let many = inputs.len() > 1;
+    let bar = ProgressBar::new(inputs.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let to_stdout = outputs.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    let mut failed = 0;
+    let mut reports = Vec::new();
+    for input in inputs {
+        bar.set_message(input.display().to_string());
+        let per = analyze::Outputs {
+            json: analyze::per_input(&outputs.json, input, many),
+            csv: analyze::per_input(&outputs.csv, input, many),
+            overlay: analyze::per_input(&outputs.overlay, input, many),
+            sr: analyze::per_input(&outputs.sr, input, many),
+        };
+        match analyze::analyze_file(input, &read, &opts).and_then(|(a, cine)| {
+            analyze::write_outputs(&a, &cine, &per)?;
+            Ok(a)
+        }) {
+            Ok(a) => {
+                if to_stdout {
+                    reports.push(a.report.to_json_value());
+                } else {
+                    bar.suspend(|| println!("{}", analyze::table(&a.report)));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| eprintln!("vesselkit: {}", one_line(&e.0, input)));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if to_stdout {
+        let v = if many {
+            serde_json::Value::Array(reports)
+        } else {
+            reports.pop().unwrap_or_default()
+        };
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn main() -> ExitCode {
+    if let Some(n) = std::env::var("VESSELKIT_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        rayon_threads(n);
+    }
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Info {
             files,
             json,
             pixel_spacing,
         } => run_info(&files, json, pixel_spacing),
+        Command::Analyze {
+            inputs,
+            pixel_spacing,
+            frame,
+            json,
+            csv,
+            overlay,
+            sr,
+            rules,
+        } => run_analyze(
+            &inputs,
+            pixel_spacing,
+            frame,
+            analyze::Outputs { json, csv, overlay, sr },
+            rules,
+        ),
+        Command::Phantom {
+            kind,
+            seed,
+            difficulty,
+            out,
+        } => phantom::run(kind, seed, difficulty, &out).map(|files| {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }),
+        Command::Demo { out, seed } => demo::run(&out, seed).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vesselkit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Size rayon's global pool from `VESSELKIT_NUM_THREADS`.
+fn rayon_threads(n: usize) {
+    if n > 0 {
+        // An error only means the pool was already built; the default size then stays.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
     }
 }

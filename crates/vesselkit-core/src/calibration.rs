@@ -161,7 +161,7 @@ impl Calibration {
     pub fn from_imager_pixel_spacing(row_mm: f64, col_mm: f64, ermf: f64) -> Result<Self> {
         let r = check_spacing("imager_pixel_spacing.row", row_mm)?;
         let c = check_spacing("imager_pixel_spacing.col", col_mm)?;
-        if !ermf.is_finite() || ermf < 1.0 || ermf > 10.0 {
+        if !ermf.is_finite() || !(1.0..=10.0).contains(&ermf) {
             return Err(CoreError::invalid(
                 "estimated_radiographic_magnification_factor",
                 format!("must be a finite value in [1, 10], got {ermf}"),

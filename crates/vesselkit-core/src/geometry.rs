@@ -70,9 +70,9 @@ impl Polyline {
     }
 
     /// Resample at a fixed arc-length step (px). Keeps both ends; the last step may be shorter.
-    /// Returns an empty polyline for a non-positive step or fewer than two points.
+    /// Returns the input unchanged for a non-positive step or fewer than two points.
     pub fn resample(&self, step_px: f64) -> Polyline {
-        if !(step_px > 0.0) || self.points.len() < 2 {
+        if step_px.is_nan() || step_px <= 0.0 || self.points.len() < 2 {
             return self.clone();
         }
         let total = self.length_px();

@@ -116,14 +116,14 @@ pub fn qca(
             "left/right edge arrays must match the profile length",
         ));
     }
-    if arc_mm.windows(2).any(|w| !(w[1] > w[0])) {
+    if arc_mm.iter().any(|s| !s.is_finite()) || arc_mm.windows(2).any(|w| w[1] <= w[0]) {
         return Err(CoreError::invalid(
             "arc_mm",
             "positions must be finite and strictly increasing",
         ));
     }
     let (m0, m1) = opts.markers;
-    if !(0.0..1.0).contains(&m0) || !(m0 < m1 && m1 <= 1.0) {
+    if !((0.0..1.0).contains(&m0) && m0 < m1 && m1 <= 1.0) {
         return Err(CoreError::invalid(
             "markers",
             format!("need 0 <= first < second <= 1, got ({m0}, {m1})"),
@@ -197,7 +197,7 @@ pub fn qca(
         .unwrap_or(0);
     let mld = d[k];
     let refd = reference_at(s[k]);
-    if !(refd > 0.0) {
+    if refd.is_nan() || refd <= 0.0 {
         return Err(CoreError::invalid(
             "reference_diameter",
             format!("reconstructed reference is {refd:.3} mm"),

@@ -12,8 +12,8 @@ pub fn blend(img: &mut RgbImage, row: i64, col: i64, c: Color, alpha: f32) {
         return;
     }
     let p = img.get_pixel_mut(col as u32, row as u32);
-    for k in 0..3 {
-        p.0[k] = (p.0[k] as f32 * (1.0 - alpha) + c[k] as f32 * alpha).round() as u8;
+    for (dst, src) in p.0.iter_mut().zip(c) {
+        *dst = (*dst as f32 * (1.0 - alpha) + src as f32 * alpha).round() as u8;
     }
 }
 
