@@ -29,6 +29,17 @@ Image = _native.Image
 
 __all__ = [
     "Image",
+    "Report",
+    "analyze",
+    "centerlines",
+    "diameter_profile",
+    "oct_lumen",
+    "oct_pullback",
+    "phantom",
+    "qca",
+    "segment",
+    "tortuosity",
+    "vesselness",
     "InvalidInputError",
     "NOTICE",
     "ReadError",
@@ -84,3 +95,227 @@ def from_array(array: Any, *, pixel_spacing: Optional[float] = None) -> Image:
         arr = arr[np.newaxis]
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     return _native.from_array(arr, pixel_spacing)
+
+
+def _f32_2d(image: Any, name: str = "image") -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{name}: dtype {arr.dtype} is not numeric")
+    if arr.ndim != 2:
+        raise InvalidInputError(f"{name}: expected a 2-D [rows, cols] array, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _points(points: Any, name: str) -> np.ndarray:
+    arr = np.ascontiguousarray(np.asarray(points, dtype=np.float64))
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise InvalidInputError(f"{name}: expected an (N, 2) array of (row, col), got shape {arr.shape}")
+    return arr
+
+
+def vesselness(
+    image: Any,
+    *,
+    sigmas: "tuple[float, ...] | list[float]" = (1.0, 2.0, 3.0, 4.0),
+    method: str = "frangi",
+    dark_vessels: bool = True,
+    beta: float = 0.5,
+    c: Optional[float] = None,
+    tau: float = 0.75,
+) -> "tuple[np.ndarray, np.ndarray]":
+    """Multi-scale Hessian vesselness (``"frangi"``, ``"jerman"`` or ``"sato"``).
+
+    Returns ``(response, scale_px)``: the maximum response over scales and the sigma (px) at
+    which it occurred, a radius estimate. ``c=None`` takes half the largest Hessian norm.
+    """
+    return _native.vesselness(_f32_2d(image), [float(x) for x in sigmas], method, dark_vessels, beta, c, tau)
+
+
+def segment(
+    image: Any,
+    *,
+    seed: "Optional[tuple[float, float]]" = None,
+    sigmas: "Optional[list[float]]" = None,
+    dark_vessels: bool = True,
+) -> np.ndarray:
+    """Vessel mask (bool ``[rows, cols]``); ``seed=(row, col)`` keeps the vessel it lies on."""
+    return _native.segment(_f32_2d(image), seed, None if sigmas is None else [float(x) for x in sigmas], dark_vessels)
+
+
+def centerlines(mask: Any, *, seed: "Optional[tuple[float, float]]" = None) -> "list[dict]":
+    """Centerline tree of a mask: one dict per branch with ``id``, ``parent``, ``children``,
+    ``points`` (N, 2) sub-pixel (row, col) proximal to distal, and ``radius_px``."""
+    m = np.ascontiguousarray(np.asarray(mask), dtype=bool)
+    if m.ndim != 2:
+        raise InvalidInputError(f"mask: expected a 2-D array, got shape {m.shape}")
+    return _native.centerlines(m, seed)
+
+
+def diameter_profile(
+    image: Any,
+    centerline: Any,
+    *,
+    radius_px: Any = None,
+    pixel_spacing: Optional[float] = None,
+    dark_vessels: bool = True,
+) -> dict:
+    """Lumen diameter perpendicular to ``centerline`` at each point, from sub-pixel edges.
+
+    Returns arrays ``arc_mm``, ``diameter_mm``, ``left_mm``, ``right_mm``, ``channels``,
+    ``density_ratio``, ``reliable`` (values are px when ``pixel_spacing`` is None).
+    """
+    r = None if radius_px is None else np.ascontiguousarray(np.asarray(radius_px, dtype=np.float32))
+    return _native.diameter_profile(_f32_2d(image), _points(centerline, "centerline"), r, pixel_spacing, dark_vessels)
+
+
+def qca(
+    arc_mm: Any,
+    diameter_mm: Any,
+    *,
+    reference: str = "interpolated",
+    markers: "tuple[float, float]" = (0.05, 0.95),
+    shoulder_fraction: float = 0.9,
+    left_mm: Any = None,
+    right_mm: Any = None,
+) -> dict:
+    """QCA of one diameter profile (DICOM PS3.17 Annex T): MLD, reference diameter at the MLD,
+    % diameter and area stenosis, shoulder-to-shoulder lesion length, symmetry."""
+    f = lambda a: None if a is None else np.ascontiguousarray(np.asarray(a, dtype=np.float64))  # noqa: E731
+    return _native.qca(f(arc_mm), f(diameter_mm), reference, tuple(markers), shoulder_fraction, f(left_mm), f(right_mm))
+
+
+def tortuosity(
+    points: Any,
+    *,
+    pixel_spacing: Optional[float] = None,
+    step_mm: Optional[float] = None,
+    bend_threshold_deg: float = 45.0,
+) -> dict:
+    """Distance metric, inflection count metric, sum of angles metric, bends >= threshold."""
+    return _native.tortuosity(_points(points, "points"), pixel_spacing, step_mm, bend_threshold_deg)
+
+
+def oct_lumen(frame: Any, *, pixel_spacing: float, center: "Optional[tuple[float, float]]" = None) -> dict:
+    """Lumen of one cartesian OCT frame: ``contour`` (N, 2), ``metrics`` (area_mm2, min/max/mean
+    diameter through the centroid, eccentricity), ``channels``, ``septa``, ``guidewire_shadow``,
+    ``mask``."""
+    return _native.oct_lumen(_f32_2d(frame, "frame"), pixel_spacing, center)
+
+
+def oct_pullback(
+    frames: Any,
+    *,
+    frame_spacing_mm: float,
+    pixel_spacing: float,
+    center: "Optional[tuple[float, float]]" = None,
+) -> dict:
+    """A pullback ``[frames, rows, cols]``: lumen-area profile, MLA frame, reference frames within
+    10 mm, area stenosis, lesion length, web-candidate frames, and a lesion ``report``."""
+    arr = np.asarray(frames)
+    if arr.ndim != 3:
+        raise InvalidInputError(f"frames: expected a 3-D [frames, rows, cols] array, got shape {arr.shape}")
+    return _native.oct_pullback(np.ascontiguousarray(arr, dtype=np.float32), frame_spacing_mm, pixel_spacing, center)
+
+
+def phantom(kind: str = "angio", *, seed: int = 1, difficulty: Optional[float] = None) -> dict:
+    """A synthetic case with ground truth: ``kind`` is ``"angio"``, ``"cine"``, ``"oct"`` or
+    ``"pullback"``. Returns ``image``, ``mask``, ``truth`` (dict) and ``mm_per_px``."""
+    return _native.phantom(kind, seed, difficulty)
+
+
+class Report:
+    """The analysis report (schema ``vesselkit.report/1``).
+
+    ``lesions``, ``vessels`` and ``plan`` are plain dicts and lists as in the JSON; ``mask`` is
+    the vessel mask and ``image`` the analysed frame.
+    """
+
+    def __init__(self, data: dict, *, mask: Optional[np.ndarray] = None, image: Optional[np.ndarray] = None):
+        self._data = data
+        self.mask = mask
+        self.image = image
+
+    @property
+    def lesions(self) -> "list[dict]":
+        return self._data["lesions"]
+
+    @property
+    def vessels(self) -> "list[dict]":
+        return self._data["vessels"]
+
+    @property
+    def plan(self) -> dict:
+        return self._data["plan"]
+
+    @property
+    def calibration(self) -> dict:
+        return self._data["calibration"]
+
+    @property
+    def notice(self) -> str:
+        return self._data["notice"]
+
+    def to_dict(self) -> dict:
+        import copy
+
+        return copy.deepcopy(self._data)
+
+    def to_json(self, *, indent: Optional[int] = 2) -> str:
+        import json
+
+        return json.dumps(self._data, indent=indent)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{l['priority']}:{l['type']}" for l in sorted(self.lesions, key=lambda l: l["priority"]))
+        return f"Report({len(self.vessels)} vessels, {len(self.lesions)} lesions [{kinds}])"
+
+    def show(self, ax: Any = None) -> Any:
+        """Draw the frame with centerlines and ranked lesions (needs matplotlib)."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:  # optional dependency
+            raise VesselkitError("Report.show() needs matplotlib: pip install matplotlib") from exc
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 8))
+        if self.image is not None:
+            ax.imshow(self.image, cmap="gray")
+        unit = "mm" if self.calibration["source"] != "uncalibrated" else "px"
+        for v in self.vessels:
+            pts = np.asarray(v["centerline"], dtype=float)
+            if len(pts):
+                ax.plot(pts[:, 1], pts[:, 0], lw=1.5)
+        for l in self.lesions:
+            ax.plot(l["site"]["col"], l["site"]["row"], "o", mfc="none", mec="red", ms=14)
+            ax.annotate(f"{l['priority']} {l['type']}", (l["site"]["col"], l["site"]["row"]), color="yellow",
+                        xytext=(8, -8), textcoords="offset points")
+        ax.set_title(f"vesselkit ({unit}) - {self.notice}", fontsize=9)
+        ax.set_axis_off()
+        return ax
+
+
+def analyze(
+    source: Any,
+    *,
+    pixel_spacing: Optional[float] = None,
+    frame: Optional[int] = None,
+    rules: "Optional[os.PathLike[str] | str]" = None,
+) -> Report:
+    """Run the whole chain on a path, an :class:`Image` or an array: vessel tree, diameters,
+    lesions typed ring / web / subtotal / occlusion / tortuous with evidence, ranking, balloon
+    plan. A cine is measured on its best-opacified frame unless ``frame`` is given."""
+    if isinstance(source, Image):
+        img = source
+        if pixel_spacing is not None:
+            img = from_array(img.pixels, pixel_spacing=pixel_spacing)
+    elif isinstance(source, (str, os.PathLike)):
+        img = read(source, pixel_spacing=pixel_spacing)
+    else:
+        img = from_array(source, pixel_spacing=pixel_spacing)
+    import json
+
+    text, mask, used = _native.analyze(img, frame, None if rules is None else os.fspath(rules))
+    data = json.loads(text)
+    if isinstance(source, (str, os.PathLike)):
+        data["input"]["path"] = os.fspath(source)
+        data["input"]["modality"] = img.metadata.get("modality")
+    return Report(data, mask=mask, image=img.pixels[used])

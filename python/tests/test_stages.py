@@ -1,0 +1,149 @@
+"""Every analysis stage from Python, checked against analytic answers and phantom truth."""
+
+import json
+
+import numpy as np
+import pytest
+
+import vesselkit
+
+
+def tube_image(diameter_px, rows=96, cols=160, mu=0.08, i0=1000.0, blur=1.0):
+    """A horizontal contrast-filled cylinder: Beer-Lambert chord length through a circle."""
+    r = np.arange(rows, dtype=np.float64)[:, None] - rows / 2 + 0.3
+    half = diameter_px / 2.0
+    chord = 2.0 * np.sqrt(np.clip(half**2 - r**2, 0.0, None))
+    img = i0 * np.exp(-mu * chord) * np.ones((1, cols))
+    if blur > 0:
+        k = np.exp(-0.5 * (np.arange(-6, 7) / blur) ** 2)
+        k /= k.sum()
+        img = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 0, img)
+    return img.astype(np.float32)
+
+
+def test_vesselness_peaks_on_the_vessel_with_the_right_scale():
+    img = tube_image(8.0)
+    resp, scale = vesselkit.vesselness(img, sigmas=[1, 2, 3, 4, 5])
+    assert resp.shape == img.shape and resp.dtype == np.float32
+    centre = resp[48, 40:120]
+    assert centre.min() > 0.5 * resp.max()
+    assert resp[10, 40:120].max() < 0.05 * resp.max()
+    # best sigma for an 8 px (radius 4) tube: radius / 1.19 per the documented relation
+    assert 2.0 <= float(np.median(scale[48, 40:120])) <= 5.0
+
+
+def test_vesselness_matches_skimage_frangi_pattern():
+    skf = pytest.importorskip("skimage.filters")
+    img = tube_image(6.0) + tube_image(3.0, rows=96).T[:96, :160] * 0  # one clear tube
+    ours, _ = vesselkit.vesselness(img, sigmas=[1, 2, 3], method="frangi")
+    theirs = skf.frangi(img.astype(np.float64), sigmas=[1, 2, 3], black_ridges=True)
+    a, b = ours[8:-8, 8:-8].ravel(), theirs[8:-8, 8:-8].ravel()
+    corr = np.corrcoef(a, b)[0, 1]
+    assert corr > 0.9, corr
+
+
+def test_vesselness_rejects_bad_options():
+    with pytest.raises(vesselkit.InvalidInputError, match="frangi"):
+        vesselkit.vesselness(np.ones((8, 8)), method="hessian")
+    with pytest.raises(vesselkit.InvalidInputError):
+        vesselkit.vesselness(np.ones((8, 8)), sigmas=[-1.0])
+    with pytest.raises(vesselkit.InvalidInputError, match="2-D"):
+        vesselkit.vesselness(np.ones((2, 8, 8)))
+
+
+def test_diameter_profile_of_a_known_tube():
+    mm = 0.2
+    img = tube_image(15.0)  # 3.0 mm at 0.2 mm/px
+    line = np.array([[48.0 - 0.3, c] for c in np.arange(40.0, 120.0, 0.5)])
+    prof = vesselkit.diameter_profile(img, line, radius_px=np.full(len(line), 7.5), pixel_spacing=mm)
+    d = prof["diameter_mm"][prof["reliable"]]
+    assert len(d) > 100
+    assert abs(np.median(d) - 3.0) <= 0.1
+    assert np.all(prof["channels"][prof["reliable"]] == 1)
+
+
+def test_qca_analytic_stenosis():
+    s = np.arange(0, 20.0001, 0.05)
+    d = np.where(np.abs(s - 10) < 2, 4.0 - 1.5 * (1 + np.cos(np.pi * (s - 10) / 2)), 4.0)
+    q = vesselkit.qca(s, d)
+    assert q["mld_mm"] == pytest.approx(1.0)
+    assert q["reference_diameter_mm"] == pytest.approx(4.0)
+    assert q["diameter_stenosis_pct"] == pytest.approx(75.0)
+    assert q["area_stenosis_pct"] == pytest.approx(93.75)
+    with pytest.raises(vesselkit.InvalidInputError, match="reference"):
+        vesselkit.qca(s, d, reference="guess")
+
+
+def test_tortuosity_line_and_arc():
+    line = np.stack([np.zeros(200), np.linspace(0, 100, 200)], axis=1)
+    t = vesselkit.tortuosity(line, pixel_spacing=0.2)
+    assert t["dm"] == pytest.approx(1.0, abs=1e-6)
+    assert t["soam_rad_per_mm"] == pytest.approx(0.0, abs=1e-6)
+    # a quarter circle of radius 50 px = 10 mm: SOAM = (pi/2) / (pi/2 * 10 mm) = 0.1 rad/mm
+    th = np.linspace(0, np.pi / 2, 400)
+    arc = np.stack([50 * np.sin(th), 50 * np.cos(th)], axis=1)
+    t = vesselkit.tortuosity(arc, pixel_spacing=0.2)
+    assert t["soam_rad_per_mm"] == pytest.approx(0.1, rel=0.05)
+
+
+def test_segment_and_centerlines_on_a_phantom():
+    p = vesselkit.phantom("angio", seed=3)
+    mask = vesselkit.segment(p["image"])
+    truth = p["mask"]
+    dice = 2 * (mask & truth).sum() / (mask.sum() + truth.sum())
+    assert dice > 0.8, dice
+    branches = vesselkit.centerlines(mask)
+    assert len(branches) >= 5
+    assert sum(b["is_root"] for b in branches) == 1
+    for b in branches:
+        assert b["points"].shape[1] == 2
+
+
+def test_phantoms_are_deterministic():
+    a = vesselkit.phantom("angio", seed=5)
+    b = vesselkit.phantom("angio", seed=5)
+    c = vesselkit.phantom("angio", seed=6)
+    np.testing.assert_array_equal(a["image"], b["image"])
+    assert not np.array_equal(a["image"], c["image"])
+    assert {l["lesion_type"] for l in a["truth"]["lesions"]} == {"ring", "web", "subtotal", "occlusion", "tortuous"}
+
+
+def test_oct_lumen_on_a_phantom():
+    p = vesselkit.phantom("oct", seed=2)
+    r = vesselkit.oct_lumen(p["image"], pixel_spacing=p["mm_per_px"])
+    truth = p["mask"]
+    dice = 2 * (r["mask"] & truth).sum() / (r["mask"].sum() + truth.sum())
+    assert dice > 0.95, dice
+    true_area = truth.sum() * p["mm_per_px"] ** 2
+    assert r["metrics"]["area_mm2"] == pytest.approx(true_area, rel=0.05)
+    assert r["contour"].shape[1] == 2
+
+
+def test_oct_pullback_finds_the_narrowest_frame():
+    p = vesselkit.phantom("pullback", seed=1)
+    r = vesselkit.oct_pullback(p["image"], frame_spacing_mm=p["frame_spacing_mm"], pixel_spacing=p["mm_per_px"])
+    assert len(r["area_mm2"]) == p["image"].shape[0]
+    assert abs(r["mla_frame"] - p["truth"]["mla_frame"]) <= 2
+    assert r["area_stenosis_pct"] == pytest.approx(p["truth"]["area_stenosis_pct"], abs=10)
+
+
+def test_analyze_a_phantom_cine():
+    p = vesselkit.phantom("cine", seed=7)
+    img = vesselkit.from_array(p["image"], pixel_spacing=p["mm_per_px"])
+    rep = vesselkit.analyze(img)
+    d = rep.to_dict()
+    assert d["schema"] == "vesselkit.report/1"
+    assert d["notice"] == vesselkit.NOTICE
+    assert d["calibration"]["source"] == "user"
+    assert len(rep.vessels) > 3
+    assert rep.mask.shape == p["image"].shape[1:]
+    # Recommendation 9: every ring/web/subtotal before every occlusion/tortuous.
+    first = {"ring", "web", "subtotal"}
+    prios = sorted((l["priority"], l["type"] in first) for l in rep.lesions)
+    seen_late = False
+    for _, early in prios:
+        if not early:
+            seen_late = True
+        assert not (early and seen_late)
+    assert sorted(l["priority"] for l in rep.lesions) == list(range(1, len(rep.lesions) + 1))
+    assert json.loads(rep.to_json())["lesions"] == rep.lesions
