@@ -439,7 +439,7 @@ fn plan_params(ty: LesionType, d: f64, rng: &mut ChaCha8Rng) -> Plan {
             plan.extent = rng.random_range(2.5..4.5);
             plan.narrowing = rng.random_range(0.15..0.3);
             plan.web_n = if rng.random_bool(0.5) { 2 } else { 3 };
-            plan.web_t = rng.random_range(0.2..0.3) * (d / 3.0).clamp(0.8, 1.3);
+            plan.web_t = rng.random_range(0.25..0.4) * (d / 3.0).clamp(0.8, 1.3);
         }
         LesionType::Subtotal => {
             plan.extent = rng.random_range(3.0..6.0);

@@ -503,8 +503,15 @@ fn lumen_mask(p: &OctParams, shape: &LumenShape) -> Array2<bool> {
     let n = p.cart_size;
     let s = p.cart_mm_per_px();
     let c0 = n as f64 / 2.0 - 0.5;
-    // 4x4 sub-samples per pixel; at least half inside.
+    // 4x4 sub-samples per pixel; at least half inside. Pixels whose centre lies more than two
+    // pixels from the outline (radially) are decided by the centre alone when there are no septa.
     Array2::from_shape_fn((n, n), |(r, c)| {
+        if shape.septa_angles.is_empty() {
+            let d = shape.wall_depth((r as f64 - c0) * s, (c as f64 - c0) * s);
+            if d.abs() > 2.0 * s {
+                return d < 0.0;
+            }
+        }
         let mut k = 0;
         for i in 0..4 {
             for j in 0..4 {

@@ -56,21 +56,21 @@ impl ChordBuf {
     }
 }
 
-/// Chord through `n` side-by-side round channels filling an envelope of radius `rad`, separated
-/// by lucent bands of width `t`, at signed lateral offset `x`.
+/// Chord through a round lumen of radius `rad` split into `n` equal-width channels by septa
+/// parallel to the beam: lucent bands of width `t` where no contrast is crossed, the round-lumen
+/// chord elsewhere. `x` is the signed lateral offset from the centerline.
 fn web_chord(x: f64, rad: f64, n: u8, t: f64) -> f64 {
-    let n = n.max(1) as f64;
-    let rc = ((2.0 * rad - (n - 1.0) * t) / (2.0 * n)).max(0.0);
-    let mut s = 0.0;
-    let mut o = -rad + rc;
-    for _ in 0..n as usize {
-        let d = x - o;
-        if d.abs() < rc {
-            s += 2.0 * (rc * rc - d * d).sqrt();
-        }
-        o += 2.0 * rc + t;
+    if x.abs() >= rad {
+        return 0.0;
     }
-    s
+    let n = f64::from(n.max(1));
+    for k in 1..n as usize {
+        let centre = -rad + 2.0 * rad * k as f64 / n;
+        if (x - centre).abs() < 0.5 * t {
+            return 0.0;
+        }
+    }
+    2.0 * (rad * rad - x * x).sqrt()
 }
 
 /// Position of super-sample index `i` in full-resolution pixel coordinates (pixel centres at
@@ -245,10 +245,14 @@ mod tests {
 
     #[test]
     fn web_channels_leave_lucent_bands() {
-        // Two channels of an envelope of radius 4 with a 1 px band: zero chord at the middle.
+        // Two channels of a lumen of radius 4 with a 1 px band: zero chord at the middle.
         assert_eq!(web_chord(0.0, 4.0, 2, 1.0), 0.0);
-        // Channel centres at +-(4 - 1.75) with radius 1.75.
-        assert!((web_chord(2.25, 4.0, 2, 1.0) - 3.5).abs() < 1e-12);
+        assert_eq!(web_chord(0.45, 4.0, 2, 1.0), 0.0);
+        // Outside the band the round-lumen chord is untouched.
+        assert!((web_chord(2.0, 4.0, 2, 1.0) - 2.0 * 12f64.sqrt()).abs() < 1e-12);
+        // Three channels: bands at -4/3 and +4/3.
+        assert_eq!(web_chord(4.0 / 3.0, 4.0, 3, 0.5), 0.0);
+        assert!(web_chord(0.0, 4.0, 3, 0.5) > 7.9);
         // One channel equals the round lumen.
         assert!((web_chord(1.0, 4.0, 1, 0.0) - 2.0 * 15f64.sqrt()).abs() < 1e-12);
     }
