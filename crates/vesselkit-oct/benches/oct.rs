@@ -15,8 +15,12 @@ fn spec(i: u64) -> SyntheticSpec {
         lumen_radius_mm: 1.2 + 0.2 * ((i as f64) * 0.1).sin(),
         harmonics: vec![(2, 0.12, 0.3), (3, 0.05, 1.0)],
         guidewire_angle: Some(1.0),
-        septa: if i % 10 == 0 {
-            vec![SeptumSpec { normal_angle: 0.5, offset_mm: 0.6, thickness_mm: 0.08 }]
+        septa: if i.is_multiple_of(10) {
+            vec![SeptumSpec {
+                normal_angle: 0.5,
+                offset_mm: 0.6,
+                thickness_mm: 0.08,
+            }]
         } else {
             vec![]
         },
@@ -31,7 +35,9 @@ fn bench(c: &mut Criterion) {
         ..Default::default()
     };
     let (frame, _) = spec(3).cartesian(750, MM);
-    c.bench_function("oct_lumen 750x750", |b| b.iter(|| oct_lumen(black_box(frame.view()), &opts)));
+    c.bench_function("oct_lumen 750x750", |b| {
+        b.iter(|| oct_lumen(black_box(frame.view()), &opts))
+    });
 
     let n = 270;
     let base: Vec<_> = (0..10).map(|i| spec(i).cartesian(750, MM).0).collect();
@@ -46,7 +52,9 @@ fn bench(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("pullback");
     g.sample_size(10);
-    g.bench_function("oct_pullback 270 x 750x750", |b| b.iter(|| oct_pullback(black_box(frames.view()), &p)));
+    g.bench_function("oct_pullback 270 x 750x750", |b| {
+        b.iter(|| oct_pullback(black_box(frames.view()), &p))
+    });
     g.finish();
 }
 

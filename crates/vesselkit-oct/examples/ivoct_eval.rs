@@ -21,7 +21,9 @@ fn data_dir() -> PathBuf {
 
 /// Luminance (Rec. 601) of an RGB export, in [0, 1].
 fn load_frame(path: &Path) -> Result<(Array2<f32>, RgbImage), String> {
-    let rgb = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?.to_rgb8();
+    let rgb = image::open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .to_rgb8();
     let (w, h) = rgb.dimensions();
     let lum = Array2::from_shape_fn((h as usize, w as usize), |(r, c)| {
         let p = rgb.get_pixel(c as u32, r as u32);
@@ -31,7 +33,9 @@ fn load_frame(path: &Path) -> Result<(Array2<f32>, RgbImage), String> {
 }
 
 fn load_mask(path: &Path) -> Result<Array2<bool>, String> {
-    let m = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?.to_rgba8();
+    let m = image::open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .to_rgba8();
     let (w, h) = m.dimensions();
     Ok(Array2::from_shape_fn((h as usize, w as usize), |(r, c)| {
         m.get_pixel(c as u32, r as u32)[0] > 127
@@ -82,7 +86,14 @@ fn main() -> Result<(), String> {
         mm_per_px: MM_PER_PX,
         ..Default::default()
     };
-    let overlay_frames = ["001_1_061", "001_1_075", "001_1_090", "001_1_100", "001_1_110", "001_1_115"];
+    let overlay_frames = [
+        "001_1_061",
+        "001_1_081",
+        "001_1_090",
+        "001_1_100",
+        "001_1_110",
+        "001_1_115",
+    ];
     let mut tiles = Vec::new();
     let mut dices = Vec::new();
     let mut total_s = 0.0;
@@ -135,7 +146,11 @@ fn main() -> Result<(), String> {
                             acc[k] += p[k] as u32;
                         }
                     }
-                    grid.put_pixel(ox + x, oy + y, Rgb([(acc[0] / 4) as u8, (acc[1] / 4) as u8, (acc[2] / 4) as u8]));
+                    grid.put_pixel(
+                        ox + x,
+                        oy + y,
+                        Rgb([(acc[0] / 4) as u8, (acc[1] / 4) as u8, (acc[2] / 4) as u8]),
+                    );
                 }
             }
         }

@@ -107,7 +107,7 @@ pub(crate) fn find_channels(
         c1 = c1.max(p.col);
     }
     let side = (r1 - r0).max(c1 - c0);
-    if !(side > 0.0) {
+    if side.is_nan() || side <= 0.0 {
         return (vec![], vec![]);
     }
     let step = side / opts.channel_patch_px as f64;
@@ -116,6 +116,8 @@ pub(crate) fn find_channels(
     let cath_r = work.k_min as f64 * work.dr;
     let margin = 1.5 * step + 1.0;
     let inv = 1.0 / (work.hi - work.lo);
+    let r_in = radius.iter().copied().fold(f64::INFINITY, f64::min) - margin;
+    let r_out = radius.iter().copied().fold(0.0f64, f64::max);
 
     // Classify patch pixels: 0 outside, 1 lumen, 2 catheter; and sample intensities.
     let mut class = vec![0u8; ph * pw];
@@ -125,11 +127,10 @@ pub(crate) fn find_channels(
             let (row, col) = (r0 + i as f64 * step, c0 + j as f64 * step);
             let (dr, dc) = (row - center.row, col - center.col);
             let rho = dr.hypot(dc);
-            let t = dr.atan2(dc).rem_euclid(TAU);
             let idx = i * pw + j;
             if rho < cath_r {
                 class[idx] = 2;
-            } else if rho < radius_at(radius, t) - margin {
+            } else if rho < r_out && (rho < r_in || rho < radius_at(radius, dr.atan2(dc).rem_euclid(TAU)) - margin) {
                 class[idx] = 1;
                 val[idx] = src.at_point(row, col, center).map_or(0.0, |v| (v - work.lo) * inv);
             }
@@ -212,7 +213,6 @@ pub(crate) fn find_channels(
         return (whole(&class), vec![]);
     }
     let thr = lumen_level + opts.septum_contrast * (wall_level - lumen_level);
-    if std::env::var("OCT_DEBUG").is_ok() { eprintln!("lumen {lumen_level} wall {wall_level} thr {thr} step {step} ph {ph} pw {pw}"); }
 
     let mut bright = vec![false; ph * pw];
     let mut dark = vec![false; ph * pw];
@@ -223,8 +223,8 @@ pub(crate) fn find_channels(
                 2 => dark[idx] = true,
                 1 => {
                     let (row, col) = (r0 + i as f64 * step, c0 + j as f64 * step);
-                    let t = (row - center.row).atan2(col - center.col).rem_euclid(TAU);
-                    if sm[idx] > thr && !in_arc(t, guidewire) {
+                    let in_shadow = || in_arc((row - center.row).atan2(col - center.col).rem_euclid(TAU), guidewire);
+                    if sm[idx] > thr && !in_shadow() {
                         bright[idx] = true;
                     } else {
                         dark[idx] = true;
@@ -235,10 +235,6 @@ pub(crate) fn find_channels(
         }
     }
     let (dlab, nd) = label(&dark, pw, false);
-    if std::env::var("OCT_DEBUG").is_ok() {
-        let s: String = (0..ph).step_by(4).map(|i| (0..pw).step_by(2).map(|j| if bright[i*pw+j] {'#'} else if dark[i*pw+j] {'.'} else {' '}).collect::<String>() + "\n").collect();
-        eprintln!("{s}");
-    }
     let mut count = vec![0usize; nd as usize + 1];
     let mut sum_r = vec![0.0f64; nd as usize + 1];
     let mut sum_c = vec![0.0f64; nd as usize + 1];
@@ -249,7 +245,10 @@ pub(crate) fn find_channels(
             sum_c[l as usize] += c0 + (idx % pw) as f64 * step;
         }
     }
-    let kept: Vec<bool> = count.iter().map(|&n| n > 0 && area_of(n) >= opts.min_channel_area_mm2).collect();
+    let kept: Vec<bool> = count
+        .iter()
+        .map(|&n| n > 0 && area_of(n) >= opts.min_channel_area_mm2)
+        .collect();
     let mut channels: Vec<Channel> = (1..=nd as usize)
         .filter(|&l| kept[l])
         .map(|l| Channel {

@@ -40,9 +40,20 @@ pub(crate) fn positive(field: &'static str, v: f64) -> Result<f64> {
 }
 
 /// Reject non-finite pixels (they would poison every sum downstream).
-pub(crate) fn finite_pixels<'a>(field: &'static str, values: impl IntoIterator<Item = &'a f32>) -> Result<()> {
-    if let Some((i, v)) = values.into_iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(OctError::invalid(field, format!("pixel {i} is {v}; all pixels must be finite")));
+pub(crate) fn finite_pixels<'a, I>(field: &'static str, values: I) -> Result<()>
+where
+    I: IntoIterator<Item = &'a f32>,
+    I::IntoIter: Clone,
+{
+    let it = values.into_iter();
+    if it.clone().all(|v| v.is_finite()) {
+        return Ok(());
+    }
+    if let Some((i, v)) = it.enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(OctError::invalid(
+            field,
+            format!("pixel {i} is {v}; all pixels must be finite"),
+        ));
     }
     Ok(())
 }

@@ -17,4 +17,4 @@ pub use error::{OctError, Result};
 pub use lumen::{OctFrameResult, OctOptions, oct_lumen};
 pub use metrics::{LumenMetrics, contour_mask, dice, lumen_metrics};
 pub use polar::{CartesianGrid, OctGeometry, cartesian_to_polar, polar_to_cartesian};
-pub use pullback::{PullbackOptions, PullbackResult, ProfileEntry, ReferenceMode, oct_pullback};
+pub use pullback::{ProfileEntry, PullbackOptions, PullbackResult, ReferenceMode, oct_pullback};

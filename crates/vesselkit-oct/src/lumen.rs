@@ -23,8 +23,11 @@ pub struct OctOptions {
     pub polar: Option<OctGeometry>,
     /// Number of angles of the internal polar image.
     pub n_angles: usize,
-    /// Radial step of the internal polar image in pixels of the analysis frame.
-    pub radial_step_px: f64,
+    /// Radial step of the internal polar image in pixels of the analysis frame; `None` picks
+    /// 1 px, coarser when needed to keep at most `max_radial_samples` samples (speed).
+    pub radial_step_px: Option<f64>,
+    /// Upper bound on radial samples when `radial_step_px` is `None`.
+    pub max_radial_samples: usize,
     /// Outer radius of catheter and sheath (mm) when known; `None` detects the rings.
     pub catheter_radius_mm: Option<f64>,
     /// Auto-detection looks for catheter/sheath rings only inside this radius (mm).
@@ -40,6 +43,9 @@ pub struct OctOptions {
     pub max_step: usize,
     /// Cost per radial sample of a step between neighbouring angles (smoothness).
     pub step_penalty: f32,
+    /// Extra cost of a step larger than `max_step` (a jump onto a side-branch wall or along a
+    /// radial edge), in units of normalised edge strength.
+    pub jump_cost: f32,
     /// Weight of the fraction of bright pixels between catheter and boundary (the lumen is
     /// dark, so a boundary beyond bright tissue is penalised).
     pub inside_bright_weight: f32,
@@ -68,8 +74,9 @@ impl Default for OctOptions {
             mm_per_px: 0.01,
             center: None,
             polar: None,
-            n_angles: 360,
-            radial_step_px: 1.0,
+            n_angles: 256,
+            radial_step_px: None,
+            max_radial_samples: 192,
             catheter_radius_mm: None,
             max_catheter_radius_mm: 0.75,
             max_radius_mm: None,
@@ -77,6 +84,7 @@ impl Default for OctOptions {
             edge_outer_mm: 0.25,
             max_step: 3,
             step_penalty: 0.01,
+            jump_cost: 1.0,
             inside_bright_weight: 0.5,
             smooth_deg: 2.0,
             detect_guidewire: true,
@@ -84,7 +92,7 @@ impl Default for OctOptions {
             min_edge: 0.08,
             septum_contrast: 0.5,
             min_channel_area_mm2: 0.02,
-            channel_patch_px: 256,
+            channel_patch_px: 192,
         }
     }
 }
@@ -135,9 +143,7 @@ impl Source<'_> {
     pub(crate) fn at(&self, r: f64, t: f64, s: f64, c: f64) -> Option<f32> {
         match self {
             Source::Cart { img, center } => bilinear(img, center.row + r * s, center.col + r * c),
-            Source::Polar { img, z_offset } => {
-                bilinear_polar(img, t / TAU * img.nrows() as f64, r - z_offset)
-            }
+            Source::Polar { img, z_offset } => bilinear_polar(img, t / TAU * img.nrows() as f64, r - z_offset),
         }
     }
     /// Intensity at an analysis-frame pixel position.
@@ -227,7 +233,7 @@ fn otsu(values: &[f32]) -> f32 {
         mn = mn.min(v);
         mx = mx.max(v);
     }
-    if !(mx > mn) {
+    if mx.is_nan() || mx <= mn {
         return mn;
     }
     let mut hist = [0u32; 256];
@@ -362,10 +368,18 @@ fn detect_guidewire(ps: &Array2<f32>, k_min: usize, gap: usize, ratio: f32) -> O
 }
 
 /// Dynamic programming over angle. `cost[a, k]` for `k in k_min..nk`; returns one radial index
-/// per angle forming a closed path with steps of at most `max_step` between neighbours
-/// (including from the last angle back to the first).
-fn dp_closed(cost: &Array2<f32>, k_min: usize, max_step: usize, pen: f32) -> Vec<usize> {
+/// per angle forming a closed path (the last angle joins the first). A step of `d` samples
+/// between neighbouring angles costs `pen * d` when `d <= max_step`, and `jump + pen * d`
+/// beyond: long jumps (side-branch walls, radial lumen edges) are allowed but must pay off.
+fn dp_closed(cost: &Array2<f32>, k_min: usize, max_step: usize, pen: f32, jump: f32) -> Vec<usize> {
     let (na, nk) = cost.dim();
+    let trans = |d: usize| {
+        if d <= max_step {
+            pen * d as f32
+        } else {
+            jump + pen * d as f32
+        }
+    };
     let run = |start_a: usize, fixed: Option<usize>| -> Vec<usize> {
         let mut acc = vec![f32::INFINITY; nk];
         let mut back = vec![0u16; na * nk];
@@ -376,30 +390,53 @@ fn dp_closed(cost: &Array2<f32>, k_min: usize, max_step: usize, pen: f32) -> Vec
             }
         }
         let mut next = vec![f32::INFINITY; nk];
+        // L1 distance transform of `acc` (slope `pen`) with its argmin: the best long jump.
+        let mut g = vec![f32::INFINITY; nk];
+        let mut garg = vec![0usize; nk];
         for step in 1..na {
             let a = (start_a + step) % na;
+            g[k_min] = acc[k_min];
+            garg[k_min] = k_min;
+            for k in k_min + 1..nk {
+                let (v0, v1) = (acc[k], g[k - 1] + pen);
+                if v0 <= v1 {
+                    g[k] = v0;
+                    garg[k] = k;
+                } else {
+                    g[k] = v1;
+                    garg[k] = garg[k - 1];
+                }
+            }
+            for k in (k_min..nk - 1).rev() {
+                if g[k + 1] + pen < g[k] {
+                    g[k] = g[k + 1] + pen;
+                    garg[k] = garg[k + 1];
+                }
+            }
+            let crow = cost.row(a);
+            let brow = &mut back[step * nk..(step + 1) * nk];
             for k in k_min..nk {
                 let lo = k.saturating_sub(max_step).max(k_min);
                 let hi = (k + max_step).min(nk - 1);
-                let (mut best, mut arg) = (f32::INFINITY, k);
-                for kk in lo..=hi {
-                    let v = acc[kk] + pen * kk.abs_diff(k) as f32;
+                let (mut best, mut arg) = (g[k] + jump, garg[k]);
+                for (i, &v) in acc[lo..=hi].iter().enumerate() {
+                    let kk = lo + i;
+                    let v = v + pen * kk.abs_diff(k) as f32;
                     if v < best {
                         best = v;
                         arg = kk;
                     }
                 }
-                next[k] = best + cost[[a, k]];
-                back[step * nk + k] = arg as u16;
+                next[k] = best + crow[k];
+                brow[k] = arg as u16;
             }
             std::mem::swap(&mut acc, &mut next);
         }
-        let end_ok = |k: usize| fixed.is_none_or(|k0| k.abs_diff(k0) <= max_step);
         let mut kbest = k_min;
         let mut vbest = f32::INFINITY;
         for (k, &v) in acc.iter().enumerate().skip(k_min) {
-            let v = v + fixed.map_or(0.0, |k0| pen * k.abs_diff(k0) as f32);
-            if end_ok(k) && v < vbest {
+            let v = v + fixed.map_or(0.0, |k0| trans(k.abs_diff(k0)));
+            if v < vbest {
                 vbest = v;
                 kbest = k;
             }
@@ -415,6 +452,10 @@ fn dp_closed(cost: &Array2<f32>, k_min: usize, max_step: usize, pen: f32) -> Vec
         path
     };
     let first = run(0, None);
+    // The best open path is also the best closed one when it happens to close.
+    if first[0].abs_diff(first[na - 1]) <= max_step {
+        return first;
+    }
     let a0 = na / 2;
     run(a0, Some(first[a0]))
 }
@@ -440,9 +481,20 @@ fn smooth_circular(v: &[f64], sigma: f64) -> Vec<f64> {
 
 fn check_options(o: &OctOptions) -> Result<()> {
     if o.n_angles < 32 || o.n_angles > 4096 {
-        return Err(OctError::invalid("n_angles", format!("must be in 32..=4096, got {}", o.n_angles)));
+        return Err(OctError::invalid(
+            "n_angles",
+            format!("must be in 32..=4096, got {}", o.n_angles),
+        ));
     }
-    positive("radial_step_px", o.radial_step_px)?;
+    if let Some(s) = o.radial_step_px {
+        positive("radial_step_px", s)?;
+    }
+    if o.max_radial_samples < 32 {
+        return Err(OctError::invalid(
+            "max_radial_samples",
+            format!("must be at least 32, got {}", o.max_radial_samples),
+        ));
+    }
     positive("max_catheter_radius_mm", o.max_catheter_radius_mm)?;
     positive("edge_inner_mm", o.edge_inner_mm)?;
     positive("edge_outer_mm", o.edge_outer_mm)?;
@@ -454,10 +506,14 @@ fn check_options(o: &OctOptions) -> Result<()> {
         positive("max_radius_mm", r)?;
     }
     if o.max_step == 0 || o.max_step > 64 {
-        return Err(OctError::invalid("max_step", format!("must be in 1..=64, got {}", o.max_step)));
+        return Err(OctError::invalid(
+            "max_step",
+            format!("must be in 1..=64, got {}", o.max_step),
+        ));
     }
     for (f, v) in [
         ("step_penalty", o.step_penalty),
+        ("jump_cost", o.jump_cost),
         ("inside_bright_weight", o.inside_bright_weight),
         ("min_edge", o.min_edge),
     ] {
@@ -466,7 +522,10 @@ fn check_options(o: &OctOptions) -> Result<()> {
         }
     }
     if !(o.shadow_ratio > 0.0 && o.shadow_ratio < 1.0) {
-        return Err(OctError::invalid("shadow_ratio", format!("must be in (0, 1), got {}", o.shadow_ratio)));
+        return Err(OctError::invalid(
+            "shadow_ratio",
+            format!("must be in (0, 1), got {}", o.shadow_ratio),
+        ));
     }
     if !(o.septum_contrast > 0.0 && o.septum_contrast < 1.0) {
         return Err(OctError::invalid(
@@ -475,7 +534,10 @@ fn check_options(o: &OctOptions) -> Result<()> {
         ));
     }
     if !o.smooth_deg.is_finite() || o.smooth_deg < 0.0 {
-        return Err(OctError::invalid("smooth_deg", format!("must be finite and >= 0, got {}", o.smooth_deg)));
+        return Err(OctError::invalid(
+            "smooth_deg",
+            format!("must be finite and >= 0, got {}", o.smooth_deg),
+        ));
     }
     if o.channel_patch_px < 16 || o.channel_patch_px > 4096 {
         return Err(OctError::invalid(
@@ -495,7 +557,10 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     check_options(opts)?;
     let (rows, cols) = frame.dim();
     if rows < 16 || cols < 16 {
-        return Err(OctError::shape("frame", format!("{rows} x {cols}; need at least 16 x 16")));
+        return Err(OctError::shape(
+            "frame",
+            format!("{rows} x {cols}; need at least 16 x 16"),
+        ));
     }
     finite_pixels("frame", frame.iter())?;
 
@@ -503,7 +568,9 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     let (src, grid, r_limit) = match &opts.polar {
         None => {
             positive("mm_per_px", opts.mm_per_px)?;
-            let center = opts.center.unwrap_or(Point::new((rows - 1) as f64 / 2.0, (cols - 1) as f64 / 2.0));
+            let center = opts
+                .center
+                .unwrap_or(Point::new((rows - 1) as f64 / 2.0, (cols - 1) as f64 / 2.0));
             if !(center.row.is_finite() && center.col.is_finite())
                 || center.row < 0.0
                 || center.col < 0.0
@@ -512,7 +579,10 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
             {
                 return Err(OctError::invalid(
                     "center",
-                    format!("({}, {}) lies outside the {rows} x {cols} frame", center.row, center.col),
+                    format!(
+                        "({}, {}) lies outside the {rows} x {cols} frame",
+                        center.row, center.col
+                    ),
                 ));
             }
             let r_limit = center
@@ -546,7 +616,9 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         Some(r) => (r / mm).min(r_limit),
         None => r_limit,
     };
-    let dr = opts.radial_step_px;
+    let dr = opts
+        .radial_step_px
+        .unwrap_or_else(|| (r_max / opts.max_radial_samples as f64).max(1.0));
     let nk = (r_max / dr).floor() as usize;
     if nk < 16 {
         return Err(OctError::shape(
@@ -567,10 +639,11 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
             }
         }
     }
-    let mut vals: Vec<f32> = raw.iter().copied().collect();
+    // Every third value is plenty for two percentiles.
+    let mut vals: Vec<f32> = raw.iter().step_by(3).copied().collect();
     let lo = percentile(&mut vals, 0.01);
     let hi = percentile(&mut vals, 0.995);
-    if !(hi > lo) {
+    if hi.is_nan() || hi <= lo {
         return Err(OctError::NoLumen("the frame has no contrast".into()));
     }
     let inv = 1.0 / (hi - lo);
@@ -613,7 +686,10 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     // 4. Edge cost: bright outside minus dark inside, with a penalty for bright inside.
     let wi = px(opts.edge_inner_mm);
     let wo = px(opts.edge_outer_mm);
-    let region: Vec<f32> = (0..na).flat_map(|a| (k_min..nk).map(move |k| (a, k))).map(|(a, k)| ps[[a, k]]).collect();
+    let region: Vec<f32> = (0..na)
+        .flat_map(|a| (k_min..nk).map(move |k| (a, k)))
+        .map(|(a, k)| ps[[a, k]])
+        .collect();
     let bright_thr = otsu(&region);
     let mut cost = Array2::<f32>::zeros((na, nk));
     let mut edge = Array2::<f32>::zeros((na, nk));
@@ -627,11 +703,19 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         for k in k_min..nk {
             let i0 = k.saturating_sub(wi).max(k_min.saturating_sub(1));
             let o1 = (k + wo).min(nk);
-            let inner = if k > i0 { (prefix[k] - prefix[i0]) / (k - i0) as f32 } else { row[k] };
+            let inner = if k > i0 {
+                (prefix[k] - prefix[i0]) / (k - i0) as f32
+            } else {
+                row[k]
+            };
             let outer = (prefix[o1] - prefix[k]) / (o1 - k) as f32;
             let e = outer - inner;
             edge[[a, k]] = e;
-            let frac = if k > k_min { bright as f32 / (k - k_min) as f32 } else { 0.0 };
+            let frac = if k > k_min {
+                bright as f32 / (k - k_min) as f32
+            } else {
+                0.0
+            };
             if ps[[a, k]] > bright_thr {
                 bright += 1;
             }
@@ -644,26 +728,39 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     }
 
     // 5. Globally optimal closed boundary.
-    let path = dp_closed(&cost, k_min, opts.max_step, opts.step_penalty);
+    let path = dp_closed(&cost, k_min, opts.max_step, opts.step_penalty, opts.jump_cost);
 
     // 6. Sub-sample position, weak-edge and shadow interpolation, smoothing.
     let mut radius = vec![0.0f64; na];
     for a in 0..na {
         let k = path[a];
-        let e0 = edge[[a, k]];
-        if e0 < opts.min_edge {
+        if edge[[a, k]] < opts.min_edge {
             flagged[a] = true;
         }
-        let mut off = 0.0;
-        if k > k_min && k + 1 < nk {
-            let (em, ep) = (edge[[a, k - 1]] as f64, edge[[a, k + 1]] as f64);
-            let den = em - 2.0 * e0 as f64 + ep;
-            if den < 0.0 {
-                off = (0.5 * (em - ep) / den).clamp(-0.5, 0.5);
+        // Sub-sample edge: where the smoothed profile crosses half-way between the lumen just
+        // inside and the brightest wall just outside (the half-maximum rule of a blurred step).
+        let row = ps.row(a);
+        let i0 = k.saturating_sub(wi).max(k_min);
+        let lum = if k > i0 {
+            row.iter().skip(i0).take(k - i0).sum::<f32>() / (k - i0) as f32
+        } else {
+            row[k]
+        };
+        let top = row
+            .iter()
+            .skip(k)
+            .take(2 * wi + 1)
+            .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let mid = 0.5 * (lum + top);
+        let mut pos = k as f64 - 0.5;
+        let j_hi = (k + 2 * wi).min(nk - 1);
+        for j in i0.max(k_min) + 1..=j_hi {
+            if row[j] >= mid && row[j - 1] < mid {
+                pos = (j - 1) as f64 + ((mid - row[j - 1]) / (row[j] - row[j - 1])) as f64;
+                break;
             }
         }
-        // The edge lies between sample k-1 (inner window) and k (outer window).
-        radius[a] = (k as f64 + off - 0.5).max(k_min as f64) * dr;
+        radius[a] = pos.max(k_min as f64) * dr;
     }
     let n_flagged = flagged.iter().filter(|&&f| f).count();
     if n_flagged * 4 > na * 3 {
@@ -695,13 +792,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
 
     // 7. Metrics, channels and septa.
     let metrics = lumen_metrics(&contour, mm);
-    let work = PolarWork {
-        ps,
-        dr,
-        k_min,
-        lo,
-        hi,
-    };
+    let work = PolarWork { ps, dr, k_min, lo, hi };
     let (channels, septa) = find_channels(&src, &work, &contour, &radius, &grid, guidewire_shadow, opts, wo);
     Ok(OctFrameResult {
         contour,
@@ -743,7 +834,7 @@ mod tests {
             .map(|a| (20.0 + 5.0 * (TAU * a as f64 / na as f64).sin()).round() as usize)
             .collect();
         let cost = Array2::from_shape_fn((na, nk), |(a, k)| if k == truth[a] { -1.0 } else { 0.0 });
-        let p = dp_closed(&cost, 2, 2, 0.01);
+        let p = dp_closed(&cost, 2, 2, 0.01, 1.0);
         assert_eq!(p, truth);
     }
 

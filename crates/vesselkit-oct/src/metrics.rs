@@ -120,7 +120,11 @@ pub fn dice(a: &Array2<bool>, b: &Array2<bool>) -> f64 {
         nb += y as usize;
         inter += (x && y) as usize;
     }
-    if na + nb == 0 { 1.0 } else { 2.0 * inter as f64 / (na + nb) as f64 }
+    if na + nb == 0 {
+        1.0
+    } else {
+        2.0 * inter as f64 / (na + nb) as f64
+    }
 }
 
 #[cfg(test)]

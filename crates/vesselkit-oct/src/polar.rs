@@ -47,7 +47,10 @@ impl OctGeometry {
     pub fn sample_spacing_mm(&self) -> Result<f64> {
         let s = positive("a_line_spacing_mm", self.a_line_spacing_mm)?;
         if !self.z_offset_px.is_finite() {
-            return Err(OctError::invalid("z_offset_px", format!("must be finite, got {}", self.z_offset_px)));
+            return Err(OctError::invalid(
+                "z_offset_px",
+                format!("must be finite, got {}", self.z_offset_px),
+            ));
         }
         if self.refractive_index_applied {
             Ok(s)
@@ -91,7 +94,10 @@ impl CartesianGrid {
     pub(crate) fn validate(&self) -> Result<()> {
         positive("mm_per_px", self.mm_per_px)?;
         if self.rows == 0 || self.cols == 0 {
-            return Err(OctError::shape("grid", format!("empty grid {} x {}", self.rows, self.cols)));
+            return Err(OctError::shape(
+                "grid",
+                format!("empty grid {} x {}", self.rows, self.cols),
+            ));
         }
         if !(self.center.row.is_finite() && self.center.col.is_finite()) {
             return Err(OctError::invalid("center", "must be finite"));
@@ -123,7 +129,7 @@ pub(crate) fn bilinear(img: &ArrayView2<f32>, row: f64, col: f64) -> Option<f32>
 #[inline]
 pub(crate) fn bilinear_polar(polar: &ArrayView2<f32>, i: f64, j: f64) -> Option<f32> {
     let (n, s) = polar.dim();
-    if !(j >= 0.0 && j <= (s - 1) as f64) || !i.is_finite() {
+    if !(j >= 0.0 && j <= (s - 1) as f64 && i.is_finite()) {
         return None;
     }
     let i = i.rem_euclid(n as f64);
@@ -141,7 +147,10 @@ pub(crate) fn bilinear_polar(polar: &ArrayView2<f32>, i: f64, j: f64) -> Option<
 fn check_image(field: &'static str, img: &ArrayView2<f32>, min_side: usize) -> Result<()> {
     let (r, c) = img.dim();
     if r < min_side || c < min_side {
-        return Err(OctError::shape(field, format!("{r} x {c}; need at least {min_side} x {min_side}")));
+        return Err(OctError::shape(
+            field,
+            format!("{r} x {c}; need at least {min_side} x {min_side}"),
+        ));
     }
     finite_pixels(field, img.iter())
 }

@@ -193,7 +193,11 @@ fn summarise(
         0.0
     };
     let web_candidate_frames = (0..frames.len())
-        .filter(|&i| frames[i].as_ref().is_some_and(|f| f.n_channels() >= opts.web_min_channels))
+        .filter(|&i| {
+            frames[i]
+                .as_ref()
+                .is_some_and(|f| f.n_channels() >= opts.web_min_channels)
+        })
         .collect();
     Ok(PullbackResult {
         frames,

@@ -72,7 +72,11 @@ impl Rng {
 impl SyntheticSpec {
     /// Lumen radius (mm) at angle `phi` around the lumen centre.
     pub fn lumen_radius_at(&self, phi: f64) -> f64 {
-        let m: f64 = self.harmonics.iter().map(|&(k, a, p)| a * (k as f64 * phi + p).cos()).sum();
+        let m: f64 = self
+            .harmonics
+            .iter()
+            .map(|&(k, a, p)| a * (k as f64 * phi + p).cos())
+            .sum();
         self.lumen_radius_mm * (1.0 + m)
     }
 
@@ -189,7 +193,11 @@ impl SyntheticSpec {
         Array2::from_shape_fn((a_lines, samples), |(i, j)| {
             let t = TAU * i as f64 / a_lines as f64;
             let r = (j as f64 + geometry.z_offset_px) * spacing;
-            let v = if r < 0.0 { 0.0 } else { self.scene(r * t.sin(), r * t.cos()) };
+            let v = if r < 0.0 {
+                0.0
+            } else {
+                self.scene(r * t.sin(), r * t.cos())
+            };
             self.speckled(v, &mut rng)
         })
     }
@@ -220,12 +228,7 @@ impl SyntheticSpec {
             while let Some(p) = stack.pop() {
                 area += 1;
                 let (r, c) = (p / n, p % n);
-                let nb = [
-                    (r.wrapping_sub(1), c),
-                    (r + 1, c),
-                    (r, c.wrapping_sub(1)),
-                    (r, c + 1),
-                ];
+                let nb = [(r.wrapping_sub(1), c), (r + 1, c), (r, c.wrapping_sub(1)), (r, c + 1)];
                 for (rr, cc) in nb {
                     if rr < n && cc < n && free[rr * n + cc] && !seen[rr * n + cc] {
                         seen[rr * n + cc] = true;

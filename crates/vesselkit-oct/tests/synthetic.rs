@@ -37,7 +37,11 @@ fn round_lumen() {
     assert!(res.septa.is_empty());
     assert!(res.guidewire_shadow.is_none());
     // The catheter search starts just outside the 0.45 mm sheath.
-    assert!(res.catheter_radius_mm > 0.44 && res.catheter_radius_mm < 0.6, "{}", res.catheter_radius_mm);
+    assert!(
+        res.catheter_radius_mm > 0.44 && res.catheter_radius_mm < 0.6,
+        "{}",
+        res.catheter_radius_mm
+    );
     // A circle of 1.5 mm radius: diameters 3 mm, eccentricity ~0.
     let m = &res.metrics;
     assert!((m.min_diameter_mm - 3.0).abs() < 0.06, "{m:?}");
@@ -154,21 +158,49 @@ fn web_specs() -> Vec<(SyntheticSpec, usize)> {
         let t = i as f64 * 0.7;
         let septa = match i % 4 {
             // one septum: 2 channels
-            0 => vec![SeptumSpec { normal_angle: t, offset_mm: 0.75, thickness_mm: 0.08 }],
+            0 => vec![SeptumSpec {
+                normal_angle: t,
+                offset_mm: 0.75,
+                thickness_mm: 0.08,
+            }],
             // two parallel septa: 3 channels
             1 => vec![
-                SeptumSpec { normal_angle: t, offset_mm: 0.7, thickness_mm: 0.07 },
-                SeptumSpec { normal_angle: t, offset_mm: -0.7, thickness_mm: 0.09 },
+                SeptumSpec {
+                    normal_angle: t,
+                    offset_mm: 0.7,
+                    thickness_mm: 0.07,
+                },
+                SeptumSpec {
+                    normal_angle: t,
+                    offset_mm: -0.7,
+                    thickness_mm: 0.09,
+                },
             ],
             // two parallel septa on one side: 3 channels
             2 => vec![
-                SeptumSpec { normal_angle: t, offset_mm: 0.6, thickness_mm: 0.08 },
-                SeptumSpec { normal_angle: t, offset_mm: 1.05, thickness_mm: 0.08 },
+                SeptumSpec {
+                    normal_angle: t,
+                    offset_mm: 0.6,
+                    thickness_mm: 0.08,
+                },
+                SeptumSpec {
+                    normal_angle: t,
+                    offset_mm: 1.05,
+                    thickness_mm: 0.08,
+                },
             ],
             // two perpendicular septa: 4 channels (the catheter joins what touches it)
             _ => vec![
-                SeptumSpec { normal_angle: t, offset_mm: 0.7, thickness_mm: 0.1 },
-                SeptumSpec { normal_angle: t + PI / 2.0, offset_mm: 0.7, thickness_mm: 0.1 },
+                SeptumSpec {
+                    normal_angle: t,
+                    offset_mm: 0.7,
+                    thickness_mm: 0.1,
+                },
+                SeptumSpec {
+                    normal_angle: t + PI / 2.0,
+                    offset_mm: 0.7,
+                    thickness_mm: 0.1,
+                },
             ],
         };
         let spec = SyntheticSpec {
@@ -199,14 +231,22 @@ fn channels_are_counted_in_web_frames() {
         }
     }
     let frac = correct as f64 / specs.len() as f64;
-    assert!(frac >= 0.95, "channel count correct in {correct}/{} frames: {counts:?}", specs.len());
+    assert!(
+        frac >= 0.95,
+        "channel count correct in {correct}/{} frames: {counts:?}",
+        specs.len()
+    );
 }
 
 #[test]
 fn septum_position_and_thickness() {
     let spec = SyntheticSpec {
         lumen_radius_mm: 1.6,
-        septa: vec![SeptumSpec { normal_angle: 0.0, offset_mm: 0.8, thickness_mm: 0.08 }],
+        septa: vec![SeptumSpec {
+            normal_angle: 0.0,
+            offset_mm: 0.8,
+            thickness_mm: 0.08,
+        }],
         speckle: 0.3,
         ..Default::default()
     };
@@ -239,7 +279,11 @@ fn pullback_profile_mla_references_and_webs() {
         let spec = SyntheticSpec {
             lumen_radius_mm: radius(i),
             septa: if i == 10 || i == 11 {
-                vec![SeptumSpec { normal_angle: 0.4, offset_mm: 0.75, thickness_mm: 0.1 }]
+                vec![SeptumSpec {
+                    normal_angle: 0.4,
+                    offset_mm: 0.75,
+                    thickness_mm: 0.1,
+                }]
             } else {
                 vec![]
             },
@@ -261,22 +305,48 @@ fn pullback_profile_mla_references_and_webs() {
     let r = oct_pullback(frames.view(), &o).unwrap();
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     assert_eq!(r.mla_frame, 30);
-    assert!((r.mla_mm2 - areas[30]).abs() / areas[30] < 0.03, "{} vs {}", r.mla_mm2, areas[30]);
+    assert!(
+        (r.mla_mm2 - areas[30]).abs() / areas[30] < 0.03,
+        "{} vs {}",
+        r.mla_mm2,
+        areas[30]
+    );
     // References: the largest true areas within 10 mm (40 frames) on each side.
     let best = |range: std::ops::Range<usize>| range.max_by(|&a, &b| areas[a].total_cmp(&areas[b])).unwrap();
     let (p, d) = (best(0..30), best(31..60));
-    let close = |got: Option<usize>, want: usize| got.is_some_and(|g| (areas[g] - areas[want]).abs() / areas[want] < 0.02);
-    assert!(close(r.proximal_reference_frame, p), "{:?} vs {p}", r.proximal_reference_frame);
-    assert!(close(r.distal_reference_frame, d), "{:?} vs {d}", r.distal_reference_frame);
+    let close =
+        |got: Option<usize>, want: usize| got.is_some_and(|g| (areas[g] - areas[want]).abs() / areas[want] < 0.02);
+    assert!(
+        close(r.proximal_reference_frame, p),
+        "{:?} vs {p}",
+        r.proximal_reference_frame
+    );
+    assert!(
+        close(r.distal_reference_frame, d),
+        "{:?} vs {d}",
+        r.distal_reference_frame
+    );
     let ref_a = 0.5 * (areas[p] + areas[d]);
     let as_true = (ref_a - areas[30]) / ref_a * 100.0;
-    assert!((r.area_stenosis_pct - as_true).abs() < 2.0, "{} vs {as_true}", r.area_stenosis_pct);
+    assert!(
+        (r.area_stenosis_pct - as_true).abs() < 2.0,
+        "{} vs {as_true}",
+        r.area_stenosis_pct
+    );
     assert!((r.reference_diameter_mm - 2.0 * (ref_a / PI).sqrt()).abs() < 0.05);
-    assert!((r.reference_mean_diameter_mm - 3.0).abs() < 0.15, "{}", r.reference_mean_diameter_mm);
+    assert!(
+        (r.reference_mean_diameter_mm - 3.0).abs() < 0.15,
+        "{}",
+        r.reference_mean_diameter_mm
+    );
     // Lesion: frames whose true area is below 0.81 of the reference.
     let lesion: Vec<usize> = (0..n).filter(|&i| areas[i] < 0.81 * ref_a).collect();
     let want_len = lesion.len() as f64 * 0.25;
-    assert!((r.lesion_length_mm - want_len).abs() <= 0.5, "{} vs {want_len}", r.lesion_length_mm);
+    assert!(
+        (r.lesion_length_mm - want_len).abs() <= 0.5,
+        "{} vs {want_len}",
+        r.lesion_length_mm
+    );
     assert_eq!(r.web_candidate_frames, vec![10, 11]);
     assert_eq!(r.profile.len(), n);
 }
