@@ -1049,6 +1049,18 @@ pub(crate) fn shift_a_lines(img: &mut Array2<f32>, z: i32) {
     }
 }
 
+/// Metadata only: parses the attributes up to Pixel Data and stops, so nothing of the pixel
+/// data is read (for `info`-style listings of large files). Pixel-data problems (missing, short,
+/// undecodable) show only when the file is opened with [`DicomSource::open`].
+pub fn read_dicom_metadata(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Metadata> {
+    let path = path.as_ref();
+    let pstr = path_str(path);
+    let header = open_object(path, &pstr, Some(tags::PIXEL_DATA))?;
+    let layout = read_layout(&header, &pstr)?;
+    let (meta, _) = build_metadata(&header, &pstr, &layout, opts)?;
+    Ok(meta)
+}
+
 /// Read a whole DICOM file into a cine with its metadata.
 pub fn read_dicom(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<crate::Loaded> {
     let src = DicomSource::open(path, opts)?;

@@ -19,7 +19,7 @@ mod raster;
 mod rle;
 mod write;
 
-pub use dicom::{DicomSource, read_dicom};
+pub use dicom::{DicomSource, read_dicom, read_dicom_metadata};
 pub use error::{IoError, Result};
 pub use metadata::{FileFormat, Metadata, OctGeometry, ReadOptions, sop_class_name, transfer_syntax_name};
 pub use raster::{read_image, read_npy};

@@ -8,7 +8,7 @@ use dicom_core::{DataElement, Length, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use vesselkit_core::CalibrationSource;
-use vesselkit_io::{FileFormat, ReadOptions, read, sniff};
+use vesselkit_io::{FileFormat, ReadOptions, read, read_dicom_metadata, sniff};
 
 fn ds(obj: &mut InMemDicomObject, tag: dicom_core::Tag, v: &str) {
     put_str(obj, tag, VR::DS, v);
@@ -64,6 +64,10 @@ fn imager_pixel_spacing_with_sid_and_sod() {
         m.calibration.detail
     );
     assert_eq!(m.imager_pixel_spacing_mm, Some([0.2, 0.2]));
+    assert_eq!(
+        read_dicom_metadata(&p, &ReadOptions::default()).expect("header only"),
+        m
+    );
     let json = serde_json::to_string(&m).expect("json");
     assert!(json.contains("\"imager_pixel_spacing/ermf\""), "{json}");
 }
