@@ -231,6 +231,16 @@ fn eigen_pass(
             let rm = r.saturating_sub(1);
             let rp = if r + 1 < rows { r + 1 } else { r };
             let (up, mid, down) = (smooth.row(rm), smooth.row(r), smooth.row(rp));
+            // Standard-layout arrays allocated by `vesselness` always give contiguous rows.
+            let (Some(up), Some(mid), Some(down), Some(a), Some(b)) = (
+                up.to_slice(),
+                mid.to_slice(),
+                down.to_slice(),
+                a.as_slice_mut(),
+                b.as_slice_mut(),
+            ) else {
+                return (0.0, 0.0);
+            };
             for c in 0..cols {
                 let cm = c.saturating_sub(1);
                 let cp = if c + 1 < cols { c + 1 } else { c };
