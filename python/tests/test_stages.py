@@ -34,7 +34,7 @@ def test_vesselness_peaks_on_the_vessel_with_the_right_scale():
 
 def test_vesselness_matches_skimage_frangi_pattern():
     skf = pytest.importorskip("skimage.filters")
-    img = tube_image(6.0) + tube_image(3.0, rows=96).T[:96, :160] * 0  # one clear tube
+    img = tube_image(6.0)
     ours, _ = vesselkit.vesselness(img, sigmas=[1, 2, 3], method="frangi")
     theirs = skf.frangi(img.astype(np.float64), sigmas=[1, 2, 3], black_ridges=True)
     a, b = ours[8:-8, 8:-8].ravel(), theirs[8:-8, 8:-8].ravel()

@@ -1,1 +1,208 @@
-//! C ABI of vesselkit
+//! C ABI of vesselkit (header: `include/vesselkit.h`). Research use only.
+//!
+//! Every entry point validates its pointers, catches panics, and reports failures as a status
+//! code plus a thread-local message.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+
+/// Status codes, as in the header.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VkStatus {
+    Ok = 0,
+    InvalidArgument = 1,
+    Read = 2,
+    Unsupported = 3,
+    Analysis = 4,
+    Internal = 5,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_error(msg: impl Into<String>) {
+    let s = msg.into().replace('\0', " ");
+    LAST_ERROR.with(|e| *e.borrow_mut() = CString::new(s).unwrap_or_default());
+}
+
+type Failure = (VkStatus, String);
+
+/// Run `f`, turning errors and panics into a status and a message.
+fn guard(f: impl FnOnce() -> Result<(), Failure>) -> VkStatus {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => {
+            set_error("");
+            VkStatus::Ok
+        }
+        Ok(Err((status, msg))) => {
+            set_error(msg);
+            status
+        }
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_error(format!("internal error: {what}"));
+            VkStatus::Internal
+        }
+    }
+}
+
+fn path_arg(path: *const c_char) -> Result<PathBuf, Failure> {
+    if path.is_null() {
+        return Err((VkStatus::InvalidArgument, "path is NULL".into()));
+    }
+    // SAFETY: the caller passes a NUL-terminated string (checked non-null above).
+    let s = unsafe { CStr::from_ptr(path) };
+    let s = s
+        .to_str()
+        .map_err(|_| (VkStatus::InvalidArgument, "path is not valid UTF-8".to_string()))?;
+    Ok(PathBuf::from(s))
+}
+
+fn out_arg(out: *mut *mut c_char) -> Result<(), Failure> {
+    if out.is_null() {
+        Err((VkStatus::InvalidArgument, "out_json is NULL".into()))
+    } else {
+        Ok(())
+    }
+}
+
+fn put_json(out: *mut *mut c_char, text: String) -> Result<(), Failure> {
+    let c = CString::new(text).map_err(|_| (VkStatus::Internal, "JSON contained a NUL byte".to_string()))?;
+    // SAFETY: `out` was checked non-null by `out_arg`.
+    unsafe { *out = c.into_raw() };
+    Ok(())
+}
+
+fn read_options(pixel_spacing_mm: f64) -> Result<vesselkit_io::ReadOptions, Failure> {
+    let opts = vesselkit_io::ReadOptions::default();
+    if pixel_spacing_mm.is_nan() {
+        return Err((VkStatus::InvalidArgument, "pixel_spacing_mm is NaN".into()));
+    }
+    if pixel_spacing_mm > 0.0 {
+        vesselkit_core::Calibration::user(pixel_spacing_mm).map_err(|e| (VkStatus::InvalidArgument, e.to_string()))?;
+        return Ok(opts.with_user_mm_per_px(pixel_spacing_mm));
+    }
+    Ok(opts)
+}
+
+fn io_failure(e: vesselkit_io::IoError) -> Failure {
+    use vesselkit_io::IoError as E;
+    let status = match &e {
+        E::UnsupportedTransferSyntax { .. } | E::Unsupported { .. } => VkStatus::Unsupported,
+        E::TooLarge { .. } | E::NonFinite { .. } => VkStatus::InvalidArgument,
+        _ => VkStatus::Read,
+    };
+    (status, e.to_string())
+}
+
+/// Library version (static).
+#[unsafe(no_mangle)]
+pub extern "C" fn vk_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The last error message on this thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn vk_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Metadata of a file as JSON.
+///
+/// # Safety
+/// `path` must be NULL or a NUL-terminated string; `out_json` NULL or a valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vk_info_file(
+    path: *const c_char,
+    pixel_spacing_mm: f64,
+    out_json: *mut *mut c_char,
+) -> VkStatus {
+    guard(|| {
+        out_arg(out_json)?;
+        let p = path_arg(path)?;
+        let loaded = vesselkit_io::read(&p, &read_options(pixel_spacing_mm)?).map_err(io_failure)?;
+        put_json(out_json, serde_json::to_string(&loaded.metadata).unwrap_or_default())
+    })
+}
+
+/// Analyse a file; the report as JSON.
+///
+/// # Safety
+/// `path` must be NULL or a NUL-terminated string; `out_json` NULL or a valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vk_analyze_file(
+    path: *const c_char,
+    pixel_spacing_mm: f64,
+    out_json: *mut *mut c_char,
+) -> VkStatus {
+    guard(|| {
+        out_arg(out_json)?;
+        let p = path_arg(path)?;
+        let loaded = vesselkit_io::read(&p, &read_options(pixel_spacing_mm)?).map_err(io_failure)?;
+        let mut a = vesselkit::analyze(&loaded.cine, &vesselkit::Options::default())
+            .map_err(|e| (VkStatus::Analysis, format!("{}: {e}", p.display())))?;
+        a.report.input.path = Some(p.display().to_string());
+        a.report.input.modality = loaded.metadata.modality;
+        put_json(out_json, a.report.to_json())
+    })
+}
+
+/// Analyse float32 frames in memory; the report as JSON.
+///
+/// # Safety
+/// `pixels` must be NULL or point to `frames * rows * cols` readable floats.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vk_analyze_pixels(
+    pixels: *const f32,
+    frames: usize,
+    rows: usize,
+    cols: usize,
+    pixel_spacing_mm: f64,
+    out_json: *mut *mut c_char,
+) -> VkStatus {
+    guard(|| {
+        out_arg(out_json)?;
+        if pixels.is_null() {
+            return Err((VkStatus::InvalidArgument, "pixels is NULL".into()));
+        }
+        vesselkit_core::Limits::default()
+            .check(frames as u64, rows as u64, cols as u64)
+            .map_err(|e| (VkStatus::InvalidArgument, e.to_string()))?;
+        let n = frames * rows * cols; // bounded by the limits check above
+        // SAFETY: the caller guarantees `n` readable floats at `pixels`.
+        let data = unsafe { std::slice::from_raw_parts(pixels, n) }.to_vec();
+        let arr = ndarray::Array3::from_shape_vec((frames, rows, cols), data)
+            .map_err(|e| (VkStatus::InvalidArgument, e.to_string()))?;
+        let cal = if pixel_spacing_mm > 0.0 {
+            vesselkit_core::Calibration::user(pixel_spacing_mm)
+                .map_err(|e| (VkStatus::InvalidArgument, e.to_string()))?
+        } else {
+            vesselkit_core::Calibration::uncalibrated()
+        };
+        let cine =
+            vesselkit_core::Cine::new(arr, cal, Vec::new()).map_err(|e| (VkStatus::InvalidArgument, e.to_string()))?;
+        let a = vesselkit::analyze(&cine, &vesselkit::Options::default())
+            .map_err(|e| (VkStatus::Analysis, e.to_string()))?;
+        put_json(out_json, a.report.to_json())
+    })
+}
+
+/// Free a string returned by this library.
+///
+/// # Safety
+/// `s` must be NULL or a pointer returned by this library and not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vk_free_string(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: `s` came from `CString::into_raw` in this library.
+        drop(unsafe { CString::from_raw(s) });
+    }
+}

@@ -1,12 +1,12 @@
 //! `vesselkit info`: what a file holds, without decoding its pixels where the format allows.
 
 use std::path::Path;
-use vesselkit_io::{DicomSource, FileFormat, Metadata, ReadOptions, sniff};
+use vesselkit_io::{FileFormat, Metadata, ReadOptions, read_dicom_metadata, sniff};
 
 /// Metadata of one file; DICOM pixel data is not decoded.
 pub fn metadata(path: &Path, opts: &ReadOptions) -> Result<Metadata, vesselkit_io::IoError> {
     match sniff(path)? {
-        FileFormat::Dicom => Ok(DicomSource::open(path, opts)?.metadata().clone()),
+        FileFormat::Dicom => read_dicom_metadata(path, opts),
         _ => Ok(vesselkit_io::read(path, opts)?.metadata),
     }
 }

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod demo;
+mod eval;
 mod info;
 mod phantom;
 
@@ -83,6 +84,23 @@ enum Command {
         difficulty: Option<f64>,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Judge the pipeline on seeded phantoms (and real data with --real) and print one table.
+    Eval {
+        /// Number of angiographic phantoms.
+        #[arg(long, default_value_t = 10)]
+        cases: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Folder holding xca-dca1-subset/ and ivoct-pullback/ (e.g. ../shared/data).
+        #[arg(long)]
+        real: Option<PathBuf>,
+        /// Scale of the real OCT frames, mm per pixel (the exports carry none).
+        #[arg(long, default_value_t = 0.0129)]
+        oct_pixel_spacing: f64,
+        /// Also write the figures as JSON (`-` for standard output).
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Generate a pulmonary phantom cine, analyse it and write the report, overlay and SR.
     Demo {
@@ -248,6 +266,13 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }),
+        Command::Eval {
+            cases,
+            seed,
+            real,
+            oct_pixel_spacing,
+            json,
+        } => eval::run(cases, seed, real.as_deref(), oct_pixel_spacing, json.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Demo { out, seed } => demo::run(&out, seed).map(|()| ExitCode::SUCCESS),
     };
     match result {
