@@ -181,6 +181,9 @@ pub unsafe extern "C" fn vk_analyze_pixels(
         let data = unsafe { std::slice::from_raw_parts(pixels, n) }.to_vec();
         let arr = ndarray::Array3::from_shape_vec((frames, rows, cols), data)
             .map_err(|e| (VkStatus::InvalidArgument, e.to_string()))?;
+        if pixel_spacing_mm.is_nan() {
+            return Err((VkStatus::InvalidArgument, "pixel_spacing_mm is NaN".into()));
+        }
         let cal = if pixel_spacing_mm > 0.0 {
             vesselkit_core::Calibration::user(pixel_spacing_mm)
                 .map_err(|e| (VkStatus::InvalidArgument, e.to_string()))?

@@ -95,8 +95,9 @@ enum Command {
         /// Folder holding xca-dca1-subset/ and ivoct-pullback/ (e.g. ../shared/data).
         #[arg(long)]
         real: Option<PathBuf>,
-        /// Scale of the real OCT frames, mm per pixel (the exports carry none).
-        #[arg(long, default_value_t = 0.0129)]
+        /// Scale of the real OCT frames, mm per pixel (the exports carry none; 1/149.4 mm/px comes
+        /// from their burned-in 1 mm markers).
+        #[arg(long, default_value_t = 1.0 / 149.4)]
         oct_pixel_spacing: f64,
         /// Also write the figures as JSON (`-` for standard output).
         #[arg(long)]
