@@ -5,17 +5,23 @@ use vesselkit_angio::{AngioOptions, analyze_view, dice};
 use vesselkit_phantom::{AngioParams, generate_angio};
 
 fn main() {
-    let mut opts = AngioOptions::default();
-    // Phantom trunks reach 10 mm (25 px radius at 0.2 mm/px): wider scales and background.
-    opts.segment.vesselness.sigmas_px = vec![1.0, 2.0, 4.0, 8.0];
-    opts.segment.background_radius_px = 30;
-    for seed in 1..=3u64 {
+    for seed in 1..=5u64 {
         let p = match generate_angio(&AngioParams::default(), seed) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("phantom: {e}");
                 return;
             }
+        };
+        // Scales and background window from the physical vessel sizes at the phantom's pixel size.
+        // `PHANTOM_MANUAL=1` uses the earlier hand-picked scales for comparison.
+        let opts = if std::env::var_os("PHANTOM_MANUAL").is_some() {
+            let mut o = AngioOptions::default();
+            o.segment.vesselness.sigmas_px = vec![1.0, 2.0, 4.0, 8.0];
+            o.segment.background_radius_px = 30;
+            o
+        } else {
+            AngioOptions::for_scale(p.calibration().mm_per_px)
         };
         let t = std::time::Instant::now();
         let Ok(res) = analyze_view(p.image.view(), &p.calibration(), &opts) else {

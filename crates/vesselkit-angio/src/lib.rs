@@ -63,6 +63,17 @@ pub struct AngioOptions {
     pub seed: Option<vesselkit_core::Point>,
 }
 
+impl AngioOptions {
+    /// Defaults with scale-aware segmentation for a frame calibrated at `mm_per_px` (see
+    /// [`SegmentOptions::for_scale`]); plain defaults when `mm_per_px` is not a finite value > 0.
+    pub fn for_scale(mm_per_px: f64) -> Self {
+        Self {
+            segment: SegmentOptions::for_scale(mm_per_px).unwrap_or_default(),
+            ..Self::default()
+        }
+    }
+}
+
 /// Wall-clock time of each stage, ms.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Timings {
