@@ -95,17 +95,23 @@ pub fn vesselness<'py>(
 
 /// Vessel mask; returns a bool array.
 #[pyfunction]
-#[pyo3(signature = (image, seed, sigmas, dark_vessels))]
+#[pyo3(signature = (image, seed, sigmas, dark_vessels, pixel_spacing=None))]
 pub fn segment<'py>(
     py: Python<'py>,
     image: PyReadonlyArray2<'py, f32>,
     seed: Option<(f64, f64)>,
     sigmas: Option<Vec<f32>>,
     dark_vessels: bool,
+    pixel_spacing: Option<f64>,
 ) -> PyResult<Bound<'py, PyArray2<bool>>> {
+    // A known scale sizes the filters from physical vessel radii; otherwise pixel defaults.
+    let base = match pixel_spacing {
+        Some(s) => vesselkit_angio::SegmentOptions::for_scale(mm_per_px(Some(s))?.mm_per_px).unwrap_or_default(),
+        None => vesselkit_angio::SegmentOptions::default(),
+    };
     let mut opts = vesselkit_angio::SegmentOptions {
         seed: seed.map(|(r, c)| Point::new(r, c)),
-        ..Default::default()
+        ..base
     };
     if let Some(s) = sigmas {
         opts.vesselness.sigmas_px = s;

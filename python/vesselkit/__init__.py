@@ -137,9 +137,15 @@ def segment(
     seed: "Optional[tuple[float, float]]" = None,
     sigmas: "Optional[list[float]]" = None,
     dark_vessels: bool = True,
+    pixel_spacing: Optional[float] = None,
 ) -> np.ndarray:
-    """Vessel mask (bool ``[rows, cols]``); ``seed=(row, col)`` keeps the vessel it lies on."""
-    return _native.segment(_f32_2d(image), seed, None if sigmas is None else [float(x) for x in sigmas], dark_vessels)
+    """Vessel mask (bool ``[rows, cols]``); ``seed=(row, col)`` keeps the vessel it lies on.
+
+    With ``pixel_spacing`` (mm per pixel) the filter scales cover vessel radii of 0.5 to 6 mm;
+    without it they are pixel defaults tuned on coronary frames.
+    """
+    s = None if sigmas is None else [float(x) for x in sigmas]
+    return _native.segment(_f32_2d(image), seed, s, dark_vessels, pixel_spacing)
 
 
 def centerlines(mask: Any, *, seed: "Optional[tuple[float, float]]" = None) -> "list[dict]":

@@ -400,11 +400,23 @@ fn put_timing(obj: &mut InMemDicomObject, cine: &Cine, frame_time_ms: Option<f64
     Ok(())
 }
 
+/// A UID under 2.25 derived from `base` and `salt` (FNV-1a, 128 bits).
+fn derived_uid(base: &str, salt: u8) -> String {
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in base.bytes().chain([0xff, salt]) {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
+    }
+    format!("2.25.{}", h >> 2)
+}
+
 fn put_common(obj: &mut InMemDicomObject, sop_class: &str, sop_instance: &str, modality: &str, patient: (&str, &str)) {
     put_str(obj, tags::SOP_CLASS_UID, VR::UI, sop_class);
     put_str(obj, tags::SOP_INSTANCE_UID, VR::UI, sop_instance);
-    put_str(obj, tags::STUDY_INSTANCE_UID, VR::UI, new_uid());
-    put_str(obj, tags::SERIES_INSTANCE_UID, VR::UI, new_uid());
+    // Derived from the instance UID so that a caller who fixes it (phantoms: same seed, same
+    // bytes) gets a fully reproducible file; random instance UIDs still give random studies.
+    put_str(obj, tags::STUDY_INSTANCE_UID, VR::UI, derived_uid(sop_instance, 1));
+    put_str(obj, tags::SERIES_INSTANCE_UID, VR::UI, derived_uid(sop_instance, 2));
     put_str(obj, tags::MODALITY, VR::CS, modality);
     put_str(obj, tags::PATIENT_NAME, VR::PN, patient.0);
     put_str(obj, tags::PATIENT_ID, VR::LO, patient.1);

@@ -43,7 +43,7 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Options of [`analyze`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub angio: AngioOptions,
     /// Detection, classification, ranking and balloon thresholds (loadable from a file).
@@ -52,6 +52,21 @@ pub struct Options {
     pub plan: PlanInput,
     /// Analyse this frame instead of the best-opacified one (cine only).
     pub frame: Option<usize>,
+    /// With a calibrated image and default angiography options, size the vesselness scales and
+    /// background window from physical vessel radii (0.5 to 6 mm) instead of pixels.
+    pub auto_scale: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            angio: AngioOptions::default(),
+            rules: Rules::default(),
+            plan: PlanInput::default(),
+            frame: None,
+            auto_scale: true,
+        }
+    }
 }
 
 /// Everything [`analyze`] computed: the report plus the arrays behind it.
@@ -83,6 +98,13 @@ fn ms(t: Instant) -> f64 {
 pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     let t0 = Instant::now();
     let n = cine.len();
+    let scaled;
+    let angio_opts = if opts.auto_scale && cine.calibration.is_calibrated() && opts.angio == AngioOptions::default() {
+        scaled = AngioOptions::for_scale(cine.calibration.mm_per_px);
+        &scaled
+    } else {
+        &opts.angio
+    };
     let (angio, frame_used) = match opts.frame {
         Some(i) if i >= n => {
             return Err(Error::Invalid {
@@ -92,14 +114,14 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
         }
         Some(i) => {
             let view = cine.frames.index_axis(Axis(0), i);
-            (vesselkit_angio::analyze_view(view, &cine.calibration, &opts.angio)?, i)
+            (vesselkit_angio::analyze_view(view, &cine.calibration, angio_opts)?, i)
         }
         None if n > 1 => {
-            let r = vesselkit_angio::analyze_cine(cine, &opts.angio)?;
+            let r = vesselkit_angio::analyze_cine(cine, angio_opts)?;
             (r.frame, r.best_frame)
         }
         None => (
-            vesselkit_angio::analyze_view(cine.frames.index_axis(Axis(0), 0), &cine.calibration, &opts.angio)?,
+            vesselkit_angio::analyze_view(cine.frames.index_axis(Axis(0), 0), &cine.calibration, angio_opts)?,
             0,
         ),
     };

@@ -1,0 +1,148 @@
+//! The `vesselkit` binary end to end: phantoms are reproducible, `info` reports good files and
+//! names bad ones, `analyze` writes every output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn vesselkit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vesselkit"))
+        .args(args)
+        .output()
+        .expect("run vesselkit")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vk-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn phantom_files_are_identical_for_the_same_seed() {
+    let (a, b) = (tmp("pa"), tmp("pb"));
+    for d in [&a, &b] {
+        let out = vesselkit(&[
+            "phantom",
+            "--kind",
+            "angio",
+            "--seed",
+            "3",
+            "--out",
+            d.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (fa, fb) = (files(&a), files(&b));
+    let names: Vec<&str> = fa.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "angio.dcm",
+            "angio.npy",
+            "angio.png",
+            "angio_mask.png",
+            "angio_truth.json"
+        ]
+    );
+    assert_eq!(fa, fb, "same seed must give identical bytes");
+    let truth: serde_json::Value = serde_json::from_slice(&fa[4].1).unwrap();
+    assert_eq!(truth["lesions"].as_array().unwrap().len(), 5);
+    std::fs::remove_dir_all(&a).ok();
+    std::fs::remove_dir_all(&b).ok();
+}
+
+#[test]
+fn info_reports_good_files_and_names_bad_ones() {
+    let d = tmp("info");
+    let out = vesselkit(&[
+        "phantom",
+        "--kind",
+        "angio",
+        "--seed",
+        "1",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let junk = d.join("junk.dcm");
+    std::fs::write(&junk, b"not an image at all").unwrap();
+    let dcm = d.join("angio.dcm");
+    let out = vesselkit(&["info", junk.to_str().unwrap(), dcm.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "a bad file makes the exit code non-zero");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("junk.dcm"), "{stderr}");
+    // The good file is still reported, with its scale from Imager Pixel Spacing / (SID/SOD).
+    assert!(stdout.contains("XA"), "{stdout}");
+    assert!(
+        stdout.contains("0.2000 mm/px, source imager_pixel_spacing/ermf"),
+        "{stdout}"
+    );
+
+    let out = vesselkit(&["info", "--json", dcm.to_str().unwrap()]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["modality"], "XA");
+    assert_eq!(v[0]["rows"], 512);
+    assert!((v[0]["calibration"]["mm_per_px"].as_f64().unwrap() - 0.2).abs() < 1e-9);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn analyze_writes_every_output() {
+    let d = tmp("analyze");
+    let out = vesselkit(&[
+        "phantom",
+        "--kind",
+        "angio",
+        "--seed",
+        "2",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let p = |n: &str| d.join(n).to_str().unwrap().to_string();
+    let out = vesselkit(&[
+        "analyze",
+        &p("angio.dcm"),
+        "--json",
+        "-",
+        "--csv",
+        &p("l.csv"),
+        "--overlay",
+        &p("o.png"),
+        "--sr",
+        &p("sr.dcm"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema"], "vesselkit.report/1");
+    assert_eq!(v["calibration"]["source"], "imager_pixel_spacing/ermf");
+    assert!(v["vessels"].as_array().unwrap().len() > 3);
+    assert!(v["notice"].as_str().unwrap().starts_with("Research use only"));
+    let csv = std::fs::read_to_string(p("l.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + v["lesions"].as_array().unwrap().len());
+    assert!(std::fs::metadata(p("o.png")).unwrap().len() > 10_000);
+    assert!(std::fs::read(p("sr.dcm")).unwrap()[128..132] == *b"DICM");
+
+    let out = vesselkit(&["analyze", &p("missing.dcm"), "--pixel-spacing", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pixel-spacing"));
+    std::fs::remove_dir_all(&d).ok();
+}
