@@ -167,14 +167,9 @@ pub fn render(image: ArrayView2<f32>, report: &Report) -> Result<RgbImage> {
             white,
         );
     }
-    draw::text(
-        &mut img,
-        334,
-        px,
-        &format!("scale: {}", report.calibration.source.as_str()),
-        1,
-        white,
-    );
+    // Source names such as `imager_pixel_spacing/ermf` are too long for one legend line.
+    draw::text(&mut img, 334, px, "scale from:", 1, white);
+    draw::text(&mut img, 348, px, report.calibration.source.as_str(), 1, white);
     draw::text(
         &mut img,
         height as i64 - 40,
