@@ -127,9 +127,14 @@ pub unsafe extern "C" fn vk_info_file(
 ) -> VkStatus {
     guard(|| {
         out_arg(out_json)?;
-        let p = path_arg(path)?;
-        let loaded = vesselkit_io::read(&p, &read_options(pixel_spacing_mm)?).map_err(io_failure)?;
-        put_json(out_json, serde_json::to_string(&loaded.metadata).unwrap_or_default())
+        let (p, opts) = (path_arg(path)?, read_options(pixel_spacing_mm)?);
+        // DICOM attributes are parsed without decoding any frame; other formats are small.
+        let metadata = match vesselkit_io::sniff(&p).map_err(io_failure)? {
+            vesselkit_io::FileFormat::Dicom => vesselkit_io::read_dicom_metadata(&p, &opts),
+            _ => vesselkit_io::read(&p, &opts).map(|l| l.metadata),
+        }
+        .map_err(io_failure)?;
+        put_json(out_json, serde_json::to_string(&metadata).unwrap_or_default())
     })
 }
 
@@ -145,8 +150,8 @@ pub unsafe extern "C" fn vk_analyze_file(
 ) -> VkStatus {
     guard(|| {
         out_arg(out_json)?;
-        let p = path_arg(path)?;
-        let loaded = vesselkit_io::read(&p, &read_options(pixel_spacing_mm)?).map_err(io_failure)?;
+        let (p, opts) = (path_arg(path)?, read_options(pixel_spacing_mm)?);
+        let loaded = vesselkit_io::read(&p, &opts).map_err(io_failure)?;
         let mut a = vesselkit::analyze(&loaded.cine, &vesselkit::Options::default())
             .map_err(|e| (VkStatus::Analysis, format!("{}: {e}", p.display())))?;
         a.report.input.path = Some(p.display().to_string());
