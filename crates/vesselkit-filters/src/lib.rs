@@ -17,6 +17,6 @@ pub use gaussian::{gaussian_blur, gaussian_kernel};
 pub use morphology::{dilate, erode, flatten_background, morphological_background};
 pub use profile::{bilinear, derivatives_1d, smooth_1d};
 pub use vesselness::{
-    Method, Polarity, Vesselness, VesselnessOptions, eigen2_sym, frangi_2d, hessian, jerman_2d, radius_from_sigma,
-    vesselness,
+    Method, Polarity, SamplingOptions, Vesselness, VesselnessOptions, eigen2_sym, frangi_2d, hessian, jerman_2d,
+    radius_from_sigma, vesselness, vesselness_with_sampling,
 };
