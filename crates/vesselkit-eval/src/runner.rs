@@ -154,7 +154,8 @@ pub struct AngioScores {
     pub dice: Option<Stat>,
     pub cl_dice: Option<Stat>,
     pub diameter: Vec<DiameterBand>,
-    /// Fraction of truth centerline samples (opacified) that a measured sample paired with.
+    /// Fraction of measurable truth stations (see `measurable_stations`) that a reliable measured
+    /// sample paired with.
     pub centerline_coverage: Option<f64>,
     pub lesions: LesionScores,
     pub ms_per_frame: Option<Stat>,
@@ -374,30 +375,12 @@ impl AngioAcc {
         if let Some(tree) = &out.tree
             && mask.is_some()
         {
-            // Truth stations away from junctions (within one diameter of a branch point the
-            // lumen is not a cylinder and neighbouring branches compete for the match).
-            let truth_s: Vec<DiameterSample> = truth
-                .branches
-                .iter()
-                .flat_map(|b| {
-                    let has_parent = b.parent.is_some();
-                    let has_children = !b.children.is_empty();
-                    b.samples.iter().filter(move |s| {
-                        let near_start = has_parent && s.arc_mm < s.reference_diameter_mm;
-                        let near_end = has_children && b.length_mm - s.arc_mm < s.reference_diameter_mm;
-                        !near_start && !near_end
-                    })
-                })
-                .filter(|s| s.contrast > 0.0 && s.diameter_mm > 0.0)
-                .map(|s| DiameterSample {
-                    point: s.point,
-                    diameter_mm: s.diameter_mm,
-                })
-                .collect();
+            let truth_s = measurable_stations(truth);
             let meas: Vec<DiameterSample> = tree
                 .branches
                 .iter()
                 .flat_map(|b| b.samples.iter())
+                .filter(|s| s.reliable)
                 .map(|s| DiameterSample {
                     point: s.point,
                     diameter_mm: s.diameter_mm,
@@ -431,6 +414,67 @@ impl AngioAcc {
             ms_per_frame: Stat::of(&self.ms),
         }
     }
+}
+
+/// Truth stations where a projection diameter is defined and measurable: opacified, inside the
+/// image with the whole cross-section, at least one reference diameter away from a branch point
+/// (the lumen is not a cylinder there), and clear of every other branch's lumen in projection
+/// (overlaps and crossings, where no single-vessel edge exists).
+fn measurable_stations(truth: &AngioTruth) -> Vec<DiameterSample> {
+    let px = truth.mm_per_px;
+    // All stations of all branches in a coarse grid for the overlap test.
+    let max_r_px = truth
+        .branches
+        .iter()
+        .flat_map(|b| b.samples.iter())
+        .map(|s| s.diameter_mm.max(s.reference_diameter_mm) / (2.0 * px))
+        .fold(0.0f64, f64::max);
+    let cell = (2.0 * max_r_px + 2.0).max(4.0);
+    let key = |p: Point| ((p.row / cell).floor() as i64, (p.col / cell).floor() as i64);
+    let mut grid: std::collections::HashMap<(i64, i64), Vec<(usize, Point, f64)>> = Default::default();
+    for (bi, b) in truth.branches.iter().enumerate() {
+        for s in b.samples.iter().filter(|s| s.contrast > 0.0 && s.diameter_mm > 0.0) {
+            grid.entry(key(s.point))
+                .or_default()
+                .push((bi, s.point, s.diameter_mm / (2.0 * px)));
+        }
+    }
+    let (rows, cols) = (truth.rows as f64, truth.cols as f64);
+    let mut out = Vec::new();
+    for (bi, b) in truth.branches.iter().enumerate() {
+        let has_parent = b.parent.is_some();
+        let has_children = !b.children.is_empty();
+        for s in &b.samples {
+            if !(s.contrast > 0.0 && s.diameter_mm > 0.0) {
+                continue;
+            }
+            if (has_parent && s.arc_mm < s.reference_diameter_mm)
+                || (has_children && b.length_mm - s.arc_mm < s.reference_diameter_mm)
+            {
+                continue;
+            }
+            let r = s.diameter_mm.max(s.reference_diameter_mm) / (2.0 * px);
+            let p = s.point;
+            let margin = r + 2.0;
+            if p.row < margin || p.col < margin || p.row > rows - 1.0 - margin || p.col > cols - 1.0 - margin {
+                continue;
+            }
+            let (kr, kc) = key(p);
+            let overlapped = (-1..=1).any(|dr| {
+                (-1..=1).any(|dc| {
+                    grid.get(&(kr + dr, kc + dc))
+                        .is_some_and(|v| v.iter().any(|&(bj, q, rq)| bj != bi && p.dist(q) < r + rq + 1.0))
+                })
+            });
+            if !overlapped {
+                out.push(DiameterSample {
+                    point: p,
+                    diameter_mm: s.diameter_mm,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Run the pipeline over seeded phantoms. Generation errors are returned; pipeline errors are
@@ -659,5 +703,76 @@ pub fn run_real(
     RealScores {
         angio: splits,
         oct: oct_split,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vesselkit_phantom::{BranchTruth, CenterlineSample};
+
+    /// A straight branch of constant 2 mm diameter at 0.2 mm/px (radius 5 px).
+    fn straight(id: usize, from: Point, to: Point) -> BranchTruth {
+        let n = 101;
+        let len_px = from.dist(to);
+        BranchTruth {
+            id,
+            parent: None,
+            children: vec![],
+            generation: 0,
+            samples: (0..n)
+                .map(|i| {
+                    let t = i as f64 / (n - 1) as f64;
+                    CenterlineSample {
+                        point: Point::new(from.row + t * (to.row - from.row), from.col + t * (to.col - from.col)),
+                        arc_mm: t * len_px * 0.2,
+                        diameter_mm: 2.0,
+                        reference_diameter_mm: 2.0,
+                        contrast: 1.0,
+                    }
+                })
+                .collect(),
+            length_mm: len_px * 0.2,
+            path_start_mm: 0.0,
+            distal_end: vesselkit_core::BranchEnd::Taper,
+            bends_45: 0,
+            max_bend_deg: 0.0,
+            extra_delay_ms: 0.0,
+        }
+    }
+
+    #[test]
+    fn measurable_stations_skip_crossings_and_borders() {
+        let Ok(ph) = generate_angio(&AngioParams::default(), 1) else {
+            panic!("phantom generation failed");
+        };
+        let mut truth = ph.truth;
+        // A horizontal branch along row 100 from col -50 to 250 crossed by a vertical one at
+        // col 150 (rows 20 to 180), in a 512 x 512 image.
+        truth.branches = vec![
+            straight(0, Point::new(100.0, -50.0), Point::new(100.0, 250.0)),
+            straight(1, Point::new(20.0, 150.0), Point::new(180.0, 150.0)),
+        ];
+        let s = measurable_stations(&truth);
+        assert!(!s.is_empty());
+        for d in &s {
+            // Inside with the whole cross-section: radius 5 px + 2 px margin.
+            assert!(d.point.col >= 7.0 && d.point.row >= 7.0, "{:?}", d.point);
+            // Clear of the crossing: centre distance >= 5 + 5 + 1 px from the other centerline.
+            let on_h = (d.point.row - 100.0).abs() < 1e-9;
+            let gap = if on_h {
+                (d.point.col - 150.0).abs()
+            } else {
+                (d.point.row - 100.0).abs()
+            };
+            assert!(gap >= 11.0 - 1.6, "{:?} gap {gap}", d.point);
+        }
+        // The horizontal branch keeps stations on both sides of the crossing, the part left of
+        // the image is dropped: cols 7 to ~139 and ~161 to 250 at 3 px spacing.
+        let h = s.iter().filter(|d| (d.point.row - 100.0).abs() < 1e-9).count();
+        assert!((70..=80).contains(&h), "{h}");
+        let v = s.len() - h;
+        // Vertical: rows 20..180 at 1.6 px spacing minus +-11 px around row 100.
+        assert!((80..=90).contains(&v), "{v}");
     }
 }

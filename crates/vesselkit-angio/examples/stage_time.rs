@@ -1,0 +1,39 @@
+//! Where the time of one frame goes: stage timings and profile sizes on a phantom angiogram.
+//! `cargo run --release -p vesselkit-angio --example stage_time [SEED]`
+
+use std::time::Instant;
+use vesselkit_angio::{AngioOptions, analyze_view, centerlines, segment};
+use vesselkit_phantom::{AngioParams, generate_angio};
+
+fn main() {
+    let seed = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1u64);
+    let Ok(p) = generate_angio(&AngioParams::default(), seed) else {
+        eprintln!("phantom generation failed");
+        return;
+    };
+    let opts = AngioOptions::for_scale(p.calibration().mm_per_px);
+    let t = Instant::now();
+    let Ok(seg) = segment(p.image.view(), &opts.segment) else {
+        return;
+    };
+    let t_seg = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let Ok(cl) = centerlines(&seg.mask, &opts.centerline) else {
+        return;
+    };
+    let t_cl = t.elapsed().as_secs_f64() * 1e3;
+    let pts: usize = cl.branches.iter().map(|b| b.points.len()).sum();
+    let hints: Vec<f32> = cl.branches.iter().flat_map(|b| b.radius_px.iter().copied()).collect();
+    let max_hint = hints.iter().copied().fold(0f32, f32::max);
+    let mean_hint = hints.iter().sum::<f32>() / hints.len().max(1) as f32;
+    println!(
+        "segment {t_seg:.1} ms, centerlines {t_cl:.1} ms: {} branches, {pts} points, radius hint mean {mean_hint:.1} max {max_hint:.1} px",
+        cl.branches.len()
+    );
+    for _ in 0..3 {
+        let Ok(r) = analyze_view(p.image.view(), &p.calibration(), &opts) else {
+            return;
+        };
+        println!("{:?}", r.timings_ms);
+    }
+}
