@@ -423,6 +423,20 @@ fn stat_px<const S: u8>(rows3: (&[f32], &[f32], &[f32]), c: usize, cm: usize, cp
     }
 }
 
+/// Pixels per block and lanes of the pass-1 maximum.
+const BLOCK: usize = 64;
+const LANES: usize = 8;
+
+/// `acc[l] = max(acc[l], buf[i])` over `i = l (mod LANES)`; selects, so it vectorises.
+#[inline(always)]
+fn fold_lanes(acc: &mut [f32; LANES], buf: &[f32; BLOCK]) {
+    for ch in buf.chunks_exact(LANES) {
+        for (a, &v) in acc.iter_mut().zip(ch) {
+            *a = if v > *a { v } else { *a };
+        }
+    }
+}
+
 /// One row of pass 1: the statistic `S` over the row's pixels.
 #[inline(always)]
 fn stat_row<const S: u8>(up: &[f32], mid: &[f32], down: &[f32], k: f32) -> f32 {
@@ -433,16 +447,17 @@ fn stat_row<const S: u8>(up: &[f32], mid: &[f32], down: &[f32], k: f32) -> f32 {
         let (cm, cp) = col_nbrs(c, n);
         best = best.max(stat_px::<S>(rows3, c, cm, cp, k));
     }
-    // Lane-wise maxima vectorise; a scalar `f32::max` chain would not (NaN ordering).
-    const W: usize = 8;
-    let mut acc = [0f32; W];
+    // Values go to a block buffer first (a plain map, which vectorises) and are then folded
+    // lane-wise; folding inside the map, or a scalar `f32::max` chain, stays scalar.
+    let mut acc = [0f32; LANES];
+    let mut buf = [0f32; BLOCK];
     let mut c = 1;
-    while c + W < n {
-        for (i, a) in acc.iter_mut().enumerate() {
-            let v = stat_px::<S>(rows3, c + i, c + i - 1, c + i + 1, k);
-            *a = if v > *a { v } else { *a };
+    while c + BLOCK < n {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = stat_px::<S>(rows3, c + i, c + i - 1, c + i + 1, k);
         }
-        c += W;
+        fold_lanes(&mut acc, &buf);
+        c += BLOCK;
     }
     for c in c..n.saturating_sub(1) {
         best = best.max(stat_px::<S>(rows3, c, c - 1, c + 1, k));
@@ -458,66 +473,65 @@ fn d1_coarse(m2: f32, m1: f32, p1: f32, p2: f32) -> f32 {
     (18.0 * (p1 - m1) - (p2 - m2)) * (1.0 / 64.0)
 }
 
-/// Sign-adjusted, sigma^2-normalised Hessian per full-resolution pixel at the centre of a 5x5
-/// coarse neighbourhood `v[row offset + 2][column offset + 2]`.
+/// A smoothed image and, on the coarse grid, its column derivative `gx` (per full-resolution
+/// pixel, [`d1_coarse`] along each row); `gx` is empty on the full-resolution grid.
+#[derive(Clone, Copy)]
+struct Grid<'a> {
+    smooth: &'a [f32],
+    gx: &'a [f32],
+    dim: (usize, usize),
+}
+
+/// Rows `r - 1`, `r`, `r + 1` of a row-major buffer with mirrored borders.
+#[inline]
+fn three_rows(smooth: &[f32], r: usize, rows: usize, cols: usize) -> (&[f32], &[f32], &[f32]) {
+    let row = |i: usize| &smooth[i * cols..(i + 1) * cols];
+    let rm = r.saturating_sub(1);
+    let rp = if r + 1 < rows { r + 1 } else { r };
+    (row(rm), row(r), row(rp))
+}
+
+/// Rows `r - 2`, `r - 1`, `r + 1`, `r + 2` of a row-major buffer with mirrored borders.
+#[inline]
+fn four_rows(buf: &[f32], r: usize, rows: usize, cols: usize) -> [&[f32]; 4] {
+    let row = |o: isize| {
+        let i = reflect(r as isize + o, rows);
+        &buf[i * cols..(i + 1) * cols]
+    };
+    [row(-2), row(-1), row(1), row(2)]
+}
+
+/// Sign-adjusted, sigma^2-normalised Hessian per full-resolution pixel at coarse column `c`
+/// (column neighbours `cm`, `cp`) from the rows `(u, m, d)` of the smoothed image and the
+/// column derivatives `g` of rows `r - 2`, `r - 1`, `r + 1`, `r + 2`.
 #[inline(always)]
-fn hessian5(v: &[[f32; 5]; 5], k: f32) -> (f32, f32, f32) {
+fn hessian_coarse(
+    (u, m, d): (&[f32], &[f32], &[f32]),
+    g: &[&[f32]; 4],
+    c: usize,
+    cm: usize,
+    cp: usize,
+    k: f32,
+) -> (f32, f32, f32) {
     // Second differences at step 2 px: a factor 1/4 per full-resolution px^2.
     let k2 = 0.25 * k;
-    let hrr = k2 * (v[3][2] - 2.0 * v[2][2] + v[1][2]);
-    let hcc = k2 * (v[2][3] - 2.0 * v[2][2] + v[2][1]);
-    let g = |i: usize| d1_coarse(v[i][0], v[i][1], v[i][3], v[i][4]);
-    let hrc = k * d1_coarse(g(0), g(1), g(3), g(4));
+    let hrr = k2 * (d[c] - 2.0 * m[c] + u[c]);
+    let hcc = k2 * (m[cp] - 2.0 * m[c] + m[cm]);
+    let hrc = k * d1_coarse(g[0][c], g[1][c], g[2][c], g[3][c]);
     (hrr, hrc, hcc)
 }
 
-/// The 5x5 neighbourhood of column `x` from shifted row windows (`w[i][j][x]` is row offset
-/// `i - 2`, column offset `j - 2`); entries the stencils do not use are optimised away.
+/// The rows of one coarse row, each cut to the row length so the loops need no bounds checks.
 #[inline(always)]
-fn gather5(w: &[[&[f32]; 5]; 5], x: usize) -> [[f32; 5]; 5] {
-    let mut v = [[0f32; 5]; 5];
-    for i in 0..5 {
-        for j in 0..5 {
-            v[i][j] = w[i][j][x];
-        }
-    }
-    v
-}
-
-/// The 5x5 neighbourhood of column `c` with mirrored column indices.
-#[inline(always)]
-fn gather5_border(rows5: &[&[f32]; 5], c: usize, n: usize) -> [[f32; 5]; 5] {
-    let mut cols = [0usize; 5];
-    for (j, cj) in cols.iter_mut().enumerate() {
-        *cj = reflect(c as isize + j as isize - 2, n);
-    }
-    let mut v = [[0f32; 5]; 5];
-    for (vi, row) in v.iter_mut().zip(rows5) {
-        for (x, &cj) in vi.iter_mut().zip(&cols) {
-            *x = row[cj];
-        }
-    }
-    v
-}
-
-/// Shifted windows of equal length `n - 4` (needs `n >= 5`), so that indexing by one column
-/// variable needs no bounds checks and vectorises.
-#[inline(always)]
-fn windows5<'a>(rows5: &[&'a [f32]; 5], n: usize) -> [[&'a [f32]; 5]; 5] {
-    let len = n - 4;
-    let mut w: [[&[f32]; 5]; 5] = [[&[]; 5]; 5];
-    for i in 0..5 {
-        for j in 0..5 {
-            w[i][j] = &rows5[i][j..j + len];
-        }
-    }
-    w
-}
-
-/// Columns whose 5-wide neighbourhood crosses a border (computed with mirrored indices).
-#[inline(always)]
-fn border_cols(n: usize) -> impl Iterator<Item = usize> {
-    (0..n.min(2)).chain(n.saturating_sub(2).max(2)..n)
+fn cut<'a>(
+    rows3: (&'a [f32], &'a [f32], &'a [f32]),
+    g: [&'a [f32]; 4],
+) -> ((&'a [f32], &'a [f32], &'a [f32]), [&'a [f32]; 4]) {
+    let n = rows3.1.len();
+    (
+        (&rows3.0[..n], rows3.1, &rows3.2[..n]),
+        [&g[0][..n], &g[1][..n], &g[2][..n], &g[3][..n]],
+    )
 }
 
 /// Fold one pixel's response into the running maximum.
@@ -539,53 +553,72 @@ fn stat_of<const S: u8>(h: (f32, f32, f32)) -> f32 {
     }
 }
 
-/// One coarse row of the fused pass (rows `r - 2 ..= r + 2` in `rows5`).
+/// One coarse row of the fused pass.
 #[inline(always)]
-fn coarse_response_row<const M: u8>(rows5: [&[f32]; 5], p: &ScaleParams, resp: &mut [f32], scale: &mut [f32]) {
-    let n = rows5[2].len();
+fn coarse_response_row<const M: u8>(
+    rows3: (&[f32], &[f32], &[f32]),
+    g: [&[f32]; 4],
+    p: &ScaleParams,
+    resp: &mut [f32],
+    scale: &mut [f32],
+) {
+    let (rows3, g) = cut(rows3, g);
+    let n = rows3.1.len();
     let (resp, scale) = (&mut resp[..n], &mut scale[..n]);
-    for c in border_cols(n) {
-        let h = hessian5(&gather5_border(&rows5, c, n), p.k);
+    for c in [0, n - 1] {
+        let (cm, cp) = col_nbrs(c, n);
+        let h = hessian_coarse(rows3, &g, c, cm, cp, p.k);
         fold_px::<M>(h, p, &mut resp[c], &mut scale[c]);
     }
-    if n >= 5 {
-        let w = windows5(&rows5, n);
-        let len = n - 4;
-        let (resp, scale) = (&mut resp[2..2 + len], &mut scale[2..2 + len]);
-        for x in 0..len {
-            let h = hessian5(&gather5(&w, x), p.k);
-            fold_px::<M>(h, p, &mut resp[x], &mut scale[x]);
-        }
+    for c in 1..n.saturating_sub(1) {
+        let h = hessian_coarse(rows3, &g, c, c - 1, c + 1, p.k);
+        fold_px::<M>(h, p, &mut resp[c], &mut scale[c]);
     }
 }
 
 /// One coarse row of pass 1: the statistic `S` over the row's pixels.
 #[inline(always)]
-fn coarse_stat_row<const S: u8>(rows5: [&[f32]; 5], k: f32) -> f32 {
-    let n = rows5[2].len();
+fn coarse_stat_row<const S: u8>(rows3: (&[f32], &[f32], &[f32]), g: [&[f32]; 4], k: f32) -> f32 {
+    let (rows3, g) = cut(rows3, g);
+    let n = rows3.1.len();
     let mut best = 0f32;
-    for c in border_cols(n) {
-        best = best.max(stat_of::<S>(hessian5(&gather5_border(&rows5, c, n), k)));
+    for c in [0, n - 1] {
+        let (cm, cp) = col_nbrs(c, n);
+        best = best.max(stat_of::<S>(hessian_coarse(rows3, &g, c, cm, cp, k)));
+    }
+    // Block buffer, then lane-wise fold, as in `stat_row`.
+    let mut acc = [0f32; LANES];
+    let mut buf = [0f32; BLOCK];
+    let mut c = 1;
+    while c + BLOCK < n {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = stat_of::<S>(hessian_coarse(rows3, &g, c + i, c + i - 1, c + i + 1, k));
+        }
+        fold_lanes(&mut acc, &buf);
+        c += BLOCK;
+    }
+    for c in c..n.saturating_sub(1) {
+        best = best.max(stat_of::<S>(hessian_coarse(rows3, &g, c, c - 1, c + 1, k)));
+    }
+    acc.iter().fold(best, |a, &b| a.max(b))
+}
+
+/// [`d1_coarse`] along one row, mirrored at the ends.
+#[inline(always)]
+fn col_derivative_row(row: &[f32], out: &mut [f32]) {
+    let n = row.len();
+    let out = &mut out[..n];
+    for c in (0..n.min(2)).chain(n.saturating_sub(2).max(2)..n) {
+        let at = |o: isize| row[reflect(c as isize + o, n)];
+        out[c] = d1_coarse(at(-2), at(-1), at(1), at(2));
     }
     if n >= 5 {
-        let w = windows5(&rows5, n);
         let len = n - 4;
-        const W: usize = 8;
-        let mut acc = [0f32; W];
-        let mut x = 0;
-        while x + W <= len {
-            for (l, a) in acc.iter_mut().enumerate() {
-                let v = stat_of::<S>(hessian5(&gather5(&w, x + l), k));
-                *a = if v > *a { v } else { *a };
-            }
-            x += W;
+        let (m2, m1, p1, p2) = (&row[..len], &row[1..1 + len], &row[3..3 + len], &row[4..4 + len]);
+        for (x, o) in out[2..2 + len].iter_mut().enumerate() {
+            *o = d1_coarse(m2[x], m1[x], p1[x], p2[x]);
         }
-        for x in x..len {
-            best = best.max(stat_of::<S>(hessian5(&gather5(&w, x), k)));
-        }
-        best = acc.iter().fold(best, |a, &b| a.max(b));
     }
-    best
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -608,78 +641,77 @@ mod avx2 {
     }
     #[target_feature(enable = "avx2")]
     pub(super) fn coarse_response_row<const M: u8>(
-        rows5: [&[f32]; 5],
+        rows3: (&[f32], &[f32], &[f32]),
+        g: [&[f32]; 4],
         p: &ScaleParams,
         resp: &mut [f32],
         scale: &mut [f32],
     ) {
-        super::coarse_response_row::<M>(rows5, p, resp, scale)
+        super::coarse_response_row::<M>(rows3, g, p, resp, scale)
     }
     #[target_feature(enable = "avx2")]
-    pub(super) fn coarse_stat_row<const S: u8>(rows5: [&[f32]; 5], k: f32) -> f32 {
-        super::coarse_stat_row::<S>(rows5, k)
+    pub(super) fn coarse_stat_row<const S: u8>(rows3: (&[f32], &[f32], &[f32]), g: [&[f32]; 4], k: f32) -> f32 {
+        super::coarse_stat_row::<S>(rows3, g, k)
+    }
+    #[target_feature(enable = "avx2")]
+    pub(super) fn col_derivative_row(row: &[f32], out: &mut [f32]) {
+        super::col_derivative_row(row, out)
     }
 }
 
-/// Rows `r - 1`, `r`, `r + 1` of a row-major buffer with mirrored borders.
-#[inline]
-fn three_rows(smooth: &[f32], r: usize, rows: usize, cols: usize) -> (&[f32], &[f32], &[f32]) {
-    let row = |i: usize| &smooth[i * cols..(i + 1) * cols];
-    let rm = r.saturating_sub(1);
-    let rp = if r + 1 < rows { r + 1 } else { r };
-    (row(rm), row(r), row(rp))
-}
-
-/// Rows `r - 2 ..= r + 2` of a row-major buffer with mirrored borders.
-#[inline]
-fn five_rows(smooth: &[f32], r: usize, rows: usize, cols: usize) -> [&[f32]; 5] {
-    std::array::from_fn(|i| {
-        let ri = reflect(r as isize + i as isize - 2, rows);
-        &smooth[ri * cols..(ri + 1) * cols]
-    })
+/// Column derivative of every row of a coarse image into `gx`.
+fn col_derivative(smooth: &[f32], gx: &mut [f32], (rows, cols): (usize, usize), avx2: bool) {
+    let chunk = rows_per_task(rows, cols);
+    gx.par_chunks_mut(chunk * cols).enumerate().for_each(|(t, block)| {
+        for (i, out) in block.chunks_exact_mut(cols).enumerate() {
+            let r = t * chunk + i;
+            let row = &smooth[r * cols..(r + 1) * cols];
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: AVX2 support was checked at run time by the caller.
+                unsafe { avx2::col_derivative_row(row, out) };
+                continue;
+            }
+            let _ = avx2;
+            col_derivative_row(row, out);
+        }
+    });
 }
 
 /// Statistic `S` of row `r`, on the full-resolution (`COARSE = false`) or coarse grid.
 #[inline]
-fn stat_of_row<const S: u8, const COARSE: bool>(
-    smooth: &[f32],
-    r: usize,
-    dim: (usize, usize),
-    k: f32,
-    avx2: bool,
-) -> f32 {
-    let (rows, cols) = dim;
+fn stat_of_row<const S: u8, const COARSE: bool>(grid: Grid, r: usize, k: f32, avx2: bool) -> f32 {
+    let (rows, cols) = grid.dim;
+    let rows3 = three_rows(grid.smooth, r, rows, cols);
     #[cfg(target_arch = "x86_64")]
     if avx2 {
         // SAFETY: AVX2 support was checked at run time by the caller.
         return unsafe {
             if COARSE {
-                avx2::coarse_stat_row::<S>(five_rows(smooth, r, rows, cols), k)
+                avx2::coarse_stat_row::<S>(rows3, four_rows(grid.gx, r, rows, cols), k)
             } else {
-                let (u, m, d) = three_rows(smooth, r, rows, cols);
-                avx2::stat_row::<S>(u, m, d, k)
+                avx2::stat_row::<S>(rows3.0, rows3.1, rows3.2, k)
             }
         };
     }
     let _ = avx2;
     if COARSE {
-        coarse_stat_row::<S>(five_rows(smooth, r, rows, cols), k)
+        coarse_stat_row::<S>(rows3, four_rows(grid.gx, r, rows, cols), k)
     } else {
-        let (u, m, d) = three_rows(smooth, r, rows, cols);
-        stat_row::<S>(u, m, d, k)
+        stat_row::<S>(rows3.0, rows3.1, rows3.2, k)
     }
 }
 
 /// Pass 1 over a smoothed image: max of statistic `S` (squared norm or `l2`), at least 0.
-fn scale_stat<const S: u8, const COARSE: bool>(smooth: &[f32], dim: (usize, usize), k: f32, avx2: bool) -> f32 {
-    let (rows, cols) = dim;
+fn scale_stat<const S: u8, const COARSE: bool>(grid: Grid, k: f32, avx2: bool) -> f32 {
+    let (rows, cols) = grid.dim;
     let chunk = rows_per_task(rows, cols);
     let n_tasks = rows.div_ceil(chunk);
     (0..n_tasks)
         .into_par_iter()
         .map(|t| {
             (t * chunk..((t + 1) * chunk).min(rows))
-                .map(|r| stat_of_row::<S, COARSE>(smooth, r, dim, k, avx2))
+                .map(|r| stat_of_row::<S, COARSE>(grid, r, k, avx2))
                 .fold(0f32, f32::max)
         })
         .reduce(|| 0.0, f32::max)
@@ -687,13 +719,13 @@ fn scale_stat<const S: u8, const COARSE: bool>(smooth: &[f32], dim: (usize, usiz
 
 /// Pass 2: fold one scale's response into `response` / `scale_px` (row-major, `rows x cols`).
 fn fold_scale<const M: u8, const COARSE: bool>(
-    smooth: &[f32],
-    (rows, cols): (usize, usize),
+    grid: Grid,
     p: &ScaleParams,
     response: &mut [f32],
     scale_px: &mut [f32],
     avx2: bool,
 ) {
+    let (rows, cols) = grid.dim;
     let chunk = rows_per_task(rows, cols);
     response
         .par_chunks_mut(chunk * cols)
@@ -706,14 +738,14 @@ fn fold_scale<const M: u8, const COARSE: bool>(
                 .enumerate()
             {
                 let r = t * chunk + i;
+                let (u, m, d) = three_rows(grid.smooth, r, rows, cols);
                 #[cfg(target_arch = "x86_64")]
                 if avx2 {
                     // SAFETY: AVX2 support was checked at run time by the caller.
                     unsafe {
                         if COARSE {
-                            avx2::coarse_response_row::<M>(five_rows(smooth, r, rows, cols), p, rr, ss);
+                            avx2::coarse_response_row::<M>((u, m, d), four_rows(grid.gx, r, rows, cols), p, rr, ss);
                         } else {
-                            let (u, m, d) = three_rows(smooth, r, rows, cols);
                             avx2::response_row::<M>(u, m, d, p, rr, ss);
                         }
                     }
@@ -721,9 +753,8 @@ fn fold_scale<const M: u8, const COARSE: bool>(
                 }
                 let _ = avx2;
                 if COARSE {
-                    coarse_response_row::<M>(five_rows(smooth, r, rows, cols), p, rr, ss);
+                    coarse_response_row::<M>((u, m, d), four_rows(grid.gx, r, rows, cols), p, rr, ss);
                 } else {
-                    let (u, m, d) = three_rows(smooth, r, rows, cols);
                     response_row::<M>(u, m, d, p, rr, ss);
                 }
             }
@@ -731,10 +762,8 @@ fn fold_scale<const M: u8, const COARSE: bool>(
 }
 
 /// Statistic pass (when the method needs one) and fused response pass of one scale.
-#[allow(clippy::too_many_arguments)]
 fn fold_one_scale<const COARSE: bool>(
-    smooth: &[f32],
-    dim: (usize, usize),
+    grid: Grid,
     sigma: f32,
     sign: f32,
     opts: &VesselnessOptions,
@@ -754,82 +783,135 @@ fn fold_one_scale<const COARSE: bool>(
         Method::Frangi => {
             let c = match opts.frangi_c {
                 Some(c) => c,
-                None => 0.5 * scale_stat::<STAT_NORM, COARSE>(smooth, dim, k, avx2).sqrt(),
+                None => 0.5 * scale_stat::<STAT_NORM, COARSE>(grid, k, avx2).sqrt(),
             }
             .max(f32::MIN_POSITIVE);
             p.neg_inv_2c2 = -1.0 / (2.0 * c * c);
-            fold_scale::<FRANGI, COARSE>(smooth, dim, &p, response, scale_px, avx2);
+            fold_scale::<FRANGI, COARSE>(grid, &p, response, scale_px, avx2);
         }
         Method::Jerman => {
-            p.tau_max = opts.jerman_tau * scale_stat::<STAT_L2, COARSE>(smooth, dim, k, avx2);
-            fold_scale::<JERMAN, COARSE>(smooth, dim, &p, response, scale_px, avx2);
+            p.tau_max = opts.jerman_tau * scale_stat::<STAT_L2, COARSE>(grid, k, avx2);
+            fold_scale::<JERMAN, COARSE>(grid, &p, response, scale_px, avx2);
         }
-        Method::Sato => fold_scale::<SATO, COARSE>(smooth, dim, &p, response, scale_px, avx2),
+        Method::Sato => fold_scale::<SATO, COARSE>(grid, &p, response, scale_px, avx2),
+    }
+}
+
+/// Horizontal step of the bilinear upsampling of one coarse row to `out` (full-resolution
+/// width): column `2j` takes coarse column `j`, column `2j + 1` the mean of `j` and `j + 1`
+/// (and `j` alone past the last one); the scale comes from the stronger of the two.
+#[inline(always)]
+fn upsample_row((resp, scale): (&[f32], &[f32]), (out, out_scale): (&mut [f32], &mut [f32])) {
+    let n = resp.len();
+    let scale = &scale[..n];
+    let pairs = (n - 1).min(out.len() / 2);
+    let (a, b, sa, sb) = (
+        &resp[..pairs],
+        &resp[1..pairs + 1],
+        &scale[..pairs],
+        &scale[1..pairs + 1],
+    );
+    let (o, os) = (&mut out[..2 * pairs], &mut out_scale[..2 * pairs]);
+    for (j, (o, os)) in o.chunks_exact_mut(2).zip(os.chunks_exact_mut(2)).enumerate() {
+        o[0] = a[j];
+        o[1] = 0.5 * (a[j] + b[j]);
+        os[0] = sa[j];
+        os[1] = if b[j] > a[j] { sb[j] } else { sa[j] };
+    }
+    // Last coarse column (and its right neighbour when the width is even).
+    for c in 2 * pairs..out.len() {
+        out[c] = resp[n - 1];
+        out_scale[c] = scale[n - 1];
+    }
+}
+
+/// Vertical step of the upsampling of rows `a` and `b` (equal for even rows), folded into the
+/// running maximum `resp` / `scale`.
+#[inline(always)]
+fn fold_blend_row((a, sa): (&[f32], &[f32]), (b, sb): (&[f32], &[f32]), resp: &mut [f32], scale: &mut [f32]) {
+    let n = resp.len();
+    let (a, sa, b, sb, scale) = (&a[..n], &sa[..n], &b[..n], &sb[..n], &mut scale[..n]);
+    for c in 0..n {
+        // Exact on even rows: 0.5 * (x + x) == x.
+        let v = 0.5 * (a[c] + b[c]);
+        let s = if b[c] > a[c] { sb[c] } else { sa[c] };
+        let better = v > resp[c];
+        resp[c] = if better { v } else { resp[c] };
+        scale[c] = if better { s } else { scale[c] };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2_upsample {
+    #[target_feature(enable = "avx2")]
+    pub(super) fn upsample_row(coarse: (&[f32], &[f32]), out: (&mut [f32], &mut [f32])) {
+        super::upsample_row(coarse, out)
+    }
+    #[target_feature(enable = "avx2")]
+    pub(super) fn fold_blend_row(a: (&[f32], &[f32]), b: (&[f32], &[f32]), resp: &mut [f32], scale: &mut [f32]) {
+        super::fold_blend_row(a, b, resp, scale)
     }
 }
 
 /// Folds the coarse-grid maximum into the full-resolution one. Coarse pixel `(i, j)` sits at
-/// full-resolution `(2i, 2j)`; the response is interpolated bilinearly and the scale is taken
-/// from the stronger neighbour, so the best-scale map stays a set of input sigmas.
+/// full-resolution `(2i, 2j)`; the response is interpolated bilinearly (rows first widened
+/// into `wide` / `wide_scale`, `crows x cols`) and the scale is taken from the stronger
+/// neighbour, so the best-scale map stays a set of input sigmas.
+#[allow(clippy::too_many_arguments)]
 fn fold_upsampled(
     (coarse_resp, coarse_scale): (&[f32], &[f32]),
     (crows, ccols): (usize, usize),
+    (wide, wide_scale): (&mut [f32], &mut [f32]),
     response: &mut [f32],
     scale_px: &mut [f32],
     (rows, cols): (usize, usize),
+    avx2: bool,
 ) {
+    let chunk = rows_per_task(crows, cols);
+    wide.par_chunks_mut(chunk * cols)
+        .zip(wide_scale.par_chunks_mut(chunk * cols))
+        .enumerate()
+        .for_each(|(t, (w, ws))| {
+            for (i, (w, ws)) in w.chunks_exact_mut(cols).zip(ws.chunks_exact_mut(cols)).enumerate() {
+                let i = t * chunk + i;
+                let row = (
+                    &coarse_resp[i * ccols..(i + 1) * ccols],
+                    &coarse_scale[i * ccols..(i + 1) * ccols],
+                );
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: AVX2 support was checked at run time by the caller.
+                    unsafe { avx2_upsample::upsample_row(row, (w, ws)) };
+                    continue;
+                }
+                upsample_row(row, (w, ws));
+            }
+        });
+    let (wide, wide_scale): (&[f32], &[f32]) = (wide, wide_scale);
     let chunk = rows_per_task(rows, cols);
     response
         .par_chunks_mut(chunk * cols)
         .zip(scale_px.par_chunks_mut(chunk * cols))
         .enumerate()
-        .for_each_init(
-            || (vec![0f32; ccols], vec![0f32; ccols]),
-            |(vr, sr), (t, (resp, scale))| {
-                for (i, (rr, ss)) in resp
-                    .chunks_exact_mut(cols)
-                    .zip(scale.chunks_exact_mut(cols))
-                    .enumerate()
-                {
-                    let r = t * chunk + i;
-                    let i0 = r / 2;
-                    let i1 = if r % 2 == 1 && i0 + 1 < crows { i0 + 1 } else { i0 };
-                    let (a, sa, b, sb) = (
-                        &coarse_resp[i0 * ccols..(i0 + 1) * ccols],
-                        &coarse_scale[i0 * ccols..(i0 + 1) * ccols],
-                        &coarse_resp[i1 * ccols..(i1 + 1) * ccols],
-                        &coarse_scale[i1 * ccols..(i1 + 1) * ccols],
-                    );
-                    // Vertical step; exact on even rows (0.5 * (x + x) == x).
-                    for j in 0..ccols {
-                        vr[j] = 0.5 * (a[j] + b[j]);
-                        sr[j] = if b[j] > a[j] { sb[j] } else { sa[j] };
-                    }
-                    // Horizontal step: column 2j takes coarse column j, column 2j + 1 the mean of
-                    // j and j + 1 (j alone past the last coarse column).
-                    let (even, odd) = (rr.chunks_exact_mut(2), ss.chunks_exact_mut(2));
-                    for (j, (o, os)) in even.zip(odd).enumerate() {
-                        let j1 = (j + 1).min(ccols - 1);
-                        let (v0, v1) = (vr[j], vr[j1]);
-                        let better = v0 > o[0];
-                        o[0] = if better { v0 } else { o[0] };
-                        os[0] = if better { sr[j] } else { os[0] };
-                        let v = 0.5 * (v0 + v1);
-                        let better = v > o[1];
-                        o[1] = if better { v } else { o[1] };
-                        let s = if v1 > v0 { sr[j1] } else { sr[j] };
-                        os[1] = if better { s } else { os[1] };
-                    }
-                    if cols % 2 == 1 {
-                        let (j, c) = (ccols - 1, cols - 1);
-                        if vr[j] > rr[c] {
-                            rr[c] = vr[j];
-                            ss[c] = sr[j];
-                        }
-                    }
+        .for_each(|(t, (resp, scale))| {
+            for (i, (rr, ss)) in resp
+                .chunks_exact_mut(cols)
+                .zip(scale.chunks_exact_mut(cols))
+                .enumerate()
+            {
+                let r = t * chunk + i;
+                let i0 = r / 2;
+                let i1 = if r % 2 == 1 && i0 + 1 < crows { i0 + 1 } else { i0 };
+                let row = |i: usize| (&wide[i * cols..(i + 1) * cols], &wide_scale[i * cols..(i + 1) * cols]);
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: AVX2 support was checked at run time by the caller.
+                    unsafe { avx2_upsample::fold_blend_row(row(i0), row(i1), rr, ss) };
+                    continue;
                 }
-            },
-        );
+                fold_blend_row(row(i0), row(i1), rr, ss);
+            }
+        });
 }
 
 /// Smoothing kernel of variance `var` (px^2) exactly: a sampled Gaussian loses variance below
@@ -853,8 +935,11 @@ struct Scratch {
     cur: Vec<f32>,
     next: Vec<f32>,
     ctmp: Vec<f32>,
+    cgx: Vec<f32>,
     cresp: Vec<f32>,
     cscale: Vec<f32>,
+    wide: Vec<f32>,
+    wide_scale: Vec<f32>,
 }
 
 /// Images above this many pixels do not keep their scratch buffers after the call (bounds the
@@ -933,8 +1018,11 @@ fn vesselness_in(
         cur,
         next,
         ctmp,
+        cgx,
         cresp,
         cscale,
+        wide,
+        wide_scale,
     } = scratch;
     let tmp = sized(tmp, n);
     let smooth = sized(smooth, n);
@@ -961,7 +1049,8 @@ fn vesselness_in(
             ArrayViewMut2::from_shape(dim, &mut *tmp).map_err(shape_err)?,
             ArrayViewMut2::from_shape(dim, &mut *smooth).map_err(shape_err)?,
         );
-        fold_one_scale::<false>(smooth, dim, sigma, sign, opts, resp, scale, avx2);
+        let grid = Grid { smooth, gx: &[], dim };
+        fold_one_scale::<false>(grid, sigma, sign, opts, resp, scale, avx2);
         if sigma == PRE_SIGMA && !coarse_sigmas.is_empty() && !decimated {
             decimate(smooth, base)?;
             decimated = true;
@@ -983,6 +1072,7 @@ fn vesselness_in(
     sized(cur, cn);
     sized(next, cn);
     let ctmp = sized(ctmp, cn);
+    let gx = sized(cgx, cn);
     let cresp = sized(cresp, cn);
     let cscale = sized(cscale, cn);
     cresp.fill(0.0);
@@ -1013,10 +1103,18 @@ fn vesselness_in(
             cur_is_base = false;
             var = target;
         }
-        let src: &[f32] = if cur_is_base { base } else { cur };
-        fold_one_scale::<true>(&src[..cn], cdim, sigma, sign, opts, cresp, cscale, avx2);
+        let src: &[f32] = if cur_is_base { &base[..cn] } else { &cur[..cn] };
+        col_derivative(src, gx, cdim, avx2);
+        let grid = Grid {
+            smooth: src,
+            gx,
+            dim: cdim,
+        };
+        fold_one_scale::<true>(grid, sigma, sign, opts, cresp, cscale, avx2);
     }
-    fold_upsampled((cresp, cscale), cdim, resp, scale, dim);
+    let wide = sized(wide, cdim.0 * dim.1);
+    let wide_scale = sized(wide_scale, cdim.0 * dim.1);
+    fold_upsampled((cresp, cscale), cdim, (wide, wide_scale), resp, scale, dim, avx2);
     Ok(Vesselness { response, scale_px })
 }
 
