@@ -5,7 +5,7 @@
 use crate::error::{AngioError, Result, check_image, check_mm_per_px};
 use ndarray::ArrayView2;
 use vesselkit_core::{Point, ProfileSample};
-use vesselkit_filters::{Polarity, bilinear, derivatives_1d, smooth_1d};
+use vesselkit_filters::{Polarity, bilinear};
 
 /// Options of [`diameter_profile`] and [`measure_cross_section`].
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,10 @@ pub struct ProfileOptions {
     /// Samples whose profile has opacity above this fraction of the centre's outside the edges
     /// (another vessel in the window: overlap, crossing) are unreliable.
     pub overlap_fraction: f64,
+    /// Samples where one edge lies more than this many times farther from the centerline than
+    /// the other are unreliable: the skeleton runs near the lumen centre, so a lopsided pair
+    /// means one edge followed a background step or a neighbouring structure.
+    pub max_edge_asymmetry: f64,
 }
 
 impl Default for ProfileOptions {
@@ -49,6 +53,7 @@ impl Default for ProfileOptions {
             channel_dip_fraction: 0.2,
             junction_factor: 1.0,
             overlap_fraction: 0.5,
+            max_edge_asymmetry: 2.0,
         }
     }
 }
@@ -66,6 +71,7 @@ impl ProfileOptions {
             ("channel_dip_fraction", self.channel_dip_fraction, 0.0),
             ("junction_factor", self.junction_factor, 0.0),
             ("overlap_fraction", self.overlap_fraction, 0.0),
+            ("max_edge_asymmetry", self.max_edge_asymmetry, 1.0),
         ] {
             if !(v.is_finite() && v >= lo) {
                 return Err(AngioError::invalid(
@@ -137,13 +143,14 @@ fn side_edge(d1: &[f32], d2: &[f32], start: usize, dir: isize, reach1: usize, re
     let n = d1.len() as isize;
     let inside = |i: isize| i > 0 && i < n - 1;
     // First-derivative edge: steepest fall of opacity going outwards.
+    let sgn = -(dir as f32);
     let (mut best, mut best_i) = (0f32, None);
     let mut i = start as isize;
     for _ in 0..=reach1 {
         if !inside(i) {
             break;
         }
-        let s = -(dir as f32) * d1[i as usize];
+        let s = sgn * d1[i as usize];
         if s > best {
             best = s;
             best_i = Some(i as usize);
@@ -151,38 +158,23 @@ fn side_edge(d1: &[f32], d2: &[f32], start: usize, dir: isize, reach1: usize, re
         i += dir;
     }
     let e1i = best_i?;
-    let neg: Vec<f32>;
-    let e1 = if dir > 0 {
-        neg = d1.iter().map(|v| -v).collect();
-        parabolic(&neg, e1i)
-    } else {
-        parabolic(d1, e1i)
-    };
+    // Parabolic refinement is invariant to the sign of the signal.
+    let e1 = parabolic(d1, e1i);
     // Second-derivative edge: largest convexity just outside the first-derivative edge.
     // The nearest local maximum outward that reaches half the largest one in reach (noise far
     // out must not pull the edge outwards).
-    let mut vals: Vec<(usize, f32)> = Vec::with_capacity(reach2 + 1);
-    let mut j = e1i as isize;
-    for _ in 0..=reach2 {
-        if !inside(j) {
-            break;
-        }
-        vals.push((j as usize, d2[j as usize]));
-        j += dir;
-    }
-    let top = vals.iter().map(|v| v.1).fold(0f32, f32::max);
-    let mut best_j = None;
-    for k in 0..vals.len() {
-        let v = vals[k].1;
-        let left = if k > 0 { vals[k - 1].1 } else { f32::MIN };
-        let right = if k + 1 < vals.len() { vals[k + 1].1 } else { f32::MIN };
-        if v > 0.0 && v >= 0.5 * top && v >= left && v >= right {
-            best_j = Some(vals[k].0);
-            break;
-        }
-    }
+    let at = |k: usize| e1i as isize + dir * k as isize;
+    let len = (0..=reach2).take_while(|&k| inside(at(k))).count();
+    let val = |k: usize| d2[at(k) as usize];
+    let top = (0..len).map(val).fold(0f32, f32::max);
+    let best_j = (0..len).find(|&k| {
+        let v = val(k);
+        let left = if k > 0 { val(k - 1) } else { f32::MIN };
+        let right = if k + 1 < len { val(k + 1) } else { f32::MIN };
+        v > 0.0 && v >= 0.5 * top && v >= left && v >= right
+    });
     let e2 = match best_j {
-        Some(j) => parabolic(d2, j),
+        Some(k) => parabolic(d2, at(k) as usize),
         None => e1,
     };
     Some(0.5 * (e1 + e2))
@@ -197,7 +189,7 @@ pub fn measure_cross_section(
     radius_hint_px: f64,
     opts: &ProfileOptions,
 ) -> CrossSection {
-    measure(img, p, dir, radius_hint_px, opts, false)
+    measure(img, p, dir, radius_hint_px, opts, false, &mut Scratch::default())
 }
 
 /// Like [`measure_cross_section`] but takes the outermost edges of the object (for hollow
@@ -209,7 +201,91 @@ pub fn measure_outer(
     radius_hint_px: f64,
     opts: &ProfileOptions,
 ) -> CrossSection {
-    measure(img, p, dir, radius_hint_px, opts, true)
+    measure(img, p, dir, radius_hint_px, opts, true, &mut Scratch::default())
+}
+
+/// Buffers reused across the cross-sections of one branch (no allocation per sample).
+#[derive(Default)]
+struct Scratch {
+    raw: Vec<f32>,
+    cnt: Vec<u32>,
+    o: Vec<f32>,
+    smooth: Vec<f32>,
+    os: Vec<f32>,
+    d1: Vec<f32>,
+    d2: Vec<f32>,
+    tmp: Vec<f32>,
+    pad: Vec<f32>,
+    kernel: Vec<f32>,
+    kernel_sigma: f32,
+}
+
+impl Scratch {
+    /// Gaussian smoothing of `x` into `out` with `sigma` in samples, edges replicated (the same
+    /// filter as `vesselkit_filters::smooth_1d`, with the kernel cached and the signal padded so
+    /// the inner loop has no bounds clamping).
+    fn smooth(&mut self, x_is_o: bool, sigma: f32, into_os: bool) {
+        let x = if x_is_o { &self.o } else { &self.smooth };
+        let n = x.len();
+        let out = if into_os { &mut self.os } else { &mut self.tmp };
+        out.clear();
+        if !(sigma > 0.0) || n == 0 {
+            out.extend_from_slice(x);
+            return;
+        }
+        if self.kernel_sigma != sigma || self.kernel.is_empty() {
+            let r = (3.0 * sigma).ceil() as isize;
+            self.kernel.clear();
+            self.kernel
+                .extend((-r..=r).map(|k| (-0.5 * (k * k) as f32 / (sigma * sigma)).exp()));
+            let sw: f32 = self.kernel.iter().sum();
+            self.kernel.iter_mut().for_each(|w| *w /= sw);
+            self.kernel_sigma = sigma;
+        }
+        let r = self.kernel.len() / 2;
+        self.pad.clear();
+        self.pad.extend(std::iter::repeat_n(x[0], r));
+        self.pad.extend_from_slice(x);
+        self.pad.extend(std::iter::repeat_n(x[n - 1], r));
+        let (pad, k) = (&self.pad, &self.kernel);
+        out.extend((0..n).map(|i| pad[i..i + k.len()].iter().zip(k).map(|(a, b)| a * b).sum::<f32>()));
+    }
+}
+
+/// Bilinear samples of `img` along `count` points `start + k * step` (k = 0..count), added into
+/// `acc` with `cnt` counting the samples inside the image. When both ends of the segment are
+/// inside, every point is, and the per-sample bounds test is skipped.
+fn sample_line(img: &ArrayView2<f32>, start: (f64, f64), step: (f64, f64), acc: &mut [f32], cnt: &mut [u32]) {
+    let (rows, cols) = img.dim();
+    let count = acc.len();
+    let last = (
+        start.0 + (count.saturating_sub(1)) as f64 * step.0,
+        start.1 + (count.saturating_sub(1)) as f64 * step.1,
+    );
+    let inside = |r: f64, c: f64| r >= 0.0 && c >= 0.0 && r <= (rows - 1) as f64 && c <= (cols - 1) as f64;
+    if rows >= 2 && cols >= 2 && inside(start.0, start.1) && inside(last.0, last.1) {
+        if let Some(s) = img.as_slice() {
+            for (k, (a, c)) in acc.iter_mut().zip(cnt.iter_mut()).enumerate() {
+                let (row, col) = (start.0 + k as f64 * step.0, start.1 + k as f64 * step.1);
+                let r0 = (row as usize).min(rows - 2);
+                let c0 = (col as usize).min(cols - 2);
+                let fr = (row - r0 as f64) as f32;
+                let fc = (col - c0 as f64) as f32;
+                let i = r0 * cols + c0;
+                let top = s[i] + (s[i + 1] - s[i]) * fc;
+                let bot = s[i + cols] + (s[i + cols + 1] - s[i + cols]) * fc;
+                *a += top + (bot - top) * fr;
+                *c += 1;
+            }
+            return;
+        }
+    }
+    for (k, (a, c)) in acc.iter_mut().zip(cnt.iter_mut()).enumerate() {
+        if let Some(v) = bilinear(img, start.0 + k as f64 * step.0, start.1 + k as f64 * step.1) {
+            *a += v;
+            *c += 1;
+        }
+    }
 }
 
 fn measure(
@@ -219,6 +295,7 @@ fn measure(
     radius_hint_px: f64,
     opts: &ProfileOptions,
     outer: bool,
+    sc: &mut Scratch,
 ) -> CrossSection {
     // Left normal: +90 deg from the direction of travel in (row, col) display coordinates.
     let nrm = (-dir.1, dir.0);
@@ -227,29 +304,28 @@ fn measure(
     let n = (2 * m + 1) as usize;
     // Average parallel profiles over +- along_average_px along the vessel (noise).
     let na = (opts.along_average_px / 0.5).round() as isize;
-    let mut raw = vec![0f32; n];
-    let mut cnt = vec![0u32; n];
+    sc.raw.clear();
+    sc.raw.resize(n, 0.0);
+    sc.cnt.clear();
+    sc.cnt.resize(n, 0);
+    let step = (opts.sample_px * nrm.0, opts.sample_px * nrm.1);
     for a in -na..=na {
         let (pr, pc) = (p.row + 0.5 * a as f64 * dir.0, p.col + 0.5 * a as f64 * dir.1);
-        for (i, k) in (-m..=m).enumerate() {
-            let t = k as f64 * opts.sample_px;
-            if let Some(v) = bilinear(img, pr + t * nrm.0, pc + t * nrm.1) {
-                raw[i] += v;
-                cnt[i] += 1;
-            }
-        }
+        let start = (pr - m as f64 * step.0, pc - m as f64 * step.1);
+        sample_line(img, start, step, &mut sc.raw, &mut sc.cnt);
     }
     let mut clipped = false;
-    for i in 0..n {
-        if cnt[i] > 0 {
-            raw[i] /= cnt[i] as f32;
+    for (v, &c) in sc.raw.iter_mut().zip(&sc.cnt) {
+        if c > 0 {
+            *v /= c as f32;
         } else {
             clipped = true;
-            raw[i] = f32::NAN;
+            *v = f32::NAN;
         }
     }
     if clipped {
         // Replicate the nearest valid sample so the filters see a continuous signal.
+        let raw = &mut sc.raw;
         let Some(first) = raw.iter().position(|v| v.is_finite()) else {
             return CrossSection::failed(true);
         };
@@ -268,15 +344,34 @@ fn measure(
         Polarity::DarkOnBright => -1.0f32,
         Polarity::BrightOnDark => 1.0,
     };
-    let o: Vec<f32> = raw.iter().map(|v| sign * v).collect();
+    sc.o.clear();
+    sc.o.extend(sc.raw.iter().map(|v| sign * v));
     // Wider vessels tolerate (and noise favours) a wider derivative filter.
     let sigma_d = opts
         .derivative_sigma_px
         .max(opts.derivative_sigma_per_radius * radius_hint_px)
         .min(1.0);
     let sig = (sigma_d / opts.sample_px) as f32;
-    let (d1, d2) = derivatives_1d(&o, sig);
-    let os = smooth_1d(&o, sig.max((0.5 / opts.sample_px) as f32));
+    let sig_os = sig.max((0.5 / opts.sample_px) as f32);
+    // Derivatives of the signal smoothed at `sig`; the level signal at `sig_os` (often equal).
+    sc.smooth(true, sig, false);
+    std::mem::swap(&mut sc.smooth, &mut sc.tmp);
+    if sig_os == sig {
+        sc.os.clear();
+        sc.os.extend_from_slice(&sc.smooth);
+    } else {
+        sc.smooth(true, sig_os, true);
+    }
+    sc.d1.clear();
+    sc.d1.resize(n, 0.0);
+    sc.d2.clear();
+    sc.d2.resize(n, 0.0);
+    for i in 1..n.saturating_sub(1) {
+        let s = &sc.smooth;
+        sc.d1[i] = 0.5 * (s[i + 1] - s[i - 1]);
+        sc.d2[i] = s[i + 1] - 2.0 * s[i] + s[i - 1];
+    }
+    let (os, d1, d2) = (&sc.os, &sc.d1, &sc.d2);
     // Peak opacity near the centre (within half the radius hint + 1 px).
     let c = m as usize;
     let w = ((0.5 * radius_hint_px + 1.0) / opts.sample_px).ceil() as usize;
@@ -284,9 +379,10 @@ fn measure(
     let peak = (lo..=hi).max_by(|&a, &b| os[a].total_cmp(&os[b])).unwrap_or(c);
     // Rough background: lower quartile of the window; the half-maximum region around the peak,
     // bridging lucent bands narrower than half the radius (webs), bounds the edge search.
-    let mut sorted = os.clone();
-    sorted.sort_by(f32::total_cmp);
-    let bg0 = sorted[n / 4];
+    sc.tmp.clear();
+    sc.tmp.extend_from_slice(os);
+    let (_, q1, _) = sc.tmp.select_nth_unstable_by(n / 4, f32::total_cmp);
+    let bg0 = *q1;
     let half_level = bg0 + 0.5 * (os[peak] - bg0);
     let gap_max = if outer {
         n
@@ -314,8 +410,8 @@ fn measure(
     let reach1 = ((0.3 * radius_hint_px + 2.0) / opts.sample_px) as usize + step_back;
     let reach2 = ((3.0 * sigma_d + 2.5) / opts.sample_px) as usize;
     let (Some(el), Some(er)) = (
-        side_edge(&d1, &d2, start_l.saturating_sub(step_back), 1, reach1, reach2),
-        side_edge(&d1, &d2, (start_r + step_back).min(n - 1), -1, reach1, reach2),
+        side_edge(d1, d2, start_l.saturating_sub(step_back), 1, reach1, reach2),
+        side_edge(d1, d2, (start_r + step_back).min(n - 1), -1, reach1, reach2),
     ) else {
         return CrossSection::failed(clipped);
     };
@@ -327,52 +423,51 @@ fn measure(
     // Background: median opacity beyond the edges by at least 2 px.
     let gap = (2.0 / opts.sample_px).ceil() as usize;
     let (eli, eri) = (el.round() as usize, er.round() as usize);
-    let mut outside: Vec<f32> = (0..n)
-        .filter(|&i| i + gap <= eri || i >= eli + gap)
-        .map(|i| os[i])
-        .collect();
+    sc.tmp.clear();
+    sc.tmp
+        .extend((0..n).filter(|&i| i + gap <= eri || i >= eli + gap).map(|i| os[i]));
+    let outside = &mut sc.tmp;
     if outside.len() < 4 {
         return CrossSection::failed(clipped);
     }
-    outside.sort_by(f32::total_cmp);
-    let bg = outside[outside.len() / 2];
+    let mid = outside.len() / 2;
+    let (_, med, above) = outside.select_nth_unstable_by(mid, f32::total_cmp);
+    let bg = *med;
+    let out_max = above.iter().copied().fold(bg, f32::max);
     let peak_contrast = os[peak] - bg;
     if peak_contrast <= 0.0 {
         return CrossSection::failed(clipped);
     }
     // Another vessel in the window: strong opacity outside the edges.
-    let overlap = outside[outside.len() - 1] - bg > opts.overlap_fraction as f32 * peak_contrast;
+    let overlap = out_max - bg > opts.overlap_fraction as f32 * peak_contrast;
     // Channels: significant valleys between opacity peaks inside the lumen.
     let inner_lo = eri.min(n - 1);
     let inner_hi = eli.min(n - 1);
-    let mut peaks: Vec<usize> = Vec::new();
-    for i in inner_lo + 1..inner_hi {
-        if os[i] > os[i - 1] && os[i] >= os[i + 1] {
-            peaks.push(i);
-        }
-    }
     let mut channels = 1u8;
     let dip = opts.channel_dip_fraction as f32 * peak_contrast;
-    let mut k = 0;
-    while k + 1 < peaks.len() {
-        let (a, b) = (peaks[k], peaks[k + 1]);
-        let valley = (a..=b).map(|i| os[i]).fold(f32::INFINITY, f32::min);
-        if os[a].min(os[b]) - valley >= dip {
+    // Walk the local maxima left to right, keeping the higher one of a merged pair.
+    let mut prev: Option<usize> = None;
+    for i in inner_lo + 1..inner_hi {
+        if !(os[i] > os[i - 1] && os[i] >= os[i + 1]) {
+            continue;
+        }
+        let Some(a) = prev else {
+            prev = Some(i);
+            continue;
+        };
+        let valley = (a..=i).map(|k| os[k]).fold(f32::INFINITY, f32::min);
+        if os[a].min(os[i]) - valley >= dip {
             channels = channels.saturating_add(1);
-            k += 1;
-        } else {
-            // Merge: keep the higher peak as the left one of the next comparison.
-            if os[b] < os[a] {
-                peaks[k + 1] = a;
-            }
-            k += 1;
+            prev = Some(i);
+        } else if os[i] >= os[a] {
+            prev = Some(i);
         }
     }
     // Densitometry: integrated attenuation across the profile vs a round lumen of the measured
     // diameter with the same peak attenuation. Log (Beer-Lambert) when intensities are
     // positive and vessels dark, else linear contrast.
     let bg_i = sign * bg; // background intensity
-    let use_log = matches!(opts.polarity, Polarity::DarkOnBright) && bg_i > 0.0 && raw.iter().all(|&v| v > 0.0);
+    let use_log = matches!(opts.polarity, Polarity::DarkOnBright) && bg_i > 0.0 && sc.raw.iter().all(|&v| v > 0.0);
     let atten = |i: usize| -> f64 {
         if use_log {
             ((bg_i as f64) / (sign * os[i]) as f64).ln().max(0.0)
@@ -455,24 +550,33 @@ pub fn diameter_profile(
     let tang = tangents(points, opts.tangent_window_px);
     let arc = vesselkit_core::Polyline::new(points.to_vec()).arc_lengths_px();
     let total = arc.last().copied().unwrap_or(0.0);
-    let mut out = Vec::with_capacity(points.len());
-    for (i, &p) in points.iter().enumerate() {
-        let hint = radius_hint_px[i].max(1.0) as f64;
-        let x = measure_cross_section(&img, p, tang[i], hint, opts);
-        let near_start = zones.start_radius_px > 0.0 && arc[i] < opts.junction_factor * (zones.start_radius_px + hint);
-        let near_end =
-            zones.end_radius_px > 0.0 && total - arc[i] < opts.junction_factor * (zones.end_radius_px + hint);
-        let ok = x.left_px.is_finite() && x.right_px.is_finite();
-        out.push(ProfileSample {
-            point: p,
-            arc_mm: arc[i] * mm_per_px,
-            diameter_mm: if ok { x.diameter_px() * mm_per_px } else { f64::NAN },
-            left_mm: x.left_px * mm_per_px,
-            right_mm: x.right_px * mm_per_px,
-            channels: x.channels,
-            density_ratio: x.density_ratio,
-            reliable: ok && x.clean && !x.clipped && !near_start && !near_end,
-        });
-    }
+    // Cross-sections are independent: spread them over the pool (one scratch per job), so a
+    // long trunk does not serialise the tree.
+    use rayon::prelude::*;
+    let out: Vec<ProfileSample> = points
+        .par_iter()
+        .enumerate()
+        .with_min_len(64)
+        .map_init(Scratch::default, |sc, (i, &p)| {
+            let hint = radius_hint_px[i].max(1.0) as f64;
+            let x = measure(&img, p, tang[i], hint, opts, false, sc);
+            let near_start =
+                zones.start_radius_px > 0.0 && arc[i] < opts.junction_factor * (zones.start_radius_px + hint);
+            let near_end =
+                zones.end_radius_px > 0.0 && total - arc[i] < opts.junction_factor * (zones.end_radius_px + hint);
+            let ok = x.left_px.is_finite() && x.right_px.is_finite();
+            let lopsided = x.left_px.max(x.right_px) > opts.max_edge_asymmetry * x.left_px.min(x.right_px);
+            ProfileSample {
+                point: p,
+                arc_mm: arc[i] * mm_per_px,
+                diameter_mm: if ok { x.diameter_px() * mm_per_px } else { f64::NAN },
+                left_mm: x.left_px * mm_per_px,
+                right_mm: x.right_px * mm_per_px,
+                channels: x.channels,
+                density_ratio: x.density_ratio,
+                reliable: ok && x.clean && !x.clipped && !lopsided && !near_start && !near_end,
+            }
+        })
+        .collect();
     Ok(out)
 }

@@ -438,3 +438,36 @@ fn bad_input_names_the_field() {
     let res = analyze_view(img.view(), &Calibration::uncalibrated(), &AngioOptions::default()).unwrap();
     assert!(res.tree.branches.is_empty());
 }
+
+#[test]
+fn lopsided_edges_are_unreliable() {
+    // A horizontal 2 mm tube (radius 5 px) measured along lines 1 px and 3 px off its axis:
+    // edge distances 6/4 px (ratio 1.5) stay reliable, 8/2 px (ratio 4) do not; the diameter
+    // itself is still measured.
+    let r = 5.0;
+    let img = render(
+        60,
+        80,
+        &[Tube::straight(Point::new(30.0, 0.0), Point::new(30.0, 79.0), r)],
+        1000.0,
+        0.03,
+        0.7,
+    );
+    for (offset, reliable) in [(1.0, true), (3.0, false)] {
+        let line = Polyline::new(vec![Point::new(30.0 + offset, 20.0), Point::new(30.0 + offset, 60.0)]).resample(0.5);
+        let hints = vec![r as f32; line.len()];
+        let s = diameter_profile(
+            img.view(),
+            &line.points,
+            &hints,
+            MM,
+            JunctionZones::default(),
+            &ProfileOptions::default(),
+        )
+        .unwrap();
+        for x in &s {
+            assert_eq!(x.reliable, reliable, "offset {offset}: {x:?}");
+            assert!((x.diameter_mm - 2.0).abs() < 0.15, "offset {offset}: {x:?}");
+        }
+    }
+}

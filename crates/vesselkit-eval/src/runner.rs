@@ -416,10 +416,12 @@ impl AngioAcc {
     }
 }
 
-/// Truth stations where a projection diameter is defined and measurable: opacified, inside the
-/// image with the whole cross-section, at least one reference diameter away from a branch point
-/// (the lumen is not a cylinder there), and clear of every other branch's lumen in projection
-/// (overlaps and crossings, where no single-vessel edge exists).
+/// Truth stations of healthy vessel where a projection diameter is defined and measurable:
+/// opacified, inside the image with the whole cross-section, at least one reference diameter
+/// away from a branch point (the lumen is not a cylinder there), clear of every other branch's
+/// lumen in projection (overlaps and crossings, where no single-vessel edge exists), and outside
+/// the modified segment of a narrowing lesion plus one reference diameter (lesions are scored by
+/// their MLD instead).
 fn measurable_stations(truth: &AngioTruth) -> Vec<DiameterSample> {
     let px = truth.mm_per_px;
     // All stations of all branches in a coarse grid for the overlap test.
@@ -440,6 +442,13 @@ fn measurable_stations(truth: &AngioTruth) -> Vec<DiameterSample> {
         }
     }
     let (rows, cols) = (truth.rows as f64, truth.cols as f64);
+    let in_lesion = |branch: usize, arc_mm: f64| {
+        truth.lesions.iter().any(|l| {
+            l.lesion_type != LesionType::Tortuous
+                && l.branch == branch
+                && (arc_mm - l.site_arc_mm).abs() < 0.5 * l.extent_mm + l.reference_diameter_mm
+        })
+    };
     let mut out = Vec::new();
     for (bi, b) in truth.branches.iter().enumerate() {
         let has_parent = b.parent.is_some();
@@ -451,6 +460,9 @@ fn measurable_stations(truth: &AngioTruth) -> Vec<DiameterSample> {
             if (has_parent && s.arc_mm < s.reference_diameter_mm)
                 || (has_children && b.length_mm - s.arc_mm < s.reference_diameter_mm)
             {
+                continue;
+            }
+            if in_lesion(b.id, s.arc_mm) {
                 continue;
             }
             let r = s.diameter_mm.max(s.reference_diameter_mm) / (2.0 * px);
@@ -747,6 +759,7 @@ mod tests {
             panic!("phantom generation failed");
         };
         let mut truth = ph.truth;
+        truth.lesions.clear();
         // A horizontal branch along row 100 from col -50 to 250 crossed by a vertical one at
         // col 150 (rows 20 to 180), in a 512 x 512 image.
         truth.branches = vec![
