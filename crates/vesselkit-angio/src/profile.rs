@@ -263,22 +263,25 @@ fn sample_line(img: &ArrayView2<f32>, start: (f64, f64), step: (f64, f64), acc: 
         start.1 + (count.saturating_sub(1)) as f64 * step.1,
     );
     let inside = |r: f64, c: f64| r >= 0.0 && c >= 0.0 && r <= (rows - 1) as f64 && c <= (cols - 1) as f64;
-    if rows >= 2 && cols >= 2 && inside(start.0, start.1) && inside(last.0, last.1) {
-        if let Some(s) = img.as_slice() {
-            for (k, (a, c)) in acc.iter_mut().zip(cnt.iter_mut()).enumerate() {
-                let (row, col) = (start.0 + k as f64 * step.0, start.1 + k as f64 * step.1);
-                let r0 = (row as usize).min(rows - 2);
-                let c0 = (col as usize).min(cols - 2);
-                let fr = (row - r0 as f64) as f32;
-                let fc = (col - c0 as f64) as f32;
-                let i = r0 * cols + c0;
-                let top = s[i] + (s[i + 1] - s[i]) * fc;
-                let bot = s[i + cols] + (s[i + cols + 1] - s[i + cols]) * fc;
-                *a += top + (bot - top) * fr;
-                *c += 1;
-            }
-            return;
+    if rows >= 2
+        && cols >= 2
+        && inside(start.0, start.1)
+        && inside(last.0, last.1)
+        && let Some(s) = img.as_slice()
+    {
+        for (k, (a, c)) in acc.iter_mut().zip(cnt.iter_mut()).enumerate() {
+            let (row, col) = (start.0 + k as f64 * step.0, start.1 + k as f64 * step.1);
+            let r0 = (row as usize).min(rows - 2);
+            let c0 = (col as usize).min(cols - 2);
+            let fr = (row - r0 as f64) as f32;
+            let fc = (col - c0 as f64) as f32;
+            let i = r0 * cols + c0;
+            let top = s[i] + (s[i + 1] - s[i]) * fc;
+            let bot = s[i + cols] + (s[i + cols + 1] - s[i + cols]) * fc;
+            *a += top + (bot - top) * fr;
+            *c += 1;
         }
+        return;
     }
     for (k, (a, c)) in acc.iter_mut().zip(cnt.iter_mut()).enumerate() {
         if let Some(v) = bilinear(img, start.0 + k as f64 * step.0, start.1 + k as f64 * step.1) {
