@@ -433,7 +433,9 @@ fn measurable_stations(truth: &AngioTruth) -> Vec<DiameterSample> {
         .fold(0.0f64, f64::max);
     let cell = (2.0 * max_r_px + 2.0).max(4.0);
     let key = |p: Point| ((p.row / cell).floor() as i64, (p.col / cell).floor() as i64);
-    let mut grid: std::collections::HashMap<(i64, i64), Vec<(usize, Point, f64)>> = Default::default();
+    // (branch index, point, radius px) per grid cell.
+    type Cell = Vec<(usize, Point, f64)>;
+    let mut grid: std::collections::HashMap<(i64, i64), Cell> = Default::default();
     for (bi, b) in truth.branches.iter().enumerate() {
         for s in b.samples.iter().filter(|s| s.contrast > 0.0 && s.diameter_mm > 0.0) {
             grid.entry(key(s.point))
