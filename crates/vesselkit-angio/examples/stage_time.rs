@@ -1,13 +1,20 @@
 //! Where the time of one frame goes: stage timings and profile sizes on a phantom angiogram.
-//! `cargo run --release -p vesselkit-angio --example stage_time [SEED]`
+//! `cargo run --release -p vesselkit-angio --example stage_time [SEED] [SIZE_PX]`
 
 use std::time::Instant;
 use vesselkit_angio::{AngioOptions, analyze_view, centerlines, segment};
 use vesselkit_phantom::{AngioParams, generate_angio};
 
 fn main() {
-    let seed = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1u64);
-    let Ok(p) = generate_angio(&AngioParams::default(), seed) else {
+    let arg = |i: usize| std::env::args().nth(i).and_then(|s| s.parse::<u64>().ok());
+    let seed = arg(1).unwrap_or(1);
+    let size = arg(2).unwrap_or(512) as usize;
+    let params = AngioParams {
+        rows: size,
+        cols: size,
+        ..AngioParams::default()
+    };
+    let Ok(p) = generate_angio(&params, seed) else {
         eprintln!("phantom generation failed");
         return;
     };

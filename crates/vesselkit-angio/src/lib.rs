@@ -153,6 +153,7 @@ pub fn build_tree(
     opts: &AngioOptions,
 ) -> Result<VesselTree> {
     let mm = calibration.mm_per_px;
+    error::check_image("image", &img)?;
     use rayon::prelude::*;
     let branches: Vec<Branch> = cl
         .branches
@@ -170,7 +171,7 @@ pub fn build_tree(
                     0.0
                 },
             };
-            let samples = diameter_profile(img, &b.points, &b.radius_px, mm, zones, &opts.profile)?;
+            let samples = profile::diameter_profile_checked(img, &b.points, &b.radius_px, mm, zones, &opts.profile)?;
             let length_mm = Polyline::new(b.points.clone()).length_px() * mm;
             // Pixel staircases of the skeleton add spurious turning: smooth at ~6 px first.
             let tort = if length_mm > 0.0 {

@@ -43,7 +43,7 @@ impl Default for ProfileOptions {
     fn default() -> Self {
         Self {
             polarity: Polarity::DarkOnBright,
-            sample_px: 0.25,
+            sample_px: 0.5,
             derivative_sigma_px: 0.5,
             derivative_sigma_per_radius: 0.1,
             half_length_factor: 2.5,
@@ -536,6 +536,19 @@ pub fn diameter_profile(
     opts: &ProfileOptions,
 ) -> Result<Vec<ProfileSample>> {
     check_image("image", &img)?;
+    diameter_profile_checked(img, points, radius_hint_px, mm_per_px, zones, opts)
+}
+
+/// [`diameter_profile`] on an image already checked for emptiness and non-finite values (the
+/// tree builder checks it once, not once per branch).
+pub(crate) fn diameter_profile_checked(
+    img: ArrayView2<f32>,
+    points: &[Point],
+    radius_hint_px: &[f32],
+    mm_per_px: f64,
+    zones: JunctionZones,
+    opts: &ProfileOptions,
+) -> Result<Vec<ProfileSample>> {
     check_mm_per_px(mm_per_px)?;
     opts.validate()?;
     if radius_hint_px.len() != points.len() {
