@@ -32,6 +32,9 @@ pub struct FlowOptions {
     pub delay_margin_ms: f64,
     /// Frame interval assumed when the cine has no time stamps, ms.
     pub default_frame_ms: f64,
+    /// Largest vessel motion between frames (cardiac and respiratory) that registration
+    /// searches for, px; 0 samples every frame at the best frame's positions.
+    pub max_shift_px: f64,
 }
 
 impl Default for FlowOptions {
@@ -44,6 +47,7 @@ impl Default for FlowOptions {
             faint_fraction: 0.3,
             delay_margin_ms: 200.0,
             default_frame_ms: 1000.0 / 15.0,
+            max_shift_px: 4.0,
         }
     }
 }
@@ -79,13 +83,21 @@ fn station_contrast(img: &ArrayView2<f32>, p: Point, t: (f64, f64), radius_px: f
 }
 
 /// Mean contrast per px of diameter over the given stations of a branch, for every frame.
-fn contrast_curve(frames: &ArrayView3<f32>, branch: &Branch, idx: &[usize], mm_per_px: f64, sign: f32) -> Vec<f64> {
+fn contrast_curve(
+    frames: &ArrayView3<f32>,
+    shifts: &[(f64, f64)],
+    branch: &Branch,
+    idx: &[usize],
+    mm_per_px: f64,
+    sign: f32,
+) -> Vec<f64> {
     let pts: Vec<Point> = branch.samples.iter().map(|s| s.point).collect();
     let tang = tangents(&pts, 2.0);
     let median_d_px = (branch.median_diameter_mm() / mm_per_px).max(1.0);
     frames
         .axis_iter(Axis(0))
-        .map(|f| {
+        .zip(shifts)
+        .map(|(f, &(dr, dc))| {
             let (mut acc, mut n) = (0.0, 0usize);
             for &i in idx {
                 let s = &branch.samples[i];
@@ -94,7 +106,8 @@ fn contrast_curve(frames: &ArrayView3<f32>, branch: &Branch, idx: &[usize], mm_p
                 } else {
                     median_d_px
                 };
-                if let Some(c) = station_contrast(&f, s.point, tang[i], 0.5 * d_px, sign) {
+                let at = Point::new(s.point.row + dr, s.point.col + dc);
+                if let Some(c) = station_contrast(&f, at, tang[i], 0.5 * d_px, sign) {
                     acc += c as f64 / d_px.max(1.0);
                     n += 1;
                 }
@@ -102,6 +115,115 @@ fn contrast_curve(frames: &ArrayView3<f32>, branch: &Branch, idx: &[usize], mm_p
             if n > 0 { acc / n as f64 } else { 0.0 }
         })
         .collect()
+}
+
+/// Translation of the vessels in every frame relative to the frame the tree was measured on,
+/// `(d_row, d_col)` px: the shift within `+- max_shift_px` that maximises the mean vessel contrast
+/// at the tree's reliable stations (integer search, then a parabolic refinement per axis).
+/// Frames with too little contrast to register (before the bolus, under 20 % of the best
+/// frame's score) take the shift of the nearest registered frame.
+pub fn frame_shifts(
+    frames: ArrayView3<f32>,
+    tree: &VesselTree,
+    polarity: Polarity,
+    max_shift_px: f64,
+) -> Result<Vec<(f64, f64)>> {
+    let nf = frames.len_of(Axis(0));
+    if !(max_shift_px.is_finite() && max_shift_px >= 0.0) {
+        return Err(AngioError::invalid(
+            "max_shift_px",
+            format!("must be a finite value >= 0, got {max_shift_px}"),
+        ));
+    }
+    let r = max_shift_px.floor() as i32;
+    let mm = tree.calibration.mm_per_px;
+    let sign = if polarity == Polarity::DarkOnBright { -1.0 } else { 1.0 };
+    // Stations: reliable samples of vessels at least 3 px wide, about 2 px apart, at most 600.
+    let mut st: Vec<(Point, (f64, f64), f64)> = Vec::new();
+    for b in &tree.branches {
+        let pts: Vec<Point> = b.samples.iter().map(|s| s.point).collect();
+        let tang = tangents(&pts, 2.0);
+        for (i, s) in b.samples.iter().enumerate().step_by(4) {
+            let d_px = s.diameter_mm / mm;
+            if s.reliable && d_px >= 3.0 {
+                st.push((s.point, tang[i], 0.5 * d_px));
+            }
+        }
+    }
+    if r == 0 || st.is_empty() {
+        return Ok(vec![(0.0, 0.0); nf]);
+    }
+    let keep = st.len().div_ceil(600);
+    let st: Vec<_> = st.into_iter().step_by(keep).collect();
+    let score = |f: &ArrayView2<f32>, dr: f64, dc: f64| -> f64 {
+        let (mut acc, mut n) = (0.0, 0usize);
+        for &(p, t, rad) in &st {
+            if let Some(c) = station_contrast(f, Point::new(p.row + dr, p.col + dc), t, rad, sign) {
+                acc += c as f64;
+                n += 1;
+            }
+        }
+        if n * 2 >= st.len() {
+            acc / n as f64
+        } else {
+            f64::NEG_INFINITY
+        }
+    };
+    let found: Vec<((f64, f64), f64)> = frames
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .map(|f| {
+            let (mut best, mut at) = (f64::NEG_INFINITY, (0i32, 0i32));
+            for dr in -r..=r {
+                for dc in -r..=r {
+                    let v = score(&f, dr as f64, dc as f64);
+                    if v > best {
+                        best = v;
+                        at = (dr, dc);
+                    }
+                }
+            }
+            // Sub-pixel: a 0.25 px grid over +- 0.75 px around the integer optimum, then a
+            // parabola per axis (along a straight vessel the score is flat, so both axes are
+            // needed from the branches of other directions).
+            let (mut ar, mut ac) = (at.0 as f64, at.1 as f64);
+            let (cr, cc) = (ar, ac);
+            for i in -3..=3 {
+                for j in -3..=3 {
+                    let (dr, dc) = (cr + 0.25 * i as f64, cc + 0.25 * j as f64);
+                    let v = score(&f, dr, dc);
+                    if v > best {
+                        best = v;
+                        (ar, ac) = (dr, dc);
+                    }
+                }
+            }
+            let refine = |m: f64, c: f64, p: f64| {
+                let den = m - 2.0 * c + p;
+                if den < 0.0 {
+                    (0.5 * (m - p) / den).clamp(-0.5, 0.5)
+                } else {
+                    0.0
+                }
+            };
+            let fr = 0.25 * refine(score(&f, ar - 0.25, ac), best, score(&f, ar + 0.25, ac));
+            let fc = 0.25 * refine(score(&f, ar, ac - 0.25), best, score(&f, ar, ac + 0.25));
+            let fr = if fr.is_finite() { fr } else { 0.0 };
+            let fc = if fc.is_finite() { fc } else { 0.0 };
+            ((ar + fr, ac + fc), best)
+        })
+        .collect();
+    let top = found.iter().map(|f| f.1).fold(f64::NEG_INFINITY, f64::max);
+    if !(top > 0.0) {
+        return Ok(vec![(0.0, 0.0); nf]);
+    }
+    let ok: Vec<usize> = (0..nf).filter(|&i| found[i].1 >= 0.2 * top).collect();
+    Ok((0..nf)
+        .map(|i| {
+            let j = ok.iter().copied().min_by_key(|&j| j.abs_diff(i)).unwrap_or(i);
+            found[j].0
+        })
+        .collect())
 }
 
 /// Arrival time: first crossing of `baseline + fraction * (peak - baseline)`, linearly
@@ -163,12 +285,13 @@ pub fn grade_flow(
         let step = (range.len() / 12).max(1);
         range.into_iter().step_by(step).collect()
     };
+    let shifts = frame_shifts(frames, tree, polarity, opts.max_shift_px)?;
     let curves: Vec<(Vec<f64>, Vec<f64>)> = tree
         .branches
         .par_iter()
         .map(|b| {
-            let d = contrast_curve(&frames, b, &stations(b, true), mm, sign);
-            let p = contrast_curve(&frames, b, &stations(b, false), mm, sign);
+            let d = contrast_curve(&frames, &shifts, b, &stations(b, true), mm, sign);
+            let p = contrast_curve(&frames, &shifts, b, &stations(b, false), mm, sign);
             (d, p)
         })
         .collect();

@@ -20,7 +20,7 @@ pub mod segment;
 
 pub use catheter::{CatheterWidth, calibrate_catheter, measure_catheter};
 pub use centerline::{CenterlineBranch, CenterlineOptions, Centerlines, centerlines, skeletonize};
-pub use cine::{FlowOptions, grade_flow, opacification_curve};
+pub use cine::{FlowOptions, frame_shifts, grade_flow, opacification_curve};
 pub use error::{AngioError, Result};
 pub use measure::{TortuosityOptions, qca_branch, qca_segment, tortuosity};
 pub use profile::{CrossSection, JunctionZones, ProfileOptions, diameter_profile, measure_cross_section};

@@ -471,3 +471,42 @@ fn lopsided_edges_are_unreliable() {
         }
     }
 }
+
+#[test]
+fn frame_shifts_recover_vessel_motion() {
+    // The Y tree measured at rest, then frames translated by known sub-pixel shifts; the first
+    // frame has no contrast at all and takes its neighbour's shift.
+    let rest = render(200, 230, &y_tubes(), 1000.0, 0.03, 1.0);
+    let res = analyze_view(rest.view(), &Calibration::user(MM).unwrap(), &AngioOptions::default()).unwrap();
+    let shifts = [(0.0, 0.0), (1.5, -2.0), (-3.0, 0.75), (2.25, 2.5), (0.0, 0.0)];
+    let mut frames = Array3::<f32>::from_elem((shifts.len(), 200, 230), 1000.0);
+    for (f, &(dr, dc)) in shifts.iter().enumerate().skip(1) {
+        let moved: Vec<common::Tube> = y_tubes()
+            .into_iter()
+            .map(|t| common::Tube {
+                points: t.points.iter().map(|p| Point::new(p.row + dr, p.col + dc)).collect(),
+                radius: t.radius,
+            })
+            .collect();
+        frames
+            .index_axis_mut(ndarray::Axis(0), f)
+            .assign(&render(200, 230, &moved, 1000.0, 0.03, 1.0));
+    }
+    let found = frame_shifts(frames.view(), &res.tree, vesselkit_filters::Polarity::DarkOnBright, 4.0).unwrap();
+    for (f, (&want, got)) in shifts.iter().zip(&found).enumerate().skip(1) {
+        assert!(
+            (got.0 - want.0).abs() <= 0.3 && (got.1 - want.1).abs() <= 0.3,
+            "frame {f}: {got:?} vs {want:?}"
+        );
+    }
+    assert_eq!(found[0], found[1], "empty frame takes its neighbour's shift");
+    assert!(
+        frame_shifts(
+            frames.view(),
+            &res.tree,
+            vesselkit_filters::Polarity::DarkOnBright,
+            f64::NAN
+        )
+        .is_err()
+    );
+}
