@@ -521,12 +521,12 @@ fn hessian_coarse(
     (hrr, hrc, hcc)
 }
 
+/// Rows `r - 1`, `r`, `r + 1`.
+type Rows3<'a> = (&'a [f32], &'a [f32], &'a [f32]);
+
 /// The rows of one coarse row, each cut to the row length so the loops need no bounds checks.
 #[inline(always)]
-fn cut<'a>(
-    rows3: (&'a [f32], &'a [f32], &'a [f32]),
-    g: [&'a [f32]; 4],
-) -> ((&'a [f32], &'a [f32], &'a [f32]), [&'a [f32]; 4]) {
+fn cut<'a>(rows3: Rows3<'a>, g: [&'a [f32]; 4]) -> (Rows3<'a>, [&'a [f32]; 4]) {
     let n = rows3.1.len();
     (
         (&rows3.0[..n], rows3.1, &rows3.2[..n]),
