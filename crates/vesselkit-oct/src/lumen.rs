@@ -1,7 +1,7 @@
 //! Lumen contour of one OCT frame: catheter and guidewire handling, then a globally optimal
 //! closed boundary found by dynamic programming over angle in polar space.
 
-use crate::channels::{Channel, Septum, find_channels};
+use crate::channels::{Channel, ChannelInput, Septum, find_channels};
 use crate::error::{OctError, Result, finite_pixels, positive};
 use crate::metrics::{LumenMetrics, contour_mask, lumen_metrics};
 use crate::polar::{CartesianGrid, OctGeometry, bilinear, bilinear_polar};
@@ -146,29 +146,16 @@ impl Source<'_> {
             Source::Polar { img, z_offset } => bilinear_polar(img, t / TAU * img.nrows() as f64, r - z_offset),
         }
     }
-    /// Intensity at an analysis-frame pixel position.
-    #[inline]
-    pub(crate) fn at_point(&self, row: f64, col: f64, center: Point) -> Option<f32> {
-        match self {
-            Source::Cart { img, .. } => bilinear(img, row, col),
-            Source::Polar { .. } => {
-                let (dr, dc) = (row - center.row, col - center.col);
-                let r = dr.hypot(dc);
-                let t = dr.atan2(dc).rem_euclid(TAU);
-                self.at(r, t, 0.0, 0.0)
-            }
-        }
-    }
 }
 
 /// The internal polar image and what was learned from it.
 pub(crate) struct PolarWork {
     /// Normalised (1st..99.5th percentile -> 0..1), lightly smoothed `[n_angles, n_k]`.
     pub ps: Array2<f32>,
+    /// The same before smoothing.
+    pub raw: Array2<f32>,
     pub dr: f64,
     pub k_min: usize,
-    pub lo: f32,
-    pub hi: f32,
 }
 
 fn percentile(values: &mut [f32], q: f64) -> f32 {
@@ -298,7 +285,7 @@ fn detect_catheter(ps: &Array2<f32>, k_hi: usize, gap: usize) -> usize {
 }
 
 /// Circular runs of `true` in `flags` as `(start, len)`.
-fn circular_runs(flags: &[bool]) -> Vec<(usize, usize)> {
+pub(crate) fn circular_runs(flags: &[bool]) -> Vec<(usize, usize)> {
     let n = flags.len();
     if flags.iter().all(|&f| f) {
         return vec![(0, n)];
@@ -671,6 +658,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     };
     let mut flagged = vec![false; na];
     let mut guidewire_shadow = None;
+    let mut guide_arc = None;
     if let Some((s, l)) = guide {
         let margin = (na / 180).max(1);
         let s2 = (s + na - margin) % na;
@@ -681,6 +669,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         let start = TAU * s2 as f64 / na as f64;
         let end = TAU * ((s2 + l2) % na) as f64 / na as f64;
         guidewire_shadow = Some((start, end));
+        guide_arc = Some((s2, l2));
     }
 
     // 4. Edge cost: bright outside minus dark inside, with a penalty for bright inside.
@@ -792,8 +781,16 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
 
     // 7. Metrics, channels and septa.
     let metrics = lumen_metrics(&contour, mm);
-    let work = PolarWork { ps, dr, k_min, lo, hi };
-    let (channels, septa) = find_channels(&src, &work, &contour, &radius, &grid, guidewire_shadow, opts, wo);
+    let work = PolarWork { ps, raw, dr, k_min };
+    let (channels, septa) = find_channels(&ChannelInput {
+        work: &work,
+        radius: &radius,
+        contour: &contour,
+        grid: &grid,
+        guidewire: guide_arc,
+        opts,
+        wall_window: wo,
+    });
     Ok(OctFrameResult {
         contour,
         interpolated: flagged,
