@@ -935,8 +935,8 @@ struct Scratch {
     wide_scale: Vec<f32>,
 }
 
-/// Images above this many pixels do not keep their scratch buffers after the call (bounds the
-/// memory held per thread to about 30 MB).
+/// Images above this many pixels do not keep their scratch buffers after the call (about 19
+/// bytes per pixel: this bounds the memory held per thread to 40 MB).
 const SCRATCH_KEEP_MAX_PX: usize = 1 << 21;
 
 thread_local! {
@@ -968,8 +968,9 @@ pub fn vesselness(img: ArrayView2<f32>, opts: &VesselnessOptions) -> Result<Vess
 /// resolution.
 ///
 /// Coarse scales: the image blurred at sigma 1 is decimated 2x; scales are visited in increasing
-/// order, each blurred from the previous one by the variance difference; Frangi's `c` and
-/// Jerman's `max(l2)` are taken over the coarse grid.
+/// order, each blurred from the previous one by the variance difference (from the decimated
+/// image when that difference is small); Frangi's `c` and Jerman's `max(l2)` are taken over the
+/// coarse grid. Work buffers are kept per thread between calls on images up to 2 Mpx.
 pub fn vesselness_with_sampling(
     img: ArrayView2<f32>,
     opts: &VesselnessOptions,
