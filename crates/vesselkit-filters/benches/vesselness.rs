@@ -1,9 +1,10 @@
-//! 4-scale vesselness on a synthetic 1024x1024 angiogram-like image.
+//! 4-scale vesselness on a synthetic 1024x1024 angiogram-like image: the default sampling
+//! (sigma >= 2 on the 2x decimated grid) and, for Frangi, the exact full-resolution path.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::Array2;
 use std::hint::black_box;
-use vesselkit_filters::{Method, VesselnessOptions, vesselness};
+use vesselkit_filters::{Method, SamplingOptions, VesselnessOptions, vesselness, vesselness_with_sampling};
 
 /// Dark curved tubes of several radii on a smooth bright background with mild texture.
 fn synthetic(n: usize) -> Array2<f32> {
@@ -33,6 +34,12 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("vesselness_{name}_1024_4scales"), |b| {
             b.iter(|| vesselness(black_box(img.view()), &opts))
         });
+        if method == Method::Frangi {
+            let exact = SamplingOptions::exact();
+            c.bench_function("vesselness_frangi_1024_4scales_exact", |b| {
+                b.iter(|| vesselness_with_sampling(black_box(img.view()), &opts, &exact))
+            });
+        }
     }
 }
 

@@ -34,7 +34,10 @@ fn worst_tortuosity(ev: &Evidence) -> (f64, u32, f64) {
     let mut dm = 1.0f64;
     let mut bends = 0u32;
     let mut max_bend = 0.0f64;
-    for t in [ev.segment_tortuosity, ev.distal_tortuosity].into_iter().flatten() {
+    for t in [ev.segment_tortuosity, ev.local_tortuosity, ev.distal_tortuosity]
+        .into_iter()
+        .flatten()
+    {
         if t.dm.is_finite() {
             dm = dm.max(t.dm);
         }

@@ -75,9 +75,15 @@ fn longest_run(flags: impl Iterator<Item = bool>) -> usize {
     best
 }
 
+/// Heading reversals smaller than this do not end a bend: centerline noise at the resampling
+/// step flips the sign of the local turning, which would otherwise split one bend into many
+/// small ones. A measurement-noise constant, not a clinical threshold.
+const BEND_HYSTERESIS_DEG: f64 = 15.0;
+
 /// Tortuosity of a centerline (px points) resampled at `step_px`; `None` when too short.
-/// DM = path / chord; bends are maximal runs of same-sign turning whose summed angle reaches
-/// `bend_deg`; ICM = (inflections + 1) × DM; SOAM = total |turning| / path length.
+/// DM = path / chord; a bend is one monotonic swing of the (unwrapped) heading between two
+/// reversals larger than [`BEND_HYSTERESIS_DEG`], counted when it reaches `bend_deg`;
+/// ICM = (inflections + 1) × DM; SOAM = total |turning| / path length.
 pub(crate) fn tortuosity_of(points: &[Point], step_px: f64, mm_per_px: f64, bend_deg: f64) -> Option<Tortuosity> {
     let pl = Polyline::new(points.to_vec()).resample(step_px);
     if pl.len() < 3 {
@@ -100,29 +106,39 @@ pub(crate) fn tortuosity_of(points: &[Point], step_px: f64, mm_per_px: f64, bend
         }
         angles.push((a.0 * b.1 - a.1 * b.0).atan2(a.0 * b.0 + a.1 * b.1));
     }
+    // Unwrapped heading relative to the first segment; swings between reversals are bends.
+    let hyst = BEND_HYSTERESIS_DEG.to_radians();
     let (mut bends, mut max_bend, mut inflections) = (0u32, 0.0f64, 0u32);
-    let (mut group, mut sign) = (0.0f64, 0.0f64);
-    let close = |g: f64, bends: &mut u32, max_bend: &mut f64| {
-        let deg = g.to_degrees();
-        *max_bend = max_bend.max(deg);
+    let (mut heading, mut start, mut ext, mut dir) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut close = |from: f64, to: f64, bends: &mut u32| {
+        let deg = (to - from).abs().to_degrees();
+        max_bend = max_bend.max(deg);
         if deg >= bend_deg {
             *bends += 1;
         }
     };
     for &a in &angles {
-        if a.abs() < 1e-9 {
+        heading += a;
+        if dir == 0.0 {
+            if (heading - start).abs() >= hyst {
+                dir = (heading - start).signum();
+                ext = heading;
+            } else if (heading - start).abs() > (ext - start).abs() {
+                ext = heading;
+            }
             continue;
         }
-        let s = a.signum();
-        if sign != 0.0 && s != sign {
-            close(group, &mut bends, &mut max_bend);
+        if (heading - ext) * dir > 0.0 {
+            ext = heading;
+        } else if (ext - heading) * dir >= hyst {
+            close(start, ext, &mut bends);
             inflections += 1;
-            group = 0.0;
+            start = ext;
+            ext = heading;
+            dir = -dir;
         }
-        sign = s;
-        group += a.abs();
     }
-    close(group, &mut bends, &mut max_bend);
+    close(start, ext, &mut bends);
     let total: f64 = angles.iter().map(|a| a.abs()).sum();
     let dm = path / chord;
     Some(Tortuosity {
@@ -385,8 +401,10 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
         distal_end: Some(b.distal_end),
         cutoff: false,
         distal_vessel_visible: !b.children.is_empty(),
+        continuation_gap_mm: None,
         stump: None,
         segment_tortuosity: None,
+        local_tortuosity: None,
         distal_tortuosity,
         lesion_angle_deg: None,
         reliable_fraction,
@@ -446,6 +464,40 @@ fn site_of(p: Point) -> Site {
     Site { row: p.row, col: p.col }
 }
 
+/// Distance (mm) from the cut-off tip at sample `tip` to the nearest free end of another
+/// branch (the start of a root branch or the end of a terminal one) that lies ahead of the
+/// stump: within `continuation_max_angle_deg` of the direction of the last
+/// `angle_window_mm` of centerline.
+fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, rules: &Rules) -> Option<f64> {
+    let det = &rules.detection;
+    let mm = tree.calibration.mm_per_px;
+    if mm.is_nan() || mm <= 0.0 {
+        return None;
+    }
+    let t = p.b.samples[tip].point;
+    let back = p.point_at(p.s[tip] - det.angle_window_mm);
+    let dir = (t.row - back.row, t.col - back.col);
+    let mut best: Option<f64> = None;
+    for o in tree.branches.iter().filter(|o| o.id != p.b.id) {
+        let (Some(first), Some(last)) = (o.samples.first(), o.samples.last()) else {
+            continue;
+        };
+        let ends = [
+            (o.parent.is_none()).then_some(first.point),
+            (o.children.is_empty()).then_some(last.point),
+        ];
+        for e in ends.into_iter().flatten() {
+            let v = (e.row - t.row, e.col - t.col);
+            let ahead = angle_between(dir, v).is_some_and(|a| a <= det.continuation_max_angle_deg);
+            let d = t.dist(e) * mm;
+            if ahead && best.is_none_or(|b| d < b) {
+                best = Some(d);
+            }
+        }
+    }
+    best
+}
+
 /// The occlusion candidate at an abrupt branch end, if any.
 fn occlusion(p: &Profile, tree: &VesselTree, rules: &Rules) -> Option<Lesion> {
     let b = p.b;
@@ -481,7 +533,7 @@ fn occlusion(p: &Profile, tree: &VesselTree, rules: &Rules) -> Option<Lesion> {
             percentile(&mut d, det.reference_percentile)
         }
     };
-    if refd.is_nan() || refd <= 0.0 {
+    if refd.is_nan() || refd <= 0.0 || refd < det.min_reference_mm {
         return None;
     }
     let visible_mm = tip_arc - p.s[0];
@@ -517,6 +569,13 @@ fn occlusion(p: &Profile, tree: &VesselTree, rules: &Rules) -> Option<Lesion> {
     ev.proximal_shoulder_slope_per_mm = shoulder_slopes(p, win_start, tip_arc, tip_arc, refd).0;
     ev.cutoff = true;
     ev.stump = Some(stump);
+    ev.continuation_gap_mm = continuation_gap(p, tree, tip, rules);
+    if ev
+        .continuation_gap_mm
+        .is_some_and(|g| g <= rules.detection.continuation_max_gap_ref * refd)
+    {
+        ev.distal_vessel_visible = true;
+    }
     Some(new_lesion(Some(b.id), Some(site_of(b.samples[tip].point)), ev, rules))
 }
 
@@ -605,7 +664,16 @@ fn measure_segment(
         )
     };
 
+    if refd.is_nan() || refd < det.min_reference_mm {
+        // Below the smallest vessel reported (or no reference at all).
+        return Ok(None);
+    }
     let mut ev = base_evidence(p, tree, extent, (lo, hi), rules);
+    if ev.reliable_fraction < det.min_reliable_fraction {
+        // Mostly junction, overlap or border samples: the narrowing or band is more likely a
+        // measurement artefact than a lesion.
+        return Ok(None);
+    }
     ev.diameter_stenosis_pct = ds;
     ev.area_stenosis_pct = area_stenosis_pct(mld, refd);
     ev.mld_mm = mld;
@@ -642,6 +710,17 @@ fn measure_segment(
             .collect();
         ev.segment_tortuosity = tortuosity_of(
             &pts,
+            det.tortuosity_step_mm / mm_per_px,
+            mm_per_px,
+            det.bend_threshold_deg,
+        );
+        let half = det.tortuosity_window_ref * refd;
+        let local: Vec<Point> = b.samples[p.range(extent.0 - half, extent.1 + half)]
+            .iter()
+            .map(|x| x.point)
+            .collect();
+        ev.local_tortuosity = tortuosity_of(
+            &local,
             det.tortuosity_step_mm / mm_per_px,
             mm_per_px,
             det.bend_threshold_deg,
@@ -900,8 +979,10 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             distal_end: None,
             cutoff: false,
             distal_vessel_visible: true,
+            continuation_gap_mm: None,
             stump: None,
             segment_tortuosity: None,
+            local_tortuosity: None,
             distal_tortuosity: None,
             lesion_angle_deg: None,
             reliable_fraction: (a..=z).filter(|&i| ok(i)).count() as f64 / (z - a + 1) as f64,
@@ -953,6 +1034,32 @@ mod tests {
                 .collect();
             assert!((fast[i] - percentile(&mut w, 90.0)).abs() < 1e-12, "at {i}");
         }
+    }
+
+    #[test]
+    fn noisy_straight_line_has_no_bends() {
+        // Centerline jitter of ±0.5 px flips the sign of the local turning every few samples;
+        // without hysteresis each flip would end a bend.
+        let line: Vec<Point> = (0..400)
+            .map(|i| Point::new(0.5 * ((i * 7919) % 13) as f64 / 12.0 - 0.25, i as f64 * 0.5))
+            .collect();
+        let t = tortuosity_of(&line, 5.0, 0.2, 45.0).unwrap();
+        assert_eq!(t.bends, 0, "{t:?}");
+        assert!(t.max_bend_deg < 15.0, "{t:?}");
+        // Two opposite 60° turns joined by straight runs: two bends of 60°, one inflection.
+        let mut zig: Vec<Point> = (0..100).map(|i| Point::new(0.0, i as f64)).collect();
+        let (s, c) = (60f64.to_radians().sin(), 60f64.to_radians().cos());
+        for i in 1..=100 {
+            zig.push(Point::new(i as f64 * s, 99.0 + i as f64 * c));
+        }
+        let end = zig[zig.len() - 1];
+        for i in 1..=100 {
+            zig.push(Point::new(end.row, end.col + i as f64));
+        }
+        let t = tortuosity_of(&zig, 1.0, 0.1, 45.0).unwrap();
+        assert_eq!(t.bends, 2, "{t:?}");
+        assert!((t.max_bend_deg - 60.0).abs() < 1.0, "{t:?}");
+        assert!((t.icm - 2.0 * t.dm).abs() < 1e-9, "{t:?}");
     }
 
     #[test]

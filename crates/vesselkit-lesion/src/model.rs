@@ -116,9 +116,18 @@ pub struct Evidence {
     pub cutoff: bool,
     /// Vessel is visible beyond the lesion (distal samples or child branches).
     pub distal_vessel_visible: bool,
+    /// Cut-off: distance from the stump tip to the nearest free vessel end ahead of it (within
+    /// `continuation_max_angle_deg` of the stump direction), mm. A vessel that resumes across
+    /// a short gap is contrast passing a near-occlusion that the segmentation lost.
+    #[serde(default)]
+    pub continuation_gap_mm: Option<f64>,
     pub stump: Option<StumpShape>,
     /// Tortuosity of the centerline from the lesion to the end of its branch.
     pub segment_tortuosity: Option<Tortuosity>,
+    /// Tortuosity of the centerline around the lesion, from `tortuosity_window_ref` reference
+    /// diameters before it to as far beyond it (the winding a lesion sits in).
+    #[serde(default)]
+    pub local_tortuosity: Option<Tortuosity>,
     /// Worst tortuosity reported for the branches below (largest DM, bends and bend).
     pub distal_tortuosity: Option<Tortuosity>,
     /// Direction change across the lesion, degrees.

@@ -66,6 +66,27 @@ pub struct DetectionRules {
     pub tortuosity_step_mm: f64,
     /// A bend is a direction change of at least this many degrees (45°, [T4][Q13]).
     pub bend_threshold_deg: f64,
+    /// Half-width of the centerline window around a lesion whose tortuosity is the lesion's
+    /// local tortuosity, in reference diameters (a winding is several diameters long).
+    /// **UNVERIFIED** default 4.
+    pub tortuosity_window_ref: f64,
+    /// Narrowings and cut-offs whose reference diameter is below this are not reported: BPA
+    /// targets segmental and subsegmental arteries of about 2-5 mm [R15], and edges of
+    /// thinner vessels are near the resolution limit [Q10]. **UNVERIFIED** default 2.0
+    /// (the lower end of [R15]); 0 reports every size.
+    pub min_reference_mm: f64,
+    /// A cut-off is not total when another vessel resumes within this many reference
+    /// diameters ahead of the stump (contrast passing a near-occlusion whose narrowest part
+    /// the segmentation lost). **UNVERIFIED** default 2.5.
+    pub continuation_max_gap_ref: f64,
+    /// Largest angle between the stump direction and the direction to the resuming vessel,
+    /// degrees. **UNVERIFIED** default 45.
+    pub continuation_max_angle_deg: f64,
+    /// Narrowings and web signs are reported only when at least this fraction of the profile
+    /// samples in their QCA window is reliable (not at a junction, overlap or border); a
+    /// measurement-quality gate. Cut-offs are exempt (the samples at a stump tip are never
+    /// reliable). **UNVERIFIED** default 0.5.
+    pub min_reliable_fraction: f64,
 }
 
 impl Default for DetectionRules {
@@ -85,6 +106,11 @@ impl Default for DetectionRules {
             angle_window_mm: 3.0,
             tortuosity_step_mm: 1.0,
             bend_threshold_deg: 45.0,
+            tortuosity_window_ref: 6.0,
+            min_reference_mm: 2.0,
+            continuation_max_gap_ref: 2.5,
+            continuation_max_angle_deg: 45.0,
+            min_reliable_fraction: 0.5,
         }
     }
 }
@@ -334,6 +360,16 @@ impl Rules {
         positive(d.angle_window_mm, "detection.angle_window_mm")?;
         positive(d.tortuosity_step_mm, "detection.tortuosity_step_mm")?;
         in_range(d.bend_threshold_deg, 0.0, 180.0, "detection.bend_threshold_deg")?;
+        positive(d.tortuosity_window_ref, "detection.tortuosity_window_ref")?;
+        non_negative(d.min_reference_mm, "detection.min_reference_mm")?;
+        non_negative(d.continuation_max_gap_ref, "detection.continuation_max_gap_ref")?;
+        in_range(d.min_reliable_fraction, 0.0, 1.0, "detection.min_reliable_fraction")?;
+        in_range(
+            d.continuation_max_angle_deg,
+            0.0,
+            180.0,
+            "detection.continuation_max_angle_deg",
+        )?;
 
         let c = &self.classification;
         in_range(c.subtotal_min_ds_pct, 0.0, 100.0, "classification.subtotal_min_ds_pct")?;

@@ -569,3 +569,62 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn small_vessels_and_unreliable_windows_are_not_reported() {
+    // The same 50 % ring on a 1.6 mm vessel: below `min_reference_mm` (2.0).
+    let b = straight(
+        0,
+        None,
+        Point::new(100.0, 50.0),
+        (0.0, 1.0),
+        40.0,
+        cosine(1.6, 0.8, 20.0, 2.0),
+    );
+    assert!(detect(&one(b.clone()), &Rules::default()).unwrap().is_empty());
+    let mut r = Rules::default();
+    r.detection.min_reference_mm = 0.0;
+    let l = detect(&one(b), &r).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(close(l[0].diameter_stenosis_pct, 50.0, 1e-6));
+    // A ring whose QCA window is mostly unreliable (an overlap): not reported.
+    let mut b = ring_branch(1.0);
+    for s in b.samples.iter_mut().filter(|s| s.arc_mm > 13.0 && s.arc_mm < 27.0) {
+        s.reliable = false;
+    }
+    assert!(detect(&one(b), &Rules::default()).unwrap().is_empty());
+}
+
+#[test]
+fn lesion_inside_a_winding_is_tortuous_from_its_local_window() {
+    // A 4 mm vessel winding from 10 to 34 mm (wavelength 8 mm, amplitude 1.5 mm: every half
+    // wave turns about 100°), straight after; the lesion sits mid-winding at 22 mm. The segment
+    // from the lesion to the end sees only half the winding; the window around it sees it all.
+    let path = |t: f64| {
+        let row = if (10.0..34.0).contains(&t) {
+            1.5 * (2.0 * PI * (t - 10.0) / 8.0).sin()
+        } else {
+            0.0
+        };
+        Point::new(100.0 + row / MM_PER_PX, 10.0 + t / MM_PER_PX)
+    };
+    let b = branch_along(0, None, 60.0, path, cosine(4.0, 1.6, 22.0, 3.0));
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let t = l[0].evidence.local_tortuosity.unwrap();
+    assert!(t.bends >= 5, "{t:?}");
+    assert!(t.max_bend_deg > 90.0 && t.max_bend_deg < 120.0, "{t:?}");
+    assert_eq!(l[0].lesion_type, LesionType::Tortuous, "{}", l[0].evidence.rule_text);
+    // The same lesion on a straight vessel is a ring with no local bends.
+    let b = straight(
+        0,
+        None,
+        Point::new(100.0, 10.0),
+        (0.0, 1.0),
+        60.0,
+        cosine(4.0, 1.6, 22.0, 3.0),
+    );
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l[0].lesion_type, LesionType::Ring);
+    assert_eq!(l[0].evidence.local_tortuosity.unwrap().bends, 0);
+}

@@ -7,7 +7,7 @@
 //! channel); components above a minimum area are channels, and bright components that touch two
 //! or more channels are septa.
 
-use crate::lumen::{OctOptions, PolarWork, Source};
+use crate::lumen::{OctOptions, PolarWork, circular_runs};
 use crate::polar::CartesianGrid;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
@@ -32,253 +32,305 @@ pub struct Septum {
     pub length_mm: f64,
 }
 
-/// Linear interpolation of a per-angle radius profile at angle `t`.
-fn radius_at(radius: &[f64], t: f64) -> f64 {
-    let n = radius.len();
-    let x = t.rem_euclid(TAU) / TAU * n as f64;
-    let i0 = (x.floor() as usize) % n;
-    let f = x - x.floor();
-    radius[i0] * (1.0 - f) + radius[(i0 + 1) % n] * f
-}
-
-fn in_arc(t: f64, arc: Option<(f64, f64)>) -> bool {
-    match arc {
-        None => false,
-        Some((s, e)) if s <= e => t >= s && t <= e,
-        Some((s, e)) => t >= s || t <= e,
+/// Union-find root with path halving.
+fn root(parent: &mut [u32], mut x: u32) -> u32 {
+    while parent[x as usize] != x {
+        let p = parent[parent[x as usize] as usize];
+        parent[x as usize] = p;
+        x = p;
     }
+    x
 }
 
-/// Label connected components of `mask` (`w`-wide, row-major); returns labels (0 = none) and
-/// the component count. `eight` selects 8-connectivity.
-fn label(mask: &[bool], w: usize, eight: bool) -> (Vec<u32>, u32) {
-    let h = mask.len() / w;
-    let mut lab = vec![0u32; mask.len()];
-    let mut next = 0u32;
-    let mut stack = Vec::new();
-    for start in 0..mask.len() {
-        if !mask[start] || lab[start] != 0 {
-            continue;
-        }
-        next += 1;
-        lab[start] = next;
-        stack.push(start);
-        while let Some(p) = stack.pop() {
-            let (r, c) = ((p / w) as isize, (p % w) as isize);
-            for dr in -1isize..=1 {
-                for dc in -1isize..=1 {
-                    if (dr == 0 && dc == 0) || (!eight && dr != 0 && dc != 0) {
-                        continue;
-                    }
-                    let (rr, cc) = (r + dr, c + dc);
-                    if rr < 0 || cc < 0 || rr >= h as isize || cc >= w as isize {
-                        continue;
-                    }
-                    let q = rr as usize * w + cc as usize;
-                    if mask[q] && lab[q] == 0 {
-                        lab[q] = next;
-                        stack.push(q);
-                    }
-                }
-            }
-        }
-    }
-    (lab, next)
+/// Wall of a self-shadowing septum: an angle is shadowed when the mean wall intensity just
+/// behind the boundary is below this fraction of its median over all angles.
+const SELF_SHADOW_RATIO: f32 = 0.5;
+
+/// What [`find_channels`] needs from the lumen search (all in the internal polar image).
+pub(crate) struct ChannelInput<'a> {
+    pub work: &'a PolarWork,
+    /// Final boundary radius per angle, px of the analysis frame.
+    pub radius: &'a [f64],
+    pub contour: &'a Contour,
+    pub grid: &'a CartesianGrid,
+    /// Guidewire shadow as `(first angle index, number of angles)`, margins included.
+    pub guidewire: Option<(usize, usize)>,
+    pub opts: &'a OctOptions,
+    /// Width of the wall window (radial samples).
+    pub wall_window: usize,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn find_channels(
-    src: &Source,
-    work: &PolarWork,
-    contour: &Contour,
-    radius: &[f64],
-    grid: &CartesianGrid,
-    guidewire: Option<(f64, f64)>,
-    opts: &OctOptions,
-    wall_window: usize,
-) -> (Vec<Channel>, Vec<Septum>) {
+/// Channels and septa, found in the catheter-centred polar image.
+///
+/// Working in polar space keeps the analysis to one pass over the polar image the lumen search
+/// already made, and it is the natural frame for what the beam cannot see:
+/// - a septum seen edge-on (running along the beam) shadows its own far part and the wall
+///   behind it; on such A-lines the lumen from the last bright sample to the wall is taken as
+///   septum, since that is what cast the shadow;
+/// - in the guidewire shadow nothing is seen, so the dark regions on its two sides are
+///   matched in radial order (the n-th region counted from the catheter on one side continues
+///   as the n-th on the other), which keeps a septum crossing the shadow and does not split a
+///   channel that the shadow cuts across.
+pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
+    let ChannelInput {
+        work,
+        radius,
+        contour,
+        grid,
+        guidewire,
+        opts,
+        wall_window,
+    } = *inp;
+    let ps = &work.ps;
+    let raw = &work.raw;
+    let (na, nk) = ps.dim();
     let mm = grid.mm_per_px;
     let center = grid.center;
-    let (mut r0, mut r1, mut c0, mut c1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
-    for p in &contour.points {
-        r0 = r0.min(p.row);
-        r1 = r1.max(p.row);
-        c0 = c0.min(p.col);
-        c1 = c1.max(p.col);
-    }
-    let side = (r1 - r0).max(c1 - c0);
-    if side.is_nan() || side <= 0.0 {
-        return (vec![], vec![]);
-    }
-    let step = side / opts.channel_patch_px as f64;
-    let ph = ((r1 - r0) / step).ceil() as usize + 1;
-    let pw = ((c1 - c0) / step).ceil() as usize + 1;
-    let cath_r = work.k_min as f64 * work.dr;
-    let margin = 1.5 * step + 1.0;
-    let inv = 1.0 / (work.hi - work.lo);
-    let r_in = radius.iter().copied().fold(f64::INFINITY, f64::min) - margin;
-    let r_out = radius.iter().copied().fold(0.0f64, f64::max);
-
-    // Classify patch pixels: 0 outside, 1 lumen, 2 catheter; and sample intensities.
-    let mut class = vec![0u8; ph * pw];
-    let mut val = vec![0.0f32; ph * pw];
-    for i in 0..ph {
-        for j in 0..pw {
-            let (row, col) = (r0 + i as f64 * step, c0 + j as f64 * step);
-            let (dr, dc) = (row - center.row, col - center.col);
-            let rho = dr.hypot(dc);
-            let idx = i * pw + j;
-            if rho < cath_r {
-                class[idx] = 2;
-            } else if rho < r_out && (rho < r_in || rho < radius_at(radius, dr.atan2(dc).rem_euclid(TAU)) - margin) {
-                class[idx] = 1;
-                val[idx] = src.at_point(row, col, center).map_or(0.0, |v| (v - work.lo) * inv);
-            }
-        }
-    }
-    // 3x3 mean over lumen pixels only (speckle suppression without mixing in the wall).
-    let mut sm = vec![0.0f32; ph * pw];
-    let mut lumen_vals = Vec::new();
-    for i in 0..ph {
-        for j in 0..pw {
-            let idx = i * pw + j;
-            if class[idx] != 1 {
-                continue;
-            }
-            let (mut s, mut n) = (0.0f32, 0u32);
-            for ii in i.saturating_sub(1)..(i + 2).min(ph) {
-                for jj in j.saturating_sub(1)..(j + 2).min(pw) {
-                    if class[ii * pw + jj] == 1 {
-                        s += val[ii * pw + jj];
-                        n += 1;
-                    }
-                }
-            }
-            sm[idx] = s / n as f32;
-            lumen_vals.push(sm[idx]);
-        }
-    }
-    let area_of = |n: usize| n as f64 * step * step * mm * mm;
-    let whole = |class: &[u8]| {
-        let (mut n, mut sr, mut sc) = (0usize, 0.0f64, 0.0f64);
-        for i in 0..ph {
-            for j in 0..pw {
-                if class[i * pw + j] != 0 {
-                    n += 1;
-                    sr += r0 + i as f64 * step;
-                    sc += c0 + j as f64 * step;
-                }
-            }
-        }
-        let area = contour.area_px2() * mm * mm;
-        if n == 0 {
-            return vec![Channel {
-                area_mm2: area,
-                centroid: contour.centroid(),
-            }];
-        }
+    let whole = || {
         vec![Channel {
-            area_mm2: area,
-            centroid: Point::new(sr / n as f64, sc / n as f64),
+            area_mm2: contour.area_px2() * mm * mm,
+            centroid: contour.centroid(),
         }]
     };
-    if lumen_vals.is_empty() {
-        return (whole(&class), vec![]);
+    if na == 0 || radius.len() != na || nk < 4 {
+        return (whole(), vec![]);
     }
-    let lumen_level = {
-        let mid = lumen_vals.len() / 2;
-        *lumen_vals.select_nth_unstable_by(mid, f32::total_cmp).1
-    };
-    let na = radius.len();
-    let nk = work.ps.ncols();
+    let k0 = work.k_min.min(nk - 1);
+    let in_arc = |a: usize| guidewire.is_some_and(|(s, l)| (a + na - s) % na < l);
+    // Last lumen sample per angle, a margin inside the boundary (its blur belongs to the wall).
+    let margin = 2usize;
+    let kb: Vec<usize> = radius
+        .iter()
+        .map(|&r| {
+            let k = (r / work.dr).floor();
+            if k.is_finite() && k > 0.0 {
+                (k as usize).saturating_sub(margin).min(nk - 1)
+            } else {
+                0
+            }
+        })
+        .collect();
+    // Lumen and wall levels.
+    let mut lumen_vals = Vec::new();
     let mut wall_vals = Vec::new();
-    for (a, &r) in radius.iter().enumerate() {
-        let t = TAU * a as f64 / na as f64;
-        if in_arc(t, guidewire) {
+    let mut wall_mean = vec![f32::NAN; na];
+    for a in 0..na {
+        if in_arc(a) {
             continue;
         }
-        let k0 = (r / work.dr).round() as usize + 1;
-        for k in k0..(k0 + wall_window).min(nk) {
-            wall_vals.push(work.ps[[a, k]]);
+        let row = ps.row(a);
+        if kb[a] >= k0 {
+            lumen_vals.extend(row.iter().skip(k0).take(kb[a] + 1 - k0).copied());
+        }
+        let w0 = (kb[a] + margin + 1).min(nk);
+        let w1 = (w0 + wall_window).min(nk);
+        if w1 > w0 {
+            wall_vals.extend(row.iter().skip(w0).take(w1 - w0).copied());
+            wall_mean[a] = raw.row(a).iter().skip(w0).take(w1 - w0).sum::<f32>() / (w1 - w0) as f32;
         }
     }
-    if wall_vals.is_empty() {
-        return (whole(&class), vec![]);
+    if lumen_vals.is_empty() || wall_vals.is_empty() {
+        return (whole(), vec![]);
     }
-    let wall_level = {
-        let mid = wall_vals.len() / 2;
-        *wall_vals.select_nth_unstable_by(mid, f32::total_cmp).1
+    let median = |v: &mut Vec<f32>| {
+        let mid = v.len() / 2;
+        *v.select_nth_unstable_by(mid, f32::total_cmp).1
     };
+    let lumen_level = median(&mut lumen_vals);
+    let wall_level = median(&mut wall_vals);
     if wall_level - lumen_level < 0.05 {
-        return (whole(&class), vec![]);
+        return (whole(), vec![]);
     }
     let thr = lumen_level + opts.septum_contrast * (wall_level - lumen_level);
+    let mut means: Vec<f32> = wall_mean.iter().copied().filter(|v| v.is_finite()).collect();
+    let wall_median = if means.is_empty() { 0.0 } else { median(&mut means) };
 
-    let mut bright = vec![false; ph * pw];
-    let mut dark = vec![false; ph * pw];
-    for i in 0..ph {
-        for j in 0..pw {
-            let idx = i * pw + j;
-            match class[idx] {
-                2 => dark[idx] = true,
-                1 => {
-                    let (row, col) = (r0 + i as f64 * step, c0 + j as f64 * step);
-                    let in_shadow = || in_arc((row - center.row).atan2(col - center.col).rem_euclid(TAU), guidewire);
-                    if sm[idx] > thr && !in_shadow() {
-                        bright[idx] = true;
-                    } else {
-                        dark[idx] = true;
-                    }
-                }
-                _ => {}
+    // Pixel states: 0 outside the lumen, 1 dark, 2 bright (septum), 3 unseen (guidewire shadow).
+    const OUT: u8 = 0;
+    const DARK: u8 = 1;
+    const BRIGHT: u8 = 2;
+    const UNSEEN: u8 = 3;
+    let mut state = vec![OUT; na * nk];
+    for a in 0..na {
+        if kb[a] < k0 {
+            continue;
+        }
+        let row = ps.row(a);
+        let st = &mut state[a * nk..(a + 1) * nk];
+        if in_arc(a) {
+            st[k0..=kb[a]].fill(UNSEEN);
+            continue;
+        }
+        for k in k0..=kb[a] {
+            st[k] = if row[k] > thr { BRIGHT } else { DARK };
+        }
+    }
+    // Self-shadowing septum: the wall behind is dark over a narrow arc (a wide dark arc is a
+    // side branch or a wall out of reach, not a septum), and what lies between the septum's
+    // last visible sample and the wall was not seen and is the septum itself.
+    let shadowed: Vec<bool> = (0..na)
+        .map(|a| !in_arc(a) && wall_mean[a] < SELF_SHADOW_RATIO * wall_median)
+        .collect();
+    for (s, l) in circular_runs(&shadowed) {
+        if l > na / 36 {
+            continue;
+        }
+        for i in 0..l {
+            let a = (s + i) % na;
+            let st = &mut state[a * nk..(a + 1) * nk];
+            if let Some(hit) = (k0 + 3..=kb[a]).rev().find(|&k| st[k] == BRIGHT) {
+                st[hit..=kb[a]].fill(BRIGHT);
             }
         }
     }
-    let (dlab, nd) = label(&dark, pw, false);
-    let mut count = vec![0usize; nd as usize + 1];
-    let mut sum_r = vec![0.0f64; nd as usize + 1];
-    let mut sum_c = vec![0.0f64; nd as usize + 1];
-    for (idx, &l) in dlab.iter().enumerate() {
-        if l > 0 {
-            count[l as usize] += 1;
-            sum_r[l as usize] += r0 + (idx / pw) as f64 * step;
-            sum_c[l as usize] += c0 + (idx % pw) as f64 * step;
+    // Dark components, 4-connected with wrap-around in angle.
+    let mut lab = vec![0u32; na * nk];
+    let mut n_lab = 0u32;
+    let mut stack: Vec<usize> = Vec::new();
+    for start in 0..na * nk {
+        if state[start] != DARK || lab[start] != 0 {
+            continue;
+        }
+        n_lab += 1;
+        lab[start] = n_lab;
+        stack.push(start);
+        while let Some(p) = stack.pop() {
+            let (a, k) = (p / nk, p % nk);
+            let nb = [
+                ((a + 1) % na) * nk + k,
+                ((a + na - 1) % na) * nk + k,
+                if k + 1 < nk { p + 1 } else { p },
+                if k > 0 { p - 1 } else { p },
+            ];
+            for q in nb {
+                if state[q] == DARK && lab[q] == 0 {
+                    lab[q] = n_lab;
+                    stack.push(q);
+                }
+            }
         }
     }
-    let kept: Vec<bool> = count
-        .iter()
-        .map(|&n| n > 0 && area_of(n) >= opts.min_channel_area_mm2)
+    let nl = n_lab as usize;
+    // Pixel area (mm²) at radial index k.
+    let dth = TAU / na as f64;
+    let pix_area = |k: usize| (k as f64 + 0.5) * work.dr * work.dr * dth * mm * mm;
+    let mut area = vec![0.0f64; nl + 1];
+    for (p, &l) in lab.iter().enumerate() {
+        if l > 0 {
+            area[l as usize] += pix_area(p % nk);
+        }
+    }
+
+    let mut parent: Vec<u32> = (0..=n_lab).collect();
+    let union = |parent: &mut Vec<u32>, x: u32, y: u32| {
+        let (rx, ry) = (root(parent, x), root(parent, y));
+        if rx != ry {
+            parent[rx.max(ry) as usize] = rx.min(ry);
+        }
+    };
+    // Where the catheter touches the wall there is no lumen at its rim, yet the lumen on the two
+    // sides is one region around the catheter: join the dark regions next to the rim across
+    // such gaps (not across a septum that reaches the rim).
+    let mut last: Option<u32> = None;
+    for i in 0..2 * na {
+        let p = (i % na) * nk + k0;
+        match state[p] {
+            DARK => {
+                if let Some(y) = last {
+                    union(&mut parent, lab[p], y);
+                }
+                last = Some(lab[p]);
+            }
+            BRIGHT | UNSEEN => last = None,
+            _ => {}
+        }
+    }
+    // Across the guidewire shadow: match the dark regions on both sides in radial order.
+    if let Some((s, l)) = guidewire
+        && l + 2 <= na
+    {
+        let min_px_area = 0.25 * opts.min_channel_area_mm2;
+        // Regions along one A-line from the catheter outwards; runs of a few samples are
+        // slivers between a septum and the shadow edge, not a crossing.
+        let min_run = 3;
+        let seq = |a: usize| {
+            let mut v: Vec<u32> = Vec::new();
+            let mut k = k0;
+            while k < nk {
+                let x = lab[a * nk + k];
+                let run = (k..nk).take_while(|&j| lab[a * nk + j] == x).count();
+                if x > 0 && run >= min_run && area[x as usize] >= min_px_area && v.last() != Some(&x) {
+                    v.push(x);
+                }
+                k += run;
+            }
+            v
+        };
+        let side_a = seq((s + na - 1) % na);
+        let side_b = seq((s + l) % na);
+        for (&x, &y) in side_a.iter().zip(side_b.iter()) {
+            union(&mut parent, x, y);
+        }
+    }
+    // Merged components: area and centroid (the margin and the unseen pixels are left out).
+    let mut m_area = vec![0.0f64; nl + 1];
+    let mut m_r = vec![0.0f64; nl + 1];
+    let mut m_c = vec![0.0f64; nl + 1];
+    let trig: Vec<(f64, f64)> = (0..na).map(|a| (a as f64 * dth).sin_cos()).collect();
+    for (p, &l) in lab.iter().enumerate() {
+        if l == 0 {
+            continue;
+        }
+        let r = root(&mut parent, l) as usize;
+        let (a, k) = (p / nk, p % nk);
+        let w = pix_area(k);
+        let rad = k as f64 * work.dr;
+        m_area[r] += w;
+        m_r[r] += w * (center.row + rad * trig[a].0);
+        m_c[r] += w * (center.col + rad * trig[a].1);
+    }
+    let kept: Vec<bool> = (0..=nl)
+        .map(|r| r > 0 && parent[r] == r as u32 && m_area[r] >= opts.min_channel_area_mm2)
         .collect();
-    let mut channels: Vec<Channel> = (1..=nd as usize)
-        .filter(|&l| kept[l])
-        .map(|l| Channel {
-            area_mm2: area_of(count[l]),
-            centroid: Point::new(sum_r[l] / count[l] as f64, sum_c[l] / count[l] as f64),
+    let mut channels: Vec<Channel> = (1..=nl)
+        .filter(|&r| kept[r])
+        .map(|r| Channel {
+            area_mm2: m_area[r],
+            centroid: Point::new(m_r[r] / m_area[r], m_c[r] / m_area[r]),
         })
         .collect();
     channels.sort_by(|a, b| b.area_mm2.total_cmp(&a.area_mm2));
     if channels.len() < 2 {
-        return (if channels.is_empty() { whole(&class) } else { channels }, vec![]);
+        return (if channels.is_empty() { whole() } else { channels }, vec![]);
     }
 
-    // Septa: bright components touching at least two kept channels.
-    let (blab, nb) = label(&bright, pw, true);
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); nb as usize + 1];
-    for (idx, &l) in blab.iter().enumerate() {
-        if l > 0 {
-            members[l as usize].push(idx);
-        }
-    }
+    // Septa: bright components (8-connected) touching at least two kept channels.
+    let mut blab = vec![0u32; na * nk];
     let mut septa = Vec::new();
-    for pix in members.iter().skip(1) {
-        let mut touching: Vec<u32> = Vec::new();
-        for &idx in pix {
-            let (r, c) = (idx / pw, idx % pw);
-            for rr in r.saturating_sub(1)..(r + 2).min(ph) {
-                for cc in c.saturating_sub(1)..(c + 2).min(pw) {
-                    let l = dlab[rr * pw + cc];
-                    if l > 0 && kept[l as usize] && !touching.contains(&l) {
-                        touching.push(l);
+    for start in 0..na * nk {
+        if state[start] != BRIGHT || blab[start] != 0 {
+            continue;
+        }
+        blab[start] = 1;
+        let mut pix = vec![start];
+        let mut i = 0;
+        let mut touching: Vec<usize> = Vec::new();
+        while i < pix.len() {
+            let p = pix[i];
+            i += 1;
+            let (a, k) = (p / nk, p % nk);
+            for da in [na - 1, 0, 1] {
+                let aa = (a + da) % na;
+                for kk in k.saturating_sub(1)..(k + 2).min(nk) {
+                    let q = aa * nk + kk;
+                    if state[q] == BRIGHT && blab[q] == 0 {
+                        blab[q] = 1;
+                        pix.push(q);
+                    } else if lab[q] > 0 {
+                        let r = root(&mut parent, lab[q]) as usize;
+                        if kept[r] && !touching.contains(&r) {
+                            touching.push(r);
+                        }
                     }
                 }
             }
@@ -286,35 +338,37 @@ pub(crate) fn find_channels(
         if touching.len() < 2 {
             continue;
         }
-        let n = pix.len() as f64;
-        let (mut mr, mut mc) = (0.0, 0.0);
-        for &idx in pix {
-            mr += (idx / pw) as f64;
-            mc += (idx % pw) as f64;
-        }
-        mr /= n;
-        mc /= n;
+        // Area-weighted position and principal axis in pixels of the analysis frame.
+        let pts: Vec<(f64, f64, f64)> = pix
+            .iter()
+            .map(|&p| {
+                let (a, k) = (p / nk, p % nk);
+                let rad = k as f64 * work.dr;
+                (center.row + rad * trig[a].0, center.col + rad * trig[a].1, pix_area(k))
+            })
+            .collect();
+        let wsum: f64 = pts.iter().map(|p| p.2).sum();
+        let mr = pts.iter().map(|p| p.0 * p.2).sum::<f64>() / wsum;
+        let mc = pts.iter().map(|p| p.1 * p.2).sum::<f64>() / wsum;
         let (mut srr, mut scc, mut src_) = (0.0, 0.0, 0.0);
-        for &idx in pix {
-            let (dr, dc) = ((idx / pw) as f64 - mr, (idx % pw) as f64 - mc);
-            srr += dr * dr;
-            scc += dc * dc;
-            src_ += dr * dc;
+        for &(r, c, w) in &pts {
+            srr += w * (r - mr) * (r - mr);
+            scc += w * (c - mc) * (c - mc);
+            src_ += w * (r - mr) * (c - mc);
         }
-        // Principal axis of the 2x2 covariance.
         let ang = 0.5 * (2.0 * src_).atan2(srr - scc);
         let (ur, uc) = (ang.cos(), ang.sin());
         let (mut pmin, mut pmax) = (f64::INFINITY, f64::NEG_INFINITY);
-        for &idx in pix {
-            let p = ((idx / pw) as f64 - mr) * ur + ((idx % pw) as f64 - mc) * uc;
-            pmin = pmin.min(p);
-            pmax = pmax.max(p);
+        for &(r, c, _) in &pts {
+            let t = (r - mr) * ur + (c - mc) * uc;
+            pmin = pmin.min(t);
+            pmax = pmax.max(t);
         }
-        let length_px = pmax - pmin + 1.0;
+        let length_mm = (pmax - pmin + work.dr) * mm;
         septa.push(Septum {
-            position: Point::new(r0 + mr * step, c0 + mc * step),
-            thickness_mm: n / length_px * step * mm,
-            length_mm: length_px * step * mm,
+            position: Point::new(mr, mc),
+            thickness_mm: wsum / length_mm,
+            length_mm,
         });
     }
     (channels, septa)
@@ -325,18 +379,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labels_respect_connectivity() {
-        // Two pixels touching only diagonally: two 4-components, one 8-component.
-        let m = [true, false, false, true];
-        assert_eq!(label(&m, 2, false).1, 2);
-        assert_eq!(label(&m, 2, true).1, 1);
-    }
-
-    #[test]
-    fn arc_wraps() {
-        assert!(in_arc(0.1, Some((6.0, 0.2))));
-        assert!(!in_arc(3.0, Some((6.0, 0.2))));
-        assert!(in_arc(3.0, Some((2.0, 4.0))));
-        assert!((radius_at(&[1.0, 3.0], TAU * 0.25) - 2.0).abs() < 1e-12);
+    fn union_find_roots() {
+        let mut p: Vec<u32> = vec![0, 0, 1, 2, 4];
+        assert_eq!(root(&mut p, 3), 0);
+        assert_eq!(root(&mut p, 4), 4);
+        // Path halving shortened the chain from 3.
+        assert!(p[3] <= 1);
     }
 }

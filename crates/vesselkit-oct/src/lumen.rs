@@ -1,7 +1,7 @@
 //! Lumen contour of one OCT frame: catheter and guidewire handling, then a globally optimal
 //! closed boundary found by dynamic programming over angle in polar space.
 
-use crate::channels::{Channel, Septum, find_channels};
+use crate::channels::{Channel, ChannelInput, Septum, find_channels};
 use crate::error::{OctError, Result, finite_pixels, positive};
 use crate::metrics::{LumenMetrics, contour_mask, lumen_metrics};
 use crate::polar::{CartesianGrid, OctGeometry, bilinear, bilinear_polar};
@@ -146,29 +146,16 @@ impl Source<'_> {
             Source::Polar { img, z_offset } => bilinear_polar(img, t / TAU * img.nrows() as f64, r - z_offset),
         }
     }
-    /// Intensity at an analysis-frame pixel position.
-    #[inline]
-    pub(crate) fn at_point(&self, row: f64, col: f64, center: Point) -> Option<f32> {
-        match self {
-            Source::Cart { img, .. } => bilinear(img, row, col),
-            Source::Polar { .. } => {
-                let (dr, dc) = (row - center.row, col - center.col);
-                let r = dr.hypot(dc);
-                let t = dr.atan2(dc).rem_euclid(TAU);
-                self.at(r, t, 0.0, 0.0)
-            }
-        }
-    }
 }
 
 /// The internal polar image and what was learned from it.
 pub(crate) struct PolarWork {
     /// Normalised (1st..99.5th percentile -> 0..1), lightly smoothed `[n_angles, n_k]`.
     pub ps: Array2<f32>,
+    /// The same before smoothing.
+    pub raw: Array2<f32>,
     pub dr: f64,
     pub k_min: usize,
-    pub lo: f32,
-    pub hi: f32,
 }
 
 fn percentile(values: &mut [f32], q: f64) -> f32 {
@@ -180,50 +167,51 @@ fn percentile(values: &mut [f32], q: f64) -> f32 {
     *v
 }
 
-/// Circular box smoothing along axis 0 (angle) and plain box along axis 1 (radius).
-fn smooth_polar(p: &Array2<f32>, ha: usize, hk: usize) -> Array2<f32> {
+/// Circular box smoothing along axis 0 (angle) and plain box along axis 1 (radius; the window
+/// shrinks at the ends). Works on contiguous rows: this runs on every frame.
+fn smooth_polar(p: &Array2<f32>, ha: usize, hk: usize) -> Result<Array2<f32>> {
     let (na, nk) = p.dim();
-    let mut tmp = Array2::<f32>::zeros((na, nk));
-    for a in 0..na {
-        let row = p.row(a);
+    let src = p.as_standard_layout();
+    let src = src
+        .as_slice()
+        .ok_or_else(|| OctError::shape("polar image", "not contiguous"))?;
+    let mut tmp = vec![0.0f32; na * nk];
+    for (row, out) in src.chunks_exact(nk).zip(tmp.chunks_exact_mut(nk)) {
         let mut acc = 0.0f32;
-        let mut cnt = 0usize;
-        // running window over k
-        let mut lo = 0usize;
-        let mut hi = 0usize; // exclusive
-        for k in 0..nk {
+        let (mut lo, mut hi) = (0usize, 0usize); // running window [lo, hi)
+        for (k, o) in out.iter_mut().enumerate() {
             let want_hi = (k + hk + 1).min(nk);
             while hi < want_hi {
                 acc += row[hi];
-                cnt += 1;
                 hi += 1;
             }
             let want_lo = k.saturating_sub(hk);
             while lo < want_lo {
                 acc -= row[lo];
-                cnt -= 1;
                 lo += 1;
             }
-            tmp[[a, k]] = acc / cnt as f32;
+            *o = acc / (hi - lo) as f32;
         }
     }
-    if ha == 0 {
-        return tmp;
-    }
-    let mut out = Array2::<f32>::zeros((na, nk));
-    let w = (2 * ha + 1) as f32;
-    for a in 0..na {
-        for d in 0..=2 * ha {
-            let src = (a + na + d - ha) % na;
-            for k in 0..nk {
-                out[[a, k]] += tmp[[src, k]];
+    let out = if ha == 0 {
+        tmp
+    } else {
+        let mut out = vec![0.0f32; na * nk];
+        let inv = 1.0 / (2 * ha + 1) as f32;
+        for (a, o) in out.chunks_exact_mut(nk).enumerate() {
+            for d in 0..=2 * ha {
+                let s = (a + na + d - ha) % na;
+                for (x, &y) in o.iter_mut().zip(&tmp[s * nk..(s + 1) * nk]) {
+                    *x += y;
+                }
+            }
+            for x in o.iter_mut() {
+                *x *= inv;
             }
         }
-        for k in 0..nk {
-            out[[a, k]] /= w;
-        }
-    }
-    out
+        out
+    };
+    Array2::from_shape_vec((na, nk), out).map_err(|e| OctError::shape("polar image", e.to_string()))
 }
 
 /// Otsu threshold of values in [0, 1]-ish range (256 bins over their min..max).
@@ -298,7 +286,7 @@ fn detect_catheter(ps: &Array2<f32>, k_hi: usize, gap: usize) -> usize {
 }
 
 /// Circular runs of `true` in `flags` as `(start, len)`.
-fn circular_runs(flags: &[bool]) -> Vec<(usize, usize)> {
+pub(crate) fn circular_runs(flags: &[bool]) -> Vec<(usize, usize)> {
     let n = flags.len();
     if flags.iter().all(|&f| f) {
         return vec![(0, n)];
@@ -393,6 +381,7 @@ fn dp_closed(cost: &Array2<f32>, k_min: usize, max_step: usize, pen: f32, jump: 
         // L1 distance transform of `acc` (slope `pen`) with its argmin: the best long jump.
         let mut g = vec![f32::INFINITY; nk];
         let mut garg = vec![0usize; nk];
+        let mut best = vec![f32::INFINITY; nk];
         for step in 1..na {
             let a = (start_a + step) % na;
             g[k_min] = acc[k_min];
@@ -415,20 +404,37 @@ fn dp_closed(cost: &Array2<f32>, k_min: usize, max_step: usize, pen: f32, jump: 
             }
             let crow = cost.row(a);
             let brow = &mut back[step * nk..(step + 1) * nk];
+            // Best predecessor of every k: the long jump, then the steps d = -max_step..=max_step
+            // in increasing order with a strict comparison (ties go to the smaller index). One
+            // pass per step over contiguous slices, which the compiler vectorises.
             for k in k_min..nk {
-                let lo = k.saturating_sub(max_step).max(k_min);
-                let hi = (k + max_step).min(nk - 1);
-                let (mut best, mut arg) = (g[k] + jump, garg[k]);
-                for (i, &v) in acc[lo..=hi].iter().enumerate() {
-                    let kk = lo + i;
-                    let v = v + pen * kk.abs_diff(k) as f32;
-                    if v < best {
-                        best = v;
-                        arg = kk;
+                best[k] = g[k] + jump;
+                brow[k] = garg[k] as u16;
+            }
+            for d in -(max_step as isize)..=(max_step as isize) {
+                let w = pen * d.unsigned_abs() as f32;
+                let k_lo = if d < 0 { k_min + d.unsigned_abs() } else { k_min };
+                let k_hi = if d > 0 { nk.saturating_sub(d as usize) } else { nk };
+                if k_lo >= k_hi {
+                    continue;
+                }
+                let s_lo = k_lo.wrapping_add_signed(d);
+                let src = &acc[s_lo..s_lo + (k_hi - k_lo)];
+                for (i, ((b, arg), &v)) in best[k_lo..k_hi]
+                    .iter_mut()
+                    .zip(brow[k_lo..k_hi].iter_mut())
+                    .zip(src)
+                    .enumerate()
+                {
+                    let v = v + w;
+                    if v < *b {
+                        *b = v;
+                        *arg = (s_lo + i) as u16;
                     }
                 }
-                next[k] = best + crow[k];
-                brow[k] = arg as u16;
+            }
+            for k in k_min..nk {
+                next[k] = best[k] + crow[k];
             }
             std::mem::swap(&mut acc, &mut next);
         }
@@ -562,7 +568,14 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
             format!("{rows} x {cols}; need at least 16 x 16"),
         ));
     }
-    finite_pixels("frame", frame.iter())?;
+    // Fast path on contiguous frames (a branch-free pass the compiler vectorises); the slow
+    // path names the first bad pixel.
+    let finite = frame
+        .as_slice()
+        .is_some_and(|px| px.chunks(4096).all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite())));
+    if !finite {
+        finite_pixels("frame", frame.iter())?;
+    }
 
     // The analysis frame: where radii are measured and the contour lives.
     let (src, grid, r_limit) = match &opts.polar {
@@ -630,12 +643,12 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
 
     // 1. Polar resampling.
     let mut raw = Array2::<f32>::zeros((na, nk));
-    for a in 0..na {
+    for (a, row) in raw.rows_mut().into_iter().enumerate() {
         let t = TAU * a as f64 / na as f64;
         let (s, c) = t.sin_cos();
-        for k in 0..nk {
-            if let Some(v) = src.at(k as f64 * dr, t, s, c) {
-                raw[[a, k]] = v;
+        for (k, v) in row.into_iter().enumerate() {
+            if let Some(x) = src.at(k as f64 * dr, t, s, c) {
+                *v = x;
             }
         }
     }
@@ -648,7 +661,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     }
     let inv = 1.0 / (hi - lo);
     raw.mapv_inplace(|v| (v - lo) * inv);
-    let ps = smooth_polar(&raw, 1, 1);
+    let ps = smooth_polar(&raw, 1, 1)?;
 
     let px = |mm_len: f64| ((mm_len / mm / dr).round() as usize).max(1);
 
@@ -671,6 +684,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     };
     let mut flagged = vec![false; na];
     let mut guidewire_shadow = None;
+    let mut guide_arc = None;
     if let Some((s, l)) = guide {
         let margin = (na / 180).max(1);
         let s2 = (s + na - margin) % na;
@@ -681,6 +695,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         let start = TAU * s2 as f64 / na as f64;
         let end = TAU * ((s2 + l2) % na) as f64 / na as f64;
         guidewire_shadow = Some((start, end));
+        guide_arc = Some((s2, l2));
     }
 
     // 4. Edge cost: bright outside minus dark inside, with a penalty for bright inside.
@@ -792,8 +807,16 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
 
     // 7. Metrics, channels and septa.
     let metrics = lumen_metrics(&contour, mm);
-    let work = PolarWork { ps, dr, k_min, lo, hi };
-    let (channels, septa) = find_channels(&src, &work, &contour, &radius, &grid, guidewire_shadow, opts, wo);
+    let work = PolarWork { ps, raw, dr, k_min };
+    let (channels, septa) = find_channels(&ChannelInput {
+        work: &work,
+        radius: &radius,
+        contour: &contour,
+        grid: &grid,
+        guidewire: guide_arc,
+        opts,
+        wall_window: wo,
+    });
     Ok(OctFrameResult {
         contour,
         interpolated: flagged,

@@ -24,28 +24,33 @@ pub struct LumenMetrics {
     pub centroid: Point,
 }
 
-/// Distance from `p` along direction `(dr, dc)` to the farthest crossing of the contour
-/// (the chord end on that side).
-fn ray_hit(contour: &Contour, p: Point, dr: f64, dc: f64) -> f64 {
+/// Distances from `p` along `(dr, dc)` and along `(-dr, -dc)` to the farthest crossing of the
+/// contour on each side (the two chord ends), in one pass over the edges.
+fn chord_ends(contour: &Contour, p: Point, dr: f64, dc: f64) -> (f64, f64) {
     let n = contour.points.len();
-    let mut best = 0.0f64;
+    let (mut fwd, mut back) = (0.0f64, 0.0f64);
     for i in 0..n {
         let a = contour.points[i];
         let b = contour.points[(i + 1) % n];
-        // Solve p + t d = a + s (b - a), t >= 0, s in [0, 1].
+        // Solve p + t d = a + s (b - a), s in [0, 1]; t >= 0 ahead, t < 0 behind.
         let (er, ec) = (b.row - a.row, b.col - a.col);
         let den = dr * ec - dc * er;
         if den.abs() < 1e-12 {
             continue;
         }
+        let inv = 1.0 / den;
         let (wr, wc) = (a.row - p.row, a.col - p.col);
-        let t = (wr * ec - wc * er) / den;
-        let s = (wr * dc - wc * dr) / den;
-        if t >= 0.0 && (0.0..=1.0).contains(&s) {
-            best = best.max(t);
+        let s = (wr * dc - wc * dr) * inv;
+        if (0.0..=1.0).contains(&s) {
+            let t = (wr * ec - wc * er) * inv;
+            if t >= 0.0 {
+                fwd = fwd.max(t);
+            } else {
+                back = back.max(-t);
+            }
         }
     }
-    best
+    (fwd, back)
 }
 
 /// Area, perimeter, Dmin/Dmax/Dmean through the centroid and eccentricity.
@@ -57,7 +62,8 @@ pub fn lumen_metrics(contour: &Contour, mm_per_px: f64) -> LumenMetrics {
     for i in 0..n_dir {
         let t = std::f64::consts::PI * i as f64 / n_dir as f64;
         let (s, co) = t.sin_cos();
-        let d = (ray_hit(contour, c, s, co) + ray_hit(contour, c, -s, -co)) * mm_per_px;
+        let (f, b) = chord_ends(contour, c, s, co);
+        let d = (f + b) * mm_per_px;
         dmin = dmin.min(d);
         dmax = dmax.max(d);
         dsum += d;
