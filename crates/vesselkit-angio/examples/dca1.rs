@@ -1,7 +1,8 @@
 //! Vessel Dice on the DCA1 subset (`../shared/data/xca-dca1-subset/{train,test}`).
 //!
 //! `cargo run --release -p vesselkit-angio --example dca1 [-- DATA_DIR]` prints Dice per image
-//! and the mean per folder. Defaults were tuned on `train` only.
+//! and the mean per folder (`VERBOSE=1`: per image; `MASK_DIR=DIR`: write the masks). Defaults
+//! were tuned on `train` only.
 
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,14 @@ fn main() -> Result<(), String> {
             let d = dice(&seg.mask, &gt);
             if std::env::var_os("VERBOSE").is_some() {
                 println!("{folder}/{n}: dice {d:.4}");
+            }
+            if let Some(out) = std::env::var_os("MASK_DIR") {
+                let (h, w) = seg.mask.dim();
+                let png = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+                    image::Luma([if seg.mask[[y as usize, x as usize]] { 255 } else { 0 }])
+                });
+                let path = Path::new(&out).join(format!("{folder}_{n}.png"));
+                png.save(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             }
             scores.push(d);
         }
