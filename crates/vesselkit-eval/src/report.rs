@@ -48,6 +48,13 @@ fn angio_section(out: &mut String, title: &str, a: &AngioScores) {
             row(out, &band, stat(&b.error, " mm", 3));
         }
         row(out, "centerline coverage", frac(a.centerline_coverage));
+        if a.diluted_diameter_error_mm.is_some() {
+            row(
+                out,
+                "diameter error, diluted contrast",
+                stat(&a.diluted_diameter_error_mm, " mm", 3),
+            );
+        }
     }
     let l = &a.lesions;
     if l.cases == 0 {

@@ -157,6 +157,10 @@ pub struct AngioScores {
     /// Fraction of measurable truth stations (see `measurable_stations`) that a reliable measured
     /// sample paired with.
     pub centerline_coverage: Option<f64>,
+    /// Measured - true diameter at stations of diluted contrast (distal to a subtotal lesion),
+    /// all sizes; not part of the bands.
+    #[serde(default)]
+    pub diluted_diameter_error_mm: Option<Stat>,
     pub lesions: LesionScores,
     pub ms_per_frame: Option<Stat>,
 }
@@ -346,6 +350,7 @@ struct AngioAcc {
     dice: Vec<f64>,
     cl: Vec<f64>,
     pairs: Vec<(f64, f64)>,
+    diluted: Vec<f64>,
     covered: (usize, usize),
     lesions: LesionAcc,
     ms: Vec<f64>,
@@ -375,7 +380,9 @@ impl AngioAcc {
         if let Some(tree) = &out.tree
             && mask.is_some()
         {
-            let truth_s = measurable_stations(truth);
+            let stations = measurable_stations(truth);
+            let truth_s: Vec<DiameterSample> = stations.iter().filter(|s| !s.1).map(|s| s.0).collect();
+            let diluted: Vec<DiameterSample> = stations.iter().filter(|s| s.1).map(|s| s.0).collect();
             let meas: Vec<DiameterSample> = tree
                 .branches
                 .iter()
@@ -388,6 +395,11 @@ impl AngioAcc {
                 .collect();
             self.pairs
                 .extend(diameter_pairs(&meas, &truth_s, cfg.diameter_tolerance_px));
+            self.diluted.extend(
+                diameter_pairs(&meas, &diluted, cfg.diameter_tolerance_px)
+                    .into_iter()
+                    .map(|p| p.1),
+            );
             // Coverage: truth samples with a measured sample nearby.
             let back = diameter_pairs(&truth_s, &meas, cfg.diameter_tolerance_px);
             self.covered.0 += back.len();
@@ -410,6 +422,7 @@ impl AngioAcc {
                 vec![]
             },
             centerline_coverage: (self.covered.1 > 0).then(|| self.covered.0 as f64 / self.covered.1 as f64),
+            diluted_diameter_error_mm: Stat::of(&self.diluted),
             lesions: self.lesions.finish(),
             ms_per_frame: Stat::of(&self.ms),
         }
@@ -421,8 +434,9 @@ impl AngioAcc {
 /// away from a branch point (the lumen is not a cylinder there), clear of every other branch's
 /// lumen in projection (overlaps and crossings, where no single-vessel edge exists), and outside
 /// the modified segment of a narrowing lesion plus one reference diameter (lesions are scored by
-/// their MLD instead).
-fn measurable_stations(truth: &AngioTruth) -> Vec<DiameterSample> {
+/// their MLD instead). The flag marks stations of diluted contrast (distal to a subtotal
+/// narrowing), scored apart from the fully opacified ones.
+fn measurable_stations(truth: &AngioTruth) -> Vec<(DiameterSample, bool)> {
     let px = truth.mm_per_px;
     // All stations of all branches in a coarse grid for the overlap test.
     let max_r_px = truth
@@ -481,10 +495,14 @@ fn measurable_stations(truth: &AngioTruth) -> Vec<DiameterSample> {
                 })
             });
             if !overlapped {
-                out.push(DiameterSample {
-                    point: p,
-                    diameter_mm: s.diameter_mm,
-                });
+                let diluted = s.contrast < 1.0;
+                out.push((
+                    DiameterSample {
+                        point: p,
+                        diameter_mm: s.diameter_mm,
+                    },
+                    diluted,
+                ));
             }
         }
     }
@@ -768,7 +786,7 @@ mod tests {
             straight(0, Point::new(100.0, -50.0), Point::new(100.0, 250.0)),
             straight(1, Point::new(20.0, 150.0), Point::new(180.0, 150.0)),
         ];
-        let s = measurable_stations(&truth);
+        let s: Vec<DiameterSample> = measurable_stations(&truth).into_iter().map(|s| s.0).collect();
         assert!(!s.is_empty());
         for d in &s {
             // Inside with the whole cross-section: radius 5 px + 2 px margin.
