@@ -37,10 +37,30 @@ fn main() {
         "segment {t_seg:.1} ms, centerlines {t_cl:.1} ms: {} branches, {pts} points, radius hint mean {mean_hint:.1} max {max_hint:.1} px",
         cl.branches.len()
     );
-    for _ in 0..3 {
+    let runs = 5;
+    let (cpu0, t0) = (cpu_ms(), Instant::now());
+    for _ in 0..runs {
         let Ok(r) = analyze_view(p.image.view(), &p.calibration(), &opts) else {
             return;
         };
         println!("{:?}", r.timings_ms);
     }
+    let wall = t0.elapsed().as_secs_f64() * 1e3 / runs as f64;
+    match (cpu0, cpu_ms()) {
+        (Some(a), Some(b)) => println!(
+            "per frame: wall {wall:.1} ms, CPU {:.1} ms (all threads; robust to other load)",
+            (b - a) / runs as f64
+        ),
+        _ => println!("per frame: wall {wall:.1} ms"),
+    }
+}
+
+/// Process CPU time (user + system, all threads) from /proc/self/stat, ms; Linux only.
+fn cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0) // USER_HZ is 100 on Linux
 }

@@ -203,17 +203,22 @@ fn validate(o: &SegmentOptions, dim: (usize, usize)) -> Result<()> {
 pub fn segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segmentation> {
     check_image("image", &img)?;
     validate(opts, img.dim())?;
-    let v = vesselness(img, &opts.vesselness)?;
-    let contrast = if opts.background_radius_px > 0 {
-        let t = top_hat(img, opts.background_radius_px, opts.vesselness.polarity)?;
-        if opts.tophat_sigma_px > 0.0 {
-            gaussian_blur(t.view(), opts.tophat_sigma_px)?
-        } else {
-            t
-        }
-    } else {
-        Array2::zeros(img.dim())
-    };
+    // The two filters are independent: run them side by side (each is parallel inside too).
+    let (v, contrast) = rayon::join(
+        || vesselness(img, &opts.vesselness),
+        || -> Result<Array2<f32>> {
+            if opts.background_radius_px == 0 {
+                return Ok(Array2::zeros(img.dim()));
+            }
+            let t = top_hat(img, opts.background_radius_px, opts.vesselness.polarity)?;
+            Ok(if opts.tophat_sigma_px > 0.0 {
+                gaussian_blur(t.view(), opts.tophat_sigma_px)?
+            } else {
+                t
+            })
+        },
+    );
+    let (v, contrast) = (v?, contrast?);
     let v_ref = quantile(&v.response, 0.995).max(f32::MIN_POSITIVE);
     let hv = opts.high_vesselness * v_ref;
     let lv = opts.low_vesselness * v_ref;
