@@ -22,7 +22,7 @@ pub struct ProfileOptions {
     pub half_length_margin_px: f64,
     /// Tangent estimated over +- this many px of arc.
     pub tangent_window_px: f64,
-    /// Profiles are averaged over +- this many px along the vessel (0.5 px apart) against noise.
+    /// Profiles are averaged over +- this many px along the vessel (1 px apart; bilinear samples closer than that are correlated) against noise.
     pub along_average_px: f64,
     /// A dip in opacity inside the lumen deeper than this fraction of the lumen contrast splits
     /// channels.
@@ -306,14 +306,14 @@ fn measure(
     let m = (half / opts.sample_px).ceil() as isize;
     let n = (2 * m + 1) as usize;
     // Average parallel profiles over +- along_average_px along the vessel (noise).
-    let na = (opts.along_average_px / 0.5).round() as isize;
+    let na = opts.along_average_px.round() as isize;
     sc.raw.clear();
     sc.raw.resize(n, 0.0);
     sc.cnt.clear();
     sc.cnt.resize(n, 0);
     let step = (opts.sample_px * nrm.0, opts.sample_px * nrm.1);
     for a in -na..=na {
-        let (pr, pc) = (p.row + 0.5 * a as f64 * dir.0, p.col + 0.5 * a as f64 * dir.1);
+        let (pr, pc) = (p.row + a as f64 * dir.0, p.col + a as f64 * dir.1);
         let start = (pr - m as f64 * step.0, pc - m as f64 * step.1);
         sample_line(img, start, step, &mut sc.raw, &mut sc.cnt);
     }
