@@ -628,3 +628,54 @@ fn lesion_inside_a_winding_is_tortuous_from_its_local_window() {
     assert_eq!(l[0].lesion_type, LesionType::Ring);
     assert_eq!(l[0].evidence.local_tortuosity.unwrap().bends, 0);
 }
+
+#[test]
+fn poor_distal_filling_types_a_narrowing_subtotal_without_cine() {
+    // Opacity follows Beer-Lambert: diameter × concentration; the vessel beyond the narrowing
+    // at 20 mm fills at 40 % of the concentration before it.
+    let b = ring_branch(2.0);
+    let opacity = |conc_after: f64| -> Vec<Vec<f64>> {
+        vec![
+            b.samples
+                .iter()
+                .map(|s| s.diameter_mm * if s.arc_mm > 22.0 { conc_after } else { 1.0 })
+                .collect(),
+        ]
+    };
+    let l = detect_with_opacity(&one(b.clone()), &opacity(0.4), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].lesion_type, LesionType::Subtotal);
+    assert_eq!(l[0].evidence.rule, RuleFired::CPoorDistalFilling);
+    assert!(close(l[0].evidence.distal_opacity_ratio.unwrap(), 0.4, 1e-9));
+    // Margin 0.5 + 0.5 × (0.7 − 0.4) / 0.35, times the no-cine factor 0.7 (reliability 1).
+    let want = (0.5 + 0.5 * 0.3 / 0.35) * 0.7;
+    assert!(close(l[0].confidence, want, 1e-9), "{} vs {want}", l[0].confidence);
+    // Same filling on both sides: a ring.
+    let l = detect_with_opacity(&one(b.clone()), &opacity(1.0), &Rules::default()).unwrap();
+    assert_eq!(l[0].lesion_type, LesionType::Ring);
+    assert!(close(l[0].evidence.distal_opacity_ratio.unwrap(), 1.0, 1e-9));
+    // With cine the flow grade decides instead.
+    let mut c = b.clone();
+    c.flow_grade = Some(3);
+    let l = detect_with_opacity(&one(c), &opacity(0.4), &Rules::default()).unwrap();
+    assert_eq!(l[0].lesion_type, LesionType::Ring);
+    // A table of the wrong shape names the field.
+    let e = detect_with_opacity(&one(b.clone()), &[vec![1.0; 3]], &Rules::default()).unwrap_err();
+    assert!(e.to_string().contains("opacity[0]"), "{e}");
+    let e = detect_with_opacity(&one(b), &[vec![], vec![]], &Rules::default()).unwrap_err();
+    assert!(e.to_string().contains("opacity"), "{e}");
+}
+
+#[test]
+fn band_sign_on_a_bulge_is_not_a_web() {
+    // Two channels over 1 mm where the lumen is 30 % wider than everywhere else (a crossing).
+    let mut b = straight(0, None, Point::new(100.0, 50.0), (0.0, 1.0), 40.0, |x: f64| {
+        if (x - 20.0).abs() <= 0.5 { 5.2 } else { 4.0 }
+    });
+    for s in b.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() <= 0.5) {
+        s.channels = 2;
+        s.left_mm = 2.6;
+        s.right_mm = 2.6;
+    }
+    assert!(detect(&one(b), &Rules::default()).unwrap().is_empty());
+}
