@@ -621,6 +621,59 @@ fn occlusion(p: &Profile, tree: &VesselTree, rules: &Rules) -> Option<Lesion> {
     Some(new_lesion(Some(b.id), Some(site_of(b.samples[tip].point)), ev, rules))
 }
 
+/// Centerline points over arc `[lo, hi]` of the profile's branch, continued across its
+/// junctions when the window reaches past them: proximally into the parent, distally into the
+/// child that continues most straight, each only when the junction itself turns less than
+/// `max_turn_deg` (directions over `dir_mm` on each side; a sharper turn is a side branch, not
+/// the same vessel). A winding is often split into several branches where other vessels
+/// cross it.
+fn path_around(tree: &VesselTree, p: &Profile, lo: f64, hi: f64, dir_mm: f64, max_turn_deg: f64) -> Vec<Point> {
+    let b = p.b;
+    let (first, last) = (p.s[0], p.s[p.s.len() - 1]);
+    let vec = |a: Point, z: Point| (z.row - a.row, z.col - a.col);
+    // Direction of a branch's first or last `dir_mm`.
+    let start_dir = |c: &Branch| -> Option<(f64, f64)> {
+        let a = c.samples.first()?;
+        let z = c.samples.iter().find(|x| x.arc_mm >= dir_mm).or(c.samples.last())?;
+        Some(vec(a.point, z.point))
+    };
+    let end_dir = |c: &Branch| -> Option<(f64, f64)> {
+        let z = c.samples.last()?;
+        let a = c
+            .samples
+            .iter()
+            .rev()
+            .find(|x| x.arc_mm <= z.arc_mm - dir_mm)
+            .or(c.samples.first())?;
+        Some(vec(a.point, z.point))
+    };
+    let turn = |x: Option<(f64, f64)>, y: Option<(f64, f64)>| x.zip(y).and_then(|(x, y)| angle_between(x, y));
+    let mut pts: Vec<Point> = Vec::new();
+    if lo < first
+        && let Some(par) = b.parent.and_then(|q| tree.branches.get(q))
+        && let Some(end) = par.samples.last()
+        && turn(end_dir(par), start_dir(b)).is_some_and(|a| a < max_turn_deg)
+    {
+        let from = end.arc_mm - (first - lo);
+        pts.extend(par.samples.iter().filter(|x| x.arc_mm >= from).map(|x| x.point));
+    }
+    pts.extend(b.samples[p.range(lo, hi)].iter().map(|x| x.point));
+    if hi > last {
+        let straightest = b
+            .children
+            .iter()
+            .filter_map(|&c| tree.branches.get(c))
+            .filter_map(|c| turn(end_dir(b), start_dir(c)).map(|a| (a, c)))
+            .filter(|(a, _)| *a < max_turn_deg)
+            .min_by(|x, y| x.0.total_cmp(&y.0));
+        if let Some((_, c)) = straightest {
+            let to = hi - last;
+            pts.extend(c.samples.iter().filter(|x| x.arc_mm <= to).map(|x| x.point));
+        }
+    }
+    pts
+}
+
 /// Measures one merged candidate segment; `None` when it does not hold up under QCA.
 fn measure_segment(
     p: &Profile,
@@ -762,10 +815,14 @@ fn measure_segment(
             det.bend_threshold_deg,
         );
         let half = det.tortuosity_window_ref * refd;
-        let local: Vec<Point> = b.samples[p.range(extent.0 - half, extent.1 + half)]
-            .iter()
-            .map(|x| x.point)
-            .collect();
+        let local = path_around(
+            tree,
+            p,
+            extent.0 - half,
+            extent.1 + half,
+            det.angle_window_mm,
+            det.bend_threshold_deg,
+        );
         ev.local_tortuosity = tortuosity_of(
             &local,
             det.tortuosity_step_mm / mm_per_px,

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use std::f64::consts::PI;
-use vesselkit_core::{BranchEnd, LesionType, Point};
+use vesselkit_core::{Branch, BranchEnd, LesionType, Point};
 use vesselkit_lesion::*;
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -678,4 +678,39 @@ fn band_sign_on_a_bulge_is_not_a_web() {
         s.right_mm = 2.6;
     }
     assert!(detect(&one(b), &Rules::default()).unwrap().is_empty());
+}
+
+#[test]
+fn local_window_continues_across_a_junction_into_the_straightest_child() {
+    // The winding of the test above split at 22 mm, an inflection (as where another vessel
+    // crosses it): a parent up to 22 mm with the lesion at 16 mm, the winding's continuation as
+    // one child and a side branch leaving at 90°.
+    let path = |t: f64| {
+        let row = if (10.0..34.0).contains(&t) {
+            1.5 * (2.0 * PI * (t - 10.0) / 8.0).sin()
+        } else {
+            0.0
+        };
+        Point::new(100.0 + row / MM_PER_PX, 10.0 + t / MM_PER_PX)
+    };
+    let parent = branch_along(0, None, 22.0, path, cosine(4.0, 1.6, 16.0, 3.0));
+    let end = path(22.0);
+    let child = branch_along(1, Some(0), 38.0, move |t| path(22.0 + t), |_| 4.0);
+    let side = straight(2, Some(0), end, (1.0, 0.0), 20.0, |_| 3.0);
+    let l = detect(
+        &tree(vec![parent.clone(), child.clone(), side.clone()]),
+        &Rules::default(),
+    )
+    .unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let own_bends = l[0].evidence.segment_tortuosity.unwrap().bends;
+    let t = l[0].evidence.local_tortuosity.unwrap();
+    assert!(t.bends >= 5 && t.bends > own_bends, "{t:?} vs {own_bends}");
+    assert_eq!(l[0].lesion_type, LesionType::Tortuous, "{}", l[0].evidence.rule_text);
+    // Without the straight continuation only the side branch is there: not followed, so the
+    // window ends at the junction and sees fewer bends.
+    let side = Branch { id: 1, ..side };
+    let l = detect(&tree(vec![parent, side]), &Rules::default()).unwrap();
+    let alone = l[0].evidence.local_tortuosity.unwrap();
+    assert!(alone.bends < t.bends, "{alone:?} vs {t:?}");
 }
