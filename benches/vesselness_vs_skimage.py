@@ -9,6 +9,7 @@ dark tubes). vesselkit is skipped when not importable. Note the machine load: ti
 clock.
 """
 import argparse
+import os
 import time
 
 import numpy as np
@@ -46,6 +47,7 @@ def main() -> None:
     args = ap.parse_args()
     sigmas = [1, 2, 3, 4]
     img = synthetic(args.size)
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
     from skimage.filters import frangi
 

@@ -60,7 +60,7 @@ pub(crate) fn check_image(field: &'static str, img: &ArrayView2<f32>) -> Result<
     // the slow search for the message only when it fails.
     let all_finite = match img.as_slice_memory_order() {
         Some(px) => px
-            .chunks(4096)
+            .par_chunks(1 << 14)
             .all(|ch| ch.iter().fold(true, |ok, v| ok & v.is_finite())),
         None => img.iter().all(|v| v.is_finite()),
     };

@@ -31,7 +31,7 @@
 
 use crate::error::{FilterError, Result};
 use crate::gaussian::{DEFAULT_TRUNCATE, blur_into, check_image, gaussian_kernel, has_avx2, reflect, rows_per_task};
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
 /// Which vesselness measure.
@@ -1028,12 +1028,22 @@ fn vesselness_in(
     let cdim = (dim.0.div_ceil(2), dim.1.div_ceil(2));
     let cn = cdim.0 * cdim.1;
     let mut decimated = false;
-    let decimate = |smooth: &[f32], base: &mut Vec<f32>| -> Result<()> {
-        let full = ArrayView2::from_shape(dim, smooth).map_err(shape_err)?;
-        ArrayViewMut2::from_shape(cdim, sized(base, cn))
-            .map_err(shape_err)?
-            .assign(&full.slice(s![..;2, ..;2]));
-        Ok(())
+    // Even rows and columns of `smooth` into `base` (coarse pixel (i, j) = full (2i, 2j)).
+    let decimate = |smooth: &[f32], base: &mut Vec<f32>| {
+        let cols = dim.1;
+        let rows_per = rows_per_task(cdim.0, cdim.1);
+        sized(base, cn)
+            .par_chunks_mut(cdim.1 * rows_per)
+            .enumerate()
+            .for_each(|(t, block)| {
+                for (i, out) in block.chunks_exact_mut(cdim.1).enumerate() {
+                    let r = 2 * (t * rows_per + i);
+                    let row = &smooth[r * cols..(r + 1) * cols];
+                    for (o, v) in out.iter_mut().zip(row.iter().step_by(2)) {
+                        *o = *v;
+                    }
+                }
+            });
     };
     for &sigma in opts.sigmas_px.iter().filter(|&&s| s < threshold) {
         let kernel = gaussian_kernel(sigma, DEFAULT_TRUNCATE)?;
@@ -1046,7 +1056,7 @@ fn vesselness_in(
         let grid = Grid { smooth, gx: &[], dim };
         fold_one_scale::<false>(grid, sigma, sign, opts, resp, scale, avx2);
         if sigma == PRE_SIGMA && !coarse_sigmas.is_empty() && !decimated {
-            decimate(smooth, base)?;
+            decimate(smooth, base);
             decimated = true;
         }
     }
@@ -1061,7 +1071,7 @@ fn vesselness_in(
             ArrayViewMut2::from_shape(dim, &mut *tmp).map_err(shape_err)?,
             ArrayViewMut2::from_shape(dim, &mut *smooth).map_err(shape_err)?,
         );
-        decimate(smooth, base)?;
+        decimate(smooth, base);
     }
     sized(cur, cn);
     sized(next, cn);

@@ -127,6 +127,26 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
         _ => {}
     }
 
+    // C from one frame: the vessel beyond the narrowing fills much less than before it.
+    if ev.flow_grade.is_none()
+        && !ev.cutoff
+        && ds >= c.poor_filling_min_ds_pct
+        && let Some(r) = ev.distal_opacity_ratio
+        && r < c.poor_filling_max_ratio
+    {
+        // Scale: the ratio from the threshold down to half of it.
+        return done(
+            LesionType::Subtotal,
+            RuleFired::CPoorDistalFilling,
+            format!(
+                "C: {ds:.0}% narrowing with poor distal filling (distal/proximal contrast per mm {r:.2} < {:.2}); \
+                 flow unknown (no cine), decided from the image",
+                c.poor_filling_max_ratio
+            ),
+            margin(c.poor_filling_max_ratio - r, 0.0, 0.5 * c.poor_filling_max_ratio) * c.no_cine_confidence,
+        );
+    }
+
     // E: tortuous. Scales: DM 0.5 × (threshold − 1) (at least 0.1), 2 bends, 45°.
     let (dm, bends, _) = worst_tortuosity(ev);
     let angle = ev.lesion_angle_deg.unwrap_or(f64::NAN);

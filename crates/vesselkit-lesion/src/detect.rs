@@ -173,10 +173,13 @@ struct Profile<'a> {
     d: Vec<f64>,
     /// Running reference at samples with a diameter, else NaN.
     reference: Vec<f64>,
+    /// Densitometric contrast per mm of diameter at reliable samples, else NaN (all NaN
+    /// without densitometry).
+    opacity: Vec<f64>,
 }
 
 impl<'a> Profile<'a> {
-    fn new(bi: usize, b: &'a Branch, rules: &Rules) -> Result<Self> {
+    fn new(bi: usize, b: &'a Branch, opacity: Option<&[f64]>, rules: &Rules) -> Result<Self> {
         for (j, smp) in b.samples.iter().enumerate() {
             if !smp.arc_mm.is_finite() || (j > 0 && smp.arc_mm <= b.samples[j - 1].arc_mm) {
                 return Err(LesionError::invalid(
@@ -217,7 +220,34 @@ impl<'a> Profile<'a> {
                 *r = f64::NAN;
             }
         }
-        Ok(Self { b, s, d, reference })
+        let opacity = match opacity {
+            Some(o) if o.len() == b.samples.len() => b
+                .samples
+                .iter()
+                .zip(o)
+                .map(|(x, &v)| {
+                    if x.reliable && x.diameter_mm > 0.0 && v.is_finite() && v > 0.0 {
+                        v / x.diameter_mm
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect(),
+            Some(o) => {
+                return Err(LesionError::invalid(
+                    format!("opacity[{bi}]"),
+                    format!("{} values for {} samples", o.len(), b.samples.len()),
+                ));
+            }
+            None => vec![f64::NAN; b.samples.len()],
+        };
+        Ok(Self {
+            b,
+            s,
+            d,
+            reference,
+            opacity,
+        })
     }
 
     fn ok(&self, i: usize) -> bool {
@@ -244,6 +274,17 @@ impl<'a> Profile<'a> {
         }
         let t = (x - self.s[k - 1]) / (self.s[k] - self.s[k - 1]);
         smp[k - 1].point.lerp(smp[k].point, t)
+    }
+
+    /// Median contrast per mm of diameter over arc `[lo, hi]`; `None` with fewer than
+    /// three measured samples.
+    fn opacity_in(&self, lo: f64, hi: f64) -> Option<f64> {
+        let mut v: Vec<f64> = self.opacity[self.range(lo, hi)]
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .collect();
+        (v.len() >= 3).then(|| percentile(&mut v, 50.0))
     }
 
     /// Index range of samples with arc in `[lo, hi]`.
@@ -402,6 +443,7 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
         cutoff: false,
         distal_vessel_visible: !b.children.is_empty(),
         continuation_gap_mm: None,
+        distal_opacity_ratio: None,
         stump: None,
         segment_tortuosity: None,
         local_tortuosity: None,
@@ -579,6 +621,59 @@ fn occlusion(p: &Profile, tree: &VesselTree, rules: &Rules) -> Option<Lesion> {
     Some(new_lesion(Some(b.id), Some(site_of(b.samples[tip].point)), ev, rules))
 }
 
+/// Centerline points over arc `[lo, hi]` of the profile's branch, continued across its
+/// junctions when the window reaches past them: proximally into the parent, distally into the
+/// child that continues most straight, each only when the junction itself turns less than
+/// `max_turn_deg` (directions over `dir_mm` on each side; a sharper turn is a side branch, not
+/// the same vessel). A winding is often split into several branches where other vessels
+/// cross it.
+fn path_around(tree: &VesselTree, p: &Profile, lo: f64, hi: f64, dir_mm: f64, max_turn_deg: f64) -> Vec<Point> {
+    let b = p.b;
+    let (first, last) = (p.s[0], p.s[p.s.len() - 1]);
+    let vec = |a: Point, z: Point| (z.row - a.row, z.col - a.col);
+    // Direction of a branch's first or last `dir_mm`.
+    let start_dir = |c: &Branch| -> Option<(f64, f64)> {
+        let a = c.samples.first()?;
+        let z = c.samples.iter().find(|x| x.arc_mm >= dir_mm).or(c.samples.last())?;
+        Some(vec(a.point, z.point))
+    };
+    let end_dir = |c: &Branch| -> Option<(f64, f64)> {
+        let z = c.samples.last()?;
+        let a = c
+            .samples
+            .iter()
+            .rev()
+            .find(|x| x.arc_mm <= z.arc_mm - dir_mm)
+            .or(c.samples.first())?;
+        Some(vec(a.point, z.point))
+    };
+    let turn = |x: Option<(f64, f64)>, y: Option<(f64, f64)>| x.zip(y).and_then(|(x, y)| angle_between(x, y));
+    let mut pts: Vec<Point> = Vec::new();
+    if lo < first
+        && let Some(par) = b.parent.and_then(|q| tree.branches.get(q))
+        && let Some(end) = par.samples.last()
+        && turn(end_dir(par), start_dir(b)).is_some_and(|a| a < max_turn_deg)
+    {
+        let from = end.arc_mm - (first - lo);
+        pts.extend(par.samples.iter().filter(|x| x.arc_mm >= from).map(|x| x.point));
+    }
+    pts.extend(b.samples[p.range(lo, hi)].iter().map(|x| x.point));
+    if hi > last {
+        let straightest = b
+            .children
+            .iter()
+            .filter_map(|&c| tree.branches.get(c))
+            .filter_map(|c| turn(end_dir(b), start_dir(c)).map(|a| (a, c)))
+            .filter(|(a, _)| *a < max_turn_deg)
+            .min_by(|x, y| x.0.total_cmp(&y.0));
+        if let Some((_, c)) = straightest {
+            let to = hi - last;
+            pts.extend(c.samples.iter().filter(|x| x.arc_mm <= to).map(|x| x.point));
+        }
+    }
+    pts
+}
+
 /// Measures one merged candidate segment; `None` when it does not hold up under QCA.
 fn measure_segment(
     p: &Profile,
@@ -668,6 +763,11 @@ fn measure_segment(
         // Below the smallest vessel reported (or no reference at all).
         return Ok(None);
     }
+    if ds < 0.0 {
+        // A band sign where the lumen is wider than its reference everywhere: a crossing or
+        // junction bulge, not a defect inside one lumen.
+        return Ok(None);
+    }
     let mut ev = base_evidence(p, tree, extent, (lo, hi), rules);
     if ev.reliable_fraction < det.min_reliable_fraction {
         // Mostly junction, overlap or border samples: the narrowing or band is more likely a
@@ -715,16 +815,28 @@ fn measure_segment(
             det.bend_threshold_deg,
         );
         let half = det.tortuosity_window_ref * refd;
-        let local: Vec<Point> = b.samples[p.range(extent.0 - half, extent.1 + half)]
-            .iter()
-            .map(|x| x.point)
-            .collect();
+        let local = path_around(
+            tree,
+            p,
+            extent.0 - half,
+            extent.1 + half,
+            det.angle_window_mm,
+            det.bend_threshold_deg,
+        );
         ev.local_tortuosity = tortuosity_of(
             &local,
             det.tortuosity_step_mm / mm_per_px,
             mm_per_px,
             det.bend_threshold_deg,
         );
+    }
+    // Filling before vs beyond the lesion, over one QCA margin clear of its shoulders.
+    let m = det.qca_margin_mm;
+    if let (Some(before), Some(after)) = (
+        p.opacity_in(extent.0 - m, extent.0),
+        p.opacity_in(extent.1, extent.1 + m),
+    ) {
+        ev.distal_opacity_ratio = Some(after / before);
     }
     Ok(Some(new_lesion(
         Some(b.id),
@@ -734,12 +846,12 @@ fn measure_segment(
     )))
 }
 
-fn detect_branch(bi: usize, tree: &VesselTree, rules: &Rules) -> Result<Vec<Lesion>> {
+fn detect_branch(bi: usize, tree: &VesselTree, opacity: Option<&[f64]>, rules: &Rules) -> Result<Vec<Lesion>> {
     let b = &tree.branches[bi];
     if b.samples.is_empty() {
         return Ok(Vec::new());
     }
-    let p = Profile::new(bi, b, rules)?;
+    let p = Profile::new(bi, b, opacity, rules)?;
     let mut out = Vec::new();
     let occ = occlusion(&p, tree, rules);
     let mut segs = candidate_segments(&p, rules);
@@ -767,7 +879,25 @@ fn detect_branch(bi: usize, tree: &VesselTree, rules: &Rules) -> Result<Vec<Lesi
 /// Detects and classifies lesions over the whole vessel tree. Ids are assigned in branch order,
 /// proximal to distal; lesions are not ranked yet (see [`crate::rank`]).
 pub fn detect(tree: &VesselTree, rules: &Rules) -> Result<Vec<Lesion>> {
+    detect_with_opacity(tree, &[], rules)
+}
+
+/// [`detect`] with densitometry: `opacity[branch][sample]` is the contrast (e.g. log
+/// attenuation against the local background) at each profile sample, NaN where not measured;
+/// an empty slice means none. It gives the distal filling of each narrowing
+/// ([`Evidence::distal_opacity_ratio`]).
+pub fn detect_with_opacity(tree: &VesselTree, opacity: &[Vec<f64>], rules: &Rules) -> Result<Vec<Lesion>> {
     rules.validate()?;
+    if !opacity.is_empty() && opacity.len() != tree.branches.len() {
+        return Err(LesionError::invalid(
+            "opacity",
+            format!(
+                "{} branches of values for {} branches",
+                opacity.len(),
+                tree.branches.len()
+            ),
+        ));
+    }
     for (i, b) in tree.branches.iter().enumerate() {
         if b.id != i {
             return Err(LesionError::invalid(
@@ -778,7 +908,7 @@ pub fn detect(tree: &VesselTree, rules: &Rules) -> Result<Vec<Lesion>> {
     }
     let mut all = Vec::new();
     for bi in 0..tree.branches.len() {
-        all.extend(detect_branch(bi, tree, rules)?);
+        all.extend(detect_branch(bi, tree, opacity.get(bi).map(|v| v.as_slice()), rules)?);
     }
     let mut lesions = suppress_across_junctions(all, tree, rules);
     lesions.sort_by(|a, b| {
@@ -980,6 +1110,7 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             cutoff: false,
             distal_vessel_visible: true,
             continuation_gap_mm: None,
+            distal_opacity_ratio: None,
             stump: None,
             segment_tortuosity: None,
             local_tortuosity: None,

@@ -16,7 +16,7 @@ pub mod rank;
 pub mod rules;
 
 pub use classify::{Decision, classify};
-pub use detect::{detect, detect_oct};
+pub use detect::{detect, detect_oct, detect_with_opacity};
 pub use error::{LesionError, Result};
 pub use model::{
     Assessment, BalloonAdvice, Evidence, Lesion, Modality, Plan, PlanInput, ReferenceSource, RuleFired, Session, Site,
@@ -32,7 +32,17 @@ use vesselkit_core::VesselTree;
 
 /// Detects, ranks and plans in one call; each lesion's `balloon_mm` is filled from the plan.
 pub fn assess(tree: &VesselTree, rules: &Rules, input: &PlanInput) -> Result<Assessment> {
-    let mut lesions = detect(tree, rules)?;
+    assess_with_opacity(tree, &[], rules, input)
+}
+
+/// [`assess`] with per-sample densitometry (see [`detect_with_opacity`]).
+pub fn assess_with_opacity(
+    tree: &VesselTree,
+    opacity: &[Vec<f64>],
+    rules: &Rules,
+    input: &PlanInput,
+) -> Result<Assessment> {
+    let mut lesions = detect_with_opacity(tree, opacity, rules)?;
     rank(&mut lesions, tree, rules)?;
     let plan = plan(&lesions, input, rules)?;
     for a in &plan.balloons {

@@ -48,6 +48,10 @@ pub enum RuleFired {
     CNearOcclusionSlowFlow,
     /// C without cine: near-occlusive narrowing with visible distal vessel (image only).
     CNearOcclusionImageOnly,
+    /// C without cine: a narrowing beyond which the vessel is much fainter per mm of diameter
+    /// than before it (poor distal filling seen in one frame); the narrowest lumen is below
+    /// what edges can resolve.
+    CPoorDistalFilling,
     /// E: tortuous segment beyond the lesion or severe angulation.
     ETortuous,
     /// B: lumen channels or lucent bands.
@@ -121,6 +125,10 @@ pub struct Evidence {
     /// a short gap is contrast passing a near-occlusion that the segmentation lost.
     #[serde(default)]
     pub continuation_gap_mm: Option<f64>,
+    /// Contrast per mm of diameter beyond the lesion divided by that before it (1 = same
+    /// filling; < 1 = fainter distal vessel). `None` without densitometry.
+    #[serde(default)]
+    pub distal_opacity_ratio: Option<f64>,
     pub stump: Option<StumpShape>,
     /// Tortuosity of the centerline from the lesion to the end of its branch.
     pub segment_tortuosity: Option<Tortuosity>,

@@ -143,6 +143,13 @@ pub struct ClassificationRules {
     pub tortuous_min_bends: u32,
     /// E (tortuous): lesion angulation at or above this is severe (≥ 90°, [Q13]).
     pub severe_angle_deg: f64,
+    /// C from one frame (no cine): the contrast per mm of diameter beyond a narrowing is below
+    /// this fraction of that before it ("delayed or poor distal filling" [R1][R2]).
+    /// **UNVERIFIED** default 0.7.
+    pub poor_filling_max_ratio: f64,
+    /// C from one frame: only narrowings of at least this % diameter stenosis (edges under-read
+    /// a near-occlusion whose lumen is below the resolution [Q10]). **UNVERIFIED** default 30 (the detection default).
+    pub poor_filling_min_ds_pct: f64,
     /// Confidence is multiplied by this when flow grade is unknown (no cine) and C vs D was
     /// decided from the image alone. A design choice, default 0.7.
     pub no_cine_confidence: f64,
@@ -163,6 +170,8 @@ impl Default for ClassificationRules {
             tortuous_min_dm: 1.3,
             tortuous_min_bends: 3,
             severe_angle_deg: 90.0,
+            poor_filling_max_ratio: 0.7,
+            poor_filling_min_ds_pct: 30.0,
             no_cine_confidence: 0.7,
             fallback_confidence: 0.4,
         }
@@ -400,6 +409,18 @@ impl Rules {
             "finite and >= 1 (a straight line has DM 1)",
         )?;
         in_range(c.severe_angle_deg, 0.0, 180.0, "classification.severe_angle_deg")?;
+        in_range(
+            c.poor_filling_max_ratio,
+            0.0,
+            1.0,
+            "classification.poor_filling_max_ratio",
+        )?;
+        in_range(
+            c.poor_filling_min_ds_pct,
+            0.0,
+            100.0,
+            "classification.poor_filling_min_ds_pct",
+        )?;
         in_range(c.no_cine_confidence, 0.0, 1.0, "classification.no_cine_confidence")?;
         in_range(c.fallback_confidence, 0.0, 1.0, "classification.fallback_confidence")?;
 

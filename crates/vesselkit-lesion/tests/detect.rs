@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use std::f64::consts::PI;
-use vesselkit_core::{BranchEnd, LesionType, Point};
+use vesselkit_core::{Branch, BranchEnd, LesionType, Point};
 use vesselkit_lesion::*;
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -627,4 +627,90 @@ fn lesion_inside_a_winding_is_tortuous_from_its_local_window() {
     let l = detect(&one(b), &Rules::default()).unwrap();
     assert_eq!(l[0].lesion_type, LesionType::Ring);
     assert_eq!(l[0].evidence.local_tortuosity.unwrap().bends, 0);
+}
+
+#[test]
+fn poor_distal_filling_types_a_narrowing_subtotal_without_cine() {
+    // Opacity follows Beer-Lambert: diameter × concentration; the vessel beyond the narrowing
+    // at 20 mm fills at 40 % of the concentration before it.
+    let b = ring_branch(2.0);
+    let opacity = |conc_after: f64| -> Vec<Vec<f64>> {
+        vec![
+            b.samples
+                .iter()
+                .map(|s| s.diameter_mm * if s.arc_mm > 22.0 { conc_after } else { 1.0 })
+                .collect(),
+        ]
+    };
+    let l = detect_with_opacity(&one(b.clone()), &opacity(0.4), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].lesion_type, LesionType::Subtotal);
+    assert_eq!(l[0].evidence.rule, RuleFired::CPoorDistalFilling);
+    assert!(close(l[0].evidence.distal_opacity_ratio.unwrap(), 0.4, 1e-9));
+    // Margin 0.5 + 0.5 × (0.7 − 0.4) / 0.35, times the no-cine factor 0.7 (reliability 1).
+    let want = (0.5 + 0.5 * 0.3 / 0.35) * 0.7;
+    assert!(close(l[0].confidence, want, 1e-9), "{} vs {want}", l[0].confidence);
+    // Same filling on both sides: a ring.
+    let l = detect_with_opacity(&one(b.clone()), &opacity(1.0), &Rules::default()).unwrap();
+    assert_eq!(l[0].lesion_type, LesionType::Ring);
+    assert!(close(l[0].evidence.distal_opacity_ratio.unwrap(), 1.0, 1e-9));
+    // With cine the flow grade decides instead.
+    let mut c = b.clone();
+    c.flow_grade = Some(3);
+    let l = detect_with_opacity(&one(c), &opacity(0.4), &Rules::default()).unwrap();
+    assert_eq!(l[0].lesion_type, LesionType::Ring);
+    // A table of the wrong shape names the field.
+    let e = detect_with_opacity(&one(b.clone()), &[vec![1.0; 3]], &Rules::default()).unwrap_err();
+    assert!(e.to_string().contains("opacity[0]"), "{e}");
+    let e = detect_with_opacity(&one(b), &[vec![], vec![]], &Rules::default()).unwrap_err();
+    assert!(e.to_string().contains("opacity"), "{e}");
+}
+
+#[test]
+fn band_sign_on_a_bulge_is_not_a_web() {
+    // Two channels over 1 mm where the lumen is 30 % wider than everywhere else (a crossing).
+    let mut b = straight(0, None, Point::new(100.0, 50.0), (0.0, 1.0), 40.0, |x: f64| {
+        if (x - 20.0).abs() <= 0.5 { 5.2 } else { 4.0 }
+    });
+    for s in b.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() <= 0.5) {
+        s.channels = 2;
+        s.left_mm = 2.6;
+        s.right_mm = 2.6;
+    }
+    assert!(detect(&one(b), &Rules::default()).unwrap().is_empty());
+}
+
+#[test]
+fn local_window_continues_across_a_junction_into_the_straightest_child() {
+    // The winding of the test above split at 22 mm, an inflection (as where another vessel
+    // crosses it): a parent up to 22 mm with the lesion at 16 mm, the winding's continuation as
+    // one child and a side branch leaving at 90°.
+    let path = |t: f64| {
+        let row = if (10.0..34.0).contains(&t) {
+            1.5 * (2.0 * PI * (t - 10.0) / 8.0).sin()
+        } else {
+            0.0
+        };
+        Point::new(100.0 + row / MM_PER_PX, 10.0 + t / MM_PER_PX)
+    };
+    let parent = branch_along(0, None, 22.0, path, cosine(4.0, 1.6, 16.0, 3.0));
+    let end = path(22.0);
+    let child = branch_along(1, Some(0), 38.0, move |t| path(22.0 + t), |_| 4.0);
+    let side = straight(2, Some(0), end, (1.0, 0.0), 20.0, |_| 3.0);
+    let l = detect(
+        &tree(vec![parent.clone(), child.clone(), side.clone()]),
+        &Rules::default(),
+    )
+    .unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let own_bends = l[0].evidence.segment_tortuosity.unwrap().bends;
+    let t = l[0].evidence.local_tortuosity.unwrap();
+    assert!(t.bends >= 5 && t.bends > own_bends, "{t:?} vs {own_bends}");
+    assert_eq!(l[0].lesion_type, LesionType::Tortuous, "{}", l[0].evidence.rule_text);
+    // Without the straight continuation only the side branch is there: not followed, so the
+    // window ends at the junction and sees fewer bends.
+    let side = Branch { id: 1, ..side };
+    let l = detect(&tree(vec![parent, side]), &Rules::default()).unwrap();
+    let alone = l[0].evidence.local_tortuosity.unwrap();
+    assert!(alone.bends < t.bends, "{alone:?} vs {t:?}");
 }

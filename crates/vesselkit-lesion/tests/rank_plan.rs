@@ -39,6 +39,7 @@ fn plain() -> Evidence {
         cutoff: false,
         distal_vessel_visible: true,
         continuation_gap_mm: None,
+        distal_opacity_ratio: None,
         stump: None,
         segment_tortuosity: None,
         local_tortuosity: None,

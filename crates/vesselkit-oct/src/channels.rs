@@ -161,8 +161,13 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
             st[k0..=kb[a]].fill(UNSEEN);
             continue;
         }
+        // A septum along the beam is about one A-line wide: the angular smoothing of `ps`
+        // halves its contrast, so a sample that stands out in its own A-line (radial mean of
+        // three) counts as bright too.
+        let rr = raw.row(a);
         for k in k0..=kb[a] {
-            st[k] = if row[k] > thr { BRIGHT } else { DARK };
+            let radial = (rr[k.saturating_sub(1)] + rr[k] + rr[(k + 1).min(nk - 1)]) / 3.0;
+            st[k] = if row[k] > thr || radial > thr { BRIGHT } else { DARK };
         }
     }
     // Self-shadowing septum: the wall behind is dark over a narrow arc (a wide dark arc is a

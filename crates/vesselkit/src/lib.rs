@@ -17,7 +17,7 @@ pub use vesselkit_report as report;
 pub use vesselkit_core::{Calibration, CalibrationSource, Cine, Frame, LesionType, RESEARCH_NOTICE, VesselTree};
 pub use vesselkit_report::Report;
 
-use ndarray::{Array2, ArrayView3, Axis};
+use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 use std::time::Instant;
 use vesselkit_angio::{AngioOptions, AngioResult};
 use vesselkit_lesion::{Assessment, PlanInput, Rules};
@@ -127,7 +127,8 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     };
     let t_angio = ms(t0);
     let t1 = Instant::now();
-    let assessment = vesselkit_lesion::assess(&angio.tree, &opts.rules, &opts.plan)?;
+    let opacity = branch_opacity(cine.frames.index_axis(Axis(0), frame_used), &angio.tree);
+    let assessment = vesselkit_lesion::assess_with_opacity(&angio.tree, &opacity, &opts.rules, &opts.plan)?;
     let t_lesion = ms(t1);
 
     let (rows, cols) = (cine.frames.len_of(Axis(1)), cine.frames.len_of(Axis(2)));
@@ -154,6 +155,73 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
         assessment,
         frame_used,
     })
+}
+
+/// Bilinear sample of `img` at `(row, col)`; `None` outside the image.
+fn bilinear(img: &ArrayView2<f32>, row: f64, col: f64) -> Option<f64> {
+    let (h, w) = img.dim();
+    if !(row >= 0.0 && col >= 0.0 && row <= (h - 1) as f64 && col <= (w - 1) as f64) {
+        return None;
+    }
+    let (r0, c0) = (row.floor() as usize, col.floor() as usize);
+    let (r1, c1) = ((r0 + 1).min(h - 1), (c0 + 1).min(w - 1));
+    let (fr, fc) = (row - r0 as f64, col - c0 as f64);
+    let v = |r: usize, c: usize| img[[r, c]] as f64;
+    Some((1.0 - fr) * ((1.0 - fc) * v(r0, c0) + fc * v(r0, c1)) + fr * ((1.0 - fc) * v(r1, c0) + fc * v(r1, c1)))
+}
+
+/// Densitometric contrast at every profile sample of `tree` on `img` (dark vessels on a
+/// bright background, as in X-ray angiography): `ln(background / lumen)` with the lumen
+/// intensity averaged over the central half of the measured diameter and the background the
+/// median 2-6 px beyond both edges. NaN where the diameter is unknown, the profile leaves the
+/// image or the vessel is not darker than its surroundings. By Beer-Lambert it grows with
+/// diameter × iodine concentration, so its ratio per mm of diameter before and after a
+/// narrowing compares how well the two segments fill.
+pub fn branch_opacity(img: ArrayView2<f32>, tree: &VesselTree) -> Vec<Vec<f64>> {
+    let mm = tree.calibration.mm_per_px;
+    tree.branches
+        .iter()
+        .map(|b| {
+            let n = b.samples.len();
+            (0..n)
+                .map(|i| {
+                    let s = &b.samples[i];
+                    let (a, z) = (
+                        b.samples[i.saturating_sub(2)].point,
+                        b.samples[(i + 2).min(n - 1)].point,
+                    );
+                    let (tr, tc) = (z.row - a.row, z.col - a.col);
+                    let len = tr.hypot(tc);
+                    let r = s.diameter_mm / (2.0 * mm);
+                    if !(len > 0.0 && r.is_finite() && r > 0.0 && mm > 0.0) {
+                        return f64::NAN;
+                    }
+                    let (nr, nc) = (-tc / len, tr / len);
+                    let at = |u: f64| bilinear(&img, s.point.row + u * nr, s.point.col + u * nc);
+                    let inner: Option<Vec<f64>> = [-0.25, 0.0, 0.25].iter().map(|&f| at(f * r)).collect();
+                    let mut outer: Vec<f64> = Vec::with_capacity(10);
+                    for k in 0..5 {
+                        let u = r + 2.0 + k as f64;
+                        for side in [-1.0, 1.0] {
+                            match at(side * u) {
+                                Some(v) => outer.push(v),
+                                None => return f64::NAN,
+                            }
+                        }
+                    }
+                    let Some(inner) = inner else { return f64::NAN };
+                    let lumen = inner.iter().sum::<f64>() / inner.len() as f64;
+                    outer.sort_by(f64::total_cmp);
+                    let bg = 0.5 * (outer[4] + outer[5]);
+                    if lumen > 0.0 && bg > lumen {
+                        (bg / lumen).ln()
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Analyse one 2-D frame.
@@ -295,4 +363,64 @@ pub fn analyze_pullback(
     }));
     report.timings_ms.insert("total".into(), ms(t0));
     Ok((pb, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vesselkit_core::{Branch, BranchEnd, Point, ProfileSample, Tortuosity};
+
+    #[test]
+    fn opacity_is_the_log_attenuation_of_the_lumen() {
+        // Background 1000 counts, a 10 px wide horizontal vessel attenuating by exp(-0.5).
+        let img = Array2::from_shape_fn((100, 100), |(r, _)| {
+            if (45..55).contains(&r) {
+                1000.0 * (-0.5f32).exp()
+            } else {
+                1000.0
+            }
+        });
+        let samples: Vec<ProfileSample> = (10..90)
+            .map(|c| ProfileSample {
+                point: Point::new(49.5, c as f64),
+                arc_mm: (c - 10) as f64 * 0.1,
+                diameter_mm: 1.0,
+                left_mm: 0.5,
+                right_mm: 0.5,
+                channels: 1,
+                density_ratio: 1.0,
+                reliable: true,
+            })
+            .collect();
+        let mut samples = samples;
+        samples[40].diameter_mm = f64::NAN;
+        let tree = VesselTree {
+            branches: vec![Branch {
+                id: 0,
+                parent: None,
+                children: vec![],
+                length_mm: 7.9,
+                samples,
+                distal_end: BranchEnd::Taper,
+                tortuosity: Tortuosity::default(),
+                arrival_ms: None,
+                flow_grade: None,
+            }],
+            root: Some(0),
+            calibration: Calibration::user(0.1).unwrap(),
+        };
+        let o = branch_opacity(img.view(), &tree);
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].len(), 80);
+        for (i, v) in o[0].iter().enumerate() {
+            if i == 40 {
+                assert!(v.is_nan(), "unmeasured diameter gives NaN");
+            } else {
+                assert!((v - 0.5).abs() < 1e-4, "sample {i}: {v}");
+            }
+        }
+        // A vessel brighter than its background (wrong polarity) gives no value.
+        let inv = img.mapv(|v| 2000.0 - v);
+        assert!(branch_opacity(inv.view(), &tree)[0].iter().all(|v| v.is_nan()));
+    }
 }
