@@ -145,6 +145,39 @@ fn classify_end(b: &centerline::CenterlineBranch, br: &Branch, dim: (usize, usiz
     }
 }
 
+/// The part of a branch whose shape is the vessel's own: a skeleton curls into the round cap
+/// of a free end and bends into a junction, so one local radius is dropped at each end (the
+/// whole branch when that would leave fewer than 5 points).
+fn tortuosity_span(b: &centerline::CenterlineBranch) -> &[vesselkit_core::Point] {
+    let n = b.points.len();
+    let trim_px = |at_end: bool| -> f64 {
+        let (deg, node_r, own_r) = if at_end {
+            (
+                b.end_degree,
+                b.end_node_radius_px,
+                b.radius_px.last().copied().unwrap_or(0.0),
+            )
+        } else {
+            (
+                b.start_degree,
+                b.start_node_radius_px,
+                b.radius_px.first().copied().unwrap_or(0.0),
+            )
+        };
+        match deg {
+            1 => own_r as f64,
+            d if d >= 3 => node_r as f64,
+            _ => 0.0,
+        }
+    };
+    let arc = Polyline::new(b.points.clone()).arc_lengths_px();
+    let total = arc.last().copied().unwrap_or(0.0);
+    let (t0, t1) = (trim_px(false), trim_px(true));
+    let lo = arc.iter().position(|&a| a >= t0).unwrap_or(0);
+    let hi = arc.iter().rposition(|&a| a <= total - t1).map_or(n, |i| i + 1);
+    if hi >= lo + 5 { &b.points[lo..hi] } else { &b.points }
+}
+
 /// Measure every centerline branch on `img`: diameter profile, length, tortuosity, end type.
 pub fn build_tree(
     img: ArrayView2<f32>,
@@ -176,7 +209,7 @@ pub fn build_tree(
             // Pixel staircases of the skeleton add spurious turning: smooth at ~6 px first.
             let tort = if length_mm > 0.0 {
                 tortuosity(
-                    &centerline::smooth_points(&b.points, 6.0 / opts.centerline.step_px.max(1e-3)),
+                    &centerline::smooth_points(tortuosity_span(b), 6.0 / opts.centerline.step_px.max(1e-3)),
                     mm,
                     &opts.tortuosity,
                 )
