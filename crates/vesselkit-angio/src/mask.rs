@@ -201,26 +201,22 @@ pub fn distance_transform(mask: &Array2<bool>) -> Array2<f32> {
             }
         }
     }
-    let (mut v, mut z) = (Vec::new(), Vec::new());
-    let mut f = vec![0f32; pr.max(pc)];
-    let mut d = vec![0f32; pr.max(pc)];
-    for c in 0..pc {
-        for r in 0..pr {
-            f[r] = g[[r, c]];
-        }
-        edt_1d(&f[..pr], &mut d[..pr], &mut v, &mut z);
-        for r in 0..pr {
-            g[[r, c]] = d[r];
-        }
-    }
-    for r in 0..pr {
-        for c in 0..pc {
-            f[c] = g[[r, c]];
-        }
-        edt_1d(&f[..pc], &mut d[..pc], &mut v, &mut z);
-        for c in 0..pc {
-            g[[r, c]] = d[c];
-        }
+    // Columns, then rows; every line is independent (one scratch set per job).
+    use rayon::prelude::*;
+    let scratch = || (Vec::new(), Vec::new(), vec![0f32; pr.max(pc)], vec![0f32; pr.max(pc)]);
+    for axis in [ndarray::Axis(1), ndarray::Axis(0)] {
+        g.axis_iter_mut(axis)
+            .into_par_iter()
+            .for_each_init(scratch, |(v, z, f, d), mut line| {
+                let n = line.len();
+                for (fi, &x) in f.iter_mut().zip(line.iter()) {
+                    *fi = x;
+                }
+                edt_1d(&f[..n], &mut d[..n], v, z);
+                for (x, &di) in line.iter_mut().zip(d.iter()) {
+                    *x = di;
+                }
+            });
     }
     Array2::from_shape_fn((rows, cols), |(r, c)| g[[r + 1, c + 1]].sqrt())
 }
