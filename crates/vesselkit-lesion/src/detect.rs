@@ -444,6 +444,7 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
         distal_vessel_visible: !b.children.is_empty(),
         continuation_gap_mm: None,
         distal_opacity_ratio: None,
+        beyond_end_ratio: None,
         stump: None,
         segment_tortuosity: None,
         local_tortuosity: None,
@@ -541,7 +542,7 @@ fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, rules: &Rules) -
 }
 
 /// The occlusion candidate at an abrupt branch end, if any.
-fn occlusion(p: &Profile, tree: &VesselTree, rules: &Rules) -> Option<Lesion> {
+fn occlusion(p: &Profile, tree: &VesselTree, beyond_end: Option<f64>, rules: &Rules) -> Option<Lesion> {
     let b = p.b;
     let det = &rules.detection;
     // An abrupt end that still fills normally (flow grade 3) is not an occlusion sign.
@@ -612,6 +613,10 @@ fn occlusion(p: &Profile, tree: &VesselTree, rules: &Rules) -> Option<Lesion> {
     ev.cutoff = true;
     ev.stump = Some(stump);
     ev.continuation_gap_mm = continuation_gap(p, tree, tip, rules);
+    ev.beyond_end_ratio = beyond_end;
+    if beyond_end.is_some_and(|r| r >= rules.detection.beyond_end_min_ratio) {
+        ev.distal_vessel_visible = true;
+    }
     if ev
         .continuation_gap_mm
         .is_some_and(|g| g <= rules.detection.continuation_max_gap_ref * refd)
@@ -846,14 +851,20 @@ fn measure_segment(
     )))
 }
 
-fn detect_branch(bi: usize, tree: &VesselTree, opacity: Option<&[f64]>, rules: &Rules) -> Result<Vec<Lesion>> {
+fn detect_branch(
+    bi: usize,
+    tree: &VesselTree,
+    opacity: Option<&[f64]>,
+    beyond_end: Option<f64>,
+    rules: &Rules,
+) -> Result<Vec<Lesion>> {
     let b = &tree.branches[bi];
     if b.samples.is_empty() {
         return Ok(Vec::new());
     }
     let p = Profile::new(bi, b, opacity, rules)?;
     let mut out = Vec::new();
-    let occ = occlusion(&p, tree, rules);
+    let occ = occlusion(&p, tree, beyond_end, rules);
     let mut segs = candidate_segments(&p, rules);
     if let Some(o) = &occ {
         // Narrowing into the stump is part of the occlusion.
@@ -879,15 +890,27 @@ fn detect_branch(bi: usize, tree: &VesselTree, opacity: Option<&[f64]>, rules: &
 /// Detects and classifies lesions over the whole vessel tree. Ids are assigned in branch order,
 /// proximal to distal; lesions are not ranked yet (see [`crate::rank`]).
 pub fn detect(tree: &VesselTree, rules: &Rules) -> Result<Vec<Lesion>> {
-    detect_with_opacity(tree, &[], rules)
+    detect_with_opacity(tree, &[], &[], rules)
 }
 
 /// [`detect`] with densitometry: `opacity[branch][sample]` is the contrast (e.g. log
 /// attenuation against the local background) at each profile sample, NaN where not measured;
-/// an empty slice means none. It gives the distal filling of each narrowing
-/// ([`Evidence::distal_opacity_ratio`]).
-pub fn detect_with_opacity(tree: &VesselTree, opacity: &[Vec<f64>], rules: &Rules) -> Result<Vec<Lesion>> {
+/// it gives the distal filling of each narrowing ([`Evidence::distal_opacity_ratio`]).
+/// `beyond_end[branch]` is the contrast found past the branch's distal end relative to its
+/// last millimetres ([`Evidence::beyond_end_ratio`]). Empty slices mean not measured.
+pub fn detect_with_opacity(
+    tree: &VesselTree,
+    opacity: &[Vec<f64>],
+    beyond_end: &[Option<f64>],
+    rules: &Rules,
+) -> Result<Vec<Lesion>> {
     rules.validate()?;
+    if !beyond_end.is_empty() && beyond_end.len() != tree.branches.len() {
+        return Err(LesionError::invalid(
+            "beyond_end",
+            format!("{} values for {} branches", beyond_end.len(), tree.branches.len()),
+        ));
+    }
     if !opacity.is_empty() && opacity.len() != tree.branches.len() {
         return Err(LesionError::invalid(
             "opacity",
@@ -908,7 +931,13 @@ pub fn detect_with_opacity(tree: &VesselTree, opacity: &[Vec<f64>], rules: &Rule
     }
     let mut all = Vec::new();
     for bi in 0..tree.branches.len() {
-        all.extend(detect_branch(bi, tree, opacity.get(bi).map(|v| v.as_slice()), rules)?);
+        all.extend(detect_branch(
+            bi,
+            tree,
+            opacity.get(bi).map(|v| v.as_slice()),
+            beyond_end.get(bi).copied().flatten(),
+            rules,
+        )?);
     }
     let mut lesions = suppress_across_junctions(all, tree, rules);
     lesions.sort_by(|a, b| {
@@ -1111,6 +1140,7 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             distal_vessel_visible: true,
             continuation_gap_mm: None,
             distal_opacity_ratio: None,
+            beyond_end_ratio: None,
             stump: None,
             segment_tortuosity: None,
             local_tortuosity: None,

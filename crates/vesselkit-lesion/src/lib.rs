@@ -32,17 +32,18 @@ use vesselkit_core::VesselTree;
 
 /// Detects, ranks and plans in one call; each lesion's `balloon_mm` is filled from the plan.
 pub fn assess(tree: &VesselTree, rules: &Rules, input: &PlanInput) -> Result<Assessment> {
-    assess_with_opacity(tree, &[], rules, input)
+    assess_with_opacity(tree, &[], &[], rules, input)
 }
 
-/// [`assess`] with per-sample densitometry (see [`detect_with_opacity`]).
+/// [`assess`] with densitometry (see [`detect_with_opacity`]).
 pub fn assess_with_opacity(
     tree: &VesselTree,
     opacity: &[Vec<f64>],
+    beyond_end: &[Option<f64>],
     rules: &Rules,
     input: &PlanInput,
 ) -> Result<Assessment> {
-    let mut lesions = detect_with_opacity(tree, opacity, rules)?;
+    let mut lesions = detect_with_opacity(tree, opacity, beyond_end, rules)?;
     rank(&mut lesions, tree, rules)?;
     let plan = plan(&lesions, input, rules)?;
     for a in &plan.balloons {

@@ -129,6 +129,10 @@ pub struct Evidence {
     /// filling; < 1 = fainter distal vessel). `None` without densitometry.
     #[serde(default)]
     pub distal_opacity_ratio: Option<f64>,
+    /// Cut-off: contrast along the straight continuation past the stump relative to the
+    /// stump's own (≈ 0 when nothing fills beyond). `None` without densitometry.
+    #[serde(default)]
+    pub beyond_end_ratio: Option<f64>,
     pub stump: Option<StumpShape>,
     /// Tortuosity of the centerline from the lesion to the end of its branch.
     pub segment_tortuosity: Option<Tortuosity>,

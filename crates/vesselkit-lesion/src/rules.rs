@@ -87,6 +87,13 @@ pub struct DetectionRules {
     /// measurement-quality gate. Cut-offs are exempt (the samples at a stump tip are never
     /// reliable). **UNVERIFIED** default 0.5.
     pub min_reliable_fraction: f64,
+    /// A cut-off is not total when the contrast along its straight continuation is at least
+    /// this fraction of the stump's own contrast (a faint vessel fills beyond it: "some
+    /// contrast passing the lesion" [R1][R2]). **UNVERIFIED** default 0.2.
+    pub beyond_end_min_ratio: f64,
+    /// Length of the straight continuation past a cut-off probed for that contrast, mm.
+    /// **UNVERIFIED** default 5.
+    pub beyond_end_probe_mm: f64,
 }
 
 impl Default for DetectionRules {
@@ -111,6 +118,8 @@ impl Default for DetectionRules {
             continuation_max_gap_ref: 2.5,
             continuation_max_angle_deg: 45.0,
             min_reliable_fraction: 0.5,
+            beyond_end_min_ratio: 0.2,
+            beyond_end_probe_mm: 5.0,
         }
     }
 }
@@ -373,6 +382,8 @@ impl Rules {
         non_negative(d.min_reference_mm, "detection.min_reference_mm")?;
         non_negative(d.continuation_max_gap_ref, "detection.continuation_max_gap_ref")?;
         in_range(d.min_reliable_fraction, 0.0, 1.0, "detection.min_reliable_fraction")?;
+        in_range(d.beyond_end_min_ratio, 0.0, 1.0, "detection.beyond_end_min_ratio")?;
+        positive(d.beyond_end_probe_mm, "detection.beyond_end_probe_mm")?;
         in_range(
             d.continuation_max_angle_deg,
             0.0,

@@ -642,7 +642,7 @@ fn poor_distal_filling_types_a_narrowing_subtotal_without_cine() {
                 .collect(),
         ]
     };
-    let l = detect_with_opacity(&one(b.clone()), &opacity(0.4), &Rules::default()).unwrap();
+    let l = detect_with_opacity(&one(b.clone()), &opacity(0.4), &[], &Rules::default()).unwrap();
     assert_eq!(l.len(), 1, "{l:#?}");
     assert_eq!(l[0].lesion_type, LesionType::Subtotal);
     assert_eq!(l[0].evidence.rule, RuleFired::CPoorDistalFilling);
@@ -651,18 +651,18 @@ fn poor_distal_filling_types_a_narrowing_subtotal_without_cine() {
     let want = (0.5 + 0.5 * 0.3 / 0.35) * 0.7;
     assert!(close(l[0].confidence, want, 1e-9), "{} vs {want}", l[0].confidence);
     // Same filling on both sides: a ring.
-    let l = detect_with_opacity(&one(b.clone()), &opacity(1.0), &Rules::default()).unwrap();
+    let l = detect_with_opacity(&one(b.clone()), &opacity(1.0), &[], &Rules::default()).unwrap();
     assert_eq!(l[0].lesion_type, LesionType::Ring);
     assert!(close(l[0].evidence.distal_opacity_ratio.unwrap(), 1.0, 1e-9));
     // With cine the flow grade decides instead.
     let mut c = b.clone();
     c.flow_grade = Some(3);
-    let l = detect_with_opacity(&one(c), &opacity(0.4), &Rules::default()).unwrap();
+    let l = detect_with_opacity(&one(c), &opacity(0.4), &[], &Rules::default()).unwrap();
     assert_eq!(l[0].lesion_type, LesionType::Ring);
     // A table of the wrong shape names the field.
-    let e = detect_with_opacity(&one(b.clone()), &[vec![1.0; 3]], &Rules::default()).unwrap_err();
+    let e = detect_with_opacity(&one(b.clone()), &[vec![1.0; 3]], &[], &Rules::default()).unwrap_err();
     assert!(e.to_string().contains("opacity[0]"), "{e}");
-    let e = detect_with_opacity(&one(b), &[vec![], vec![]], &Rules::default()).unwrap_err();
+    let e = detect_with_opacity(&one(b), &[vec![], vec![]], &[], &Rules::default()).unwrap_err();
     assert!(e.to_string().contains("opacity"), "{e}");
 }
 
@@ -713,4 +713,27 @@ fn local_window_continues_across_a_junction_into_the_straightest_child() {
     let l = detect(&tree(vec![parent, side]), &Rules::default()).unwrap();
     let alone = l[0].evidence.local_tortuosity.unwrap();
     assert!(alone.bends < t.bends, "{alone:?} vs {t:?}");
+}
+
+#[test]
+fn faint_vessel_beyond_a_cut_off_makes_it_subtotal_without_cine() {
+    let b = stump_branch(|u| 4.0 - u);
+    let at = |r: f64| detect_with_opacity(&one(b.clone()), &[], &[Some(r)], &Rules::default()).unwrap();
+    // Nothing beyond (noise around 0): total occlusion from the image.
+    let l = &at(0.05)[0];
+    assert_eq!(l.lesion_type, LesionType::Occlusion);
+    assert_eq!(l.evidence.rule, RuleFired::DCutoffImageOnly);
+    assert_eq!(l.evidence.beyond_end_ratio, Some(0.05));
+    // A vessel fills at 40 % of the stump's contrast beyond it: contrast passes, subtotal.
+    let l = &at(0.4)[0];
+    assert_eq!(l.lesion_type, LesionType::Subtotal);
+    assert_eq!(l.evidence.rule, RuleFired::CNearOcclusionImageOnly);
+    assert!(l.evidence.distal_vessel_visible);
+    // With cine, flow grade 0 still decides D.
+    let mut c = b.clone();
+    c.flow_grade = Some(0);
+    let l = &detect_with_opacity(&one(c), &[], &[Some(0.4)], &Rules::default()).unwrap()[0];
+    assert_eq!(l.lesion_type, LesionType::Occlusion);
+    let e = detect_with_opacity(&one(b), &[], &[None, None], &Rules::default()).unwrap_err();
+    assert!(e.to_string().contains("beyond_end"), "{e}");
 }

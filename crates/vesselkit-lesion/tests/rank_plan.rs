@@ -40,6 +40,7 @@ fn plain() -> Evidence {
         distal_vessel_visible: true,
         continuation_gap_mm: None,
         distal_opacity_ratio: None,
+        beyond_end_ratio: None,
         stump: None,
         segment_tortuosity: None,
         local_tortuosity: None,

@@ -395,7 +395,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             vesselkit::analyze_frame(&frame, &opts).expect("analysis").angio.tree
         });
         let opacity = vesselkit::branch_opacity(ph.image.view(), &tree);
-        let a = vesselkit::lesion::assess_with_opacity(&tree, &opacity, &rules, &PlanInput::default())?;
+        let d = &rules.detection;
+        let beyond = vesselkit::beyond_end_ratio(
+            ph.image.view(),
+            &tree,
+            &opacity,
+            d.angle_window_mm,
+            1.0,
+            d.beyond_end_probe_mm,
+        );
+        let a = vesselkit::lesion::assess_with_opacity(&tree, &opacity, &beyond, &rules, &PlanInput::default())?;
         score(
             &format!("angio seed {s}"),
             &tree,

@@ -127,8 +127,18 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     };
     let t_angio = ms(t0);
     let t1 = Instant::now();
-    let opacity = branch_opacity(cine.frames.index_axis(Axis(0), frame_used), &angio.tree);
-    let assessment = vesselkit_lesion::assess_with_opacity(&angio.tree, &opacity, &opts.rules, &opts.plan)?;
+    let used = cine.frames.index_axis(Axis(0), frame_used);
+    let opacity = branch_opacity(used, &angio.tree);
+    let d = &opts.rules.detection;
+    let beyond = beyond_end_ratio(
+        used,
+        &angio.tree,
+        &opacity,
+        d.angle_window_mm,
+        BEYOND_END_GAP_MM,
+        d.beyond_end_probe_mm,
+    );
+    let assessment = vesselkit_lesion::assess_with_opacity(&angio.tree, &opacity, &beyond, &opts.rules, &opts.plan)?;
     let t_lesion = ms(t1);
 
     let (rows, cols) = (cine.frames.len_of(Axis(1)), cine.frames.len_of(Axis(2)));
@@ -220,6 +230,85 @@ pub fn branch_opacity(img: ArrayView2<f32>, tree: &VesselTree) -> Vec<Vec<f64>> 
                     }
                 })
                 .collect()
+        })
+        .collect()
+}
+
+/// Distance past a branch end where the probe for a continuing vessel starts: the skeleton
+/// stops about a radius short of the lumen's end, and the stump itself must not count.
+const BEYOND_END_GAP_MM: f64 = 1.0;
+
+/// Contrast beyond the distal end of every branch without children, relative to its last
+/// millimetres: the median `ln(background / I)` along the straight continuation of the last
+/// `dir_mm` of centerline from `gap_mm` to `gap_mm + probe_mm` past the end, over the median
+/// opacity (see [`branch_opacity`]) of the last `dir_mm`. Near 0 where nothing fills beyond a
+/// cut-off; clearly positive where a fainter vessel continues (contrast passing a
+/// near-occlusion that the segmentation lost). `None` for branches with children, without
+/// measured opacity, or whose probe leaves the image.
+pub fn beyond_end_ratio(
+    img: ArrayView2<f32>,
+    tree: &VesselTree,
+    opacity: &[Vec<f64>],
+    dir_mm: f64,
+    gap_mm: f64,
+    probe_mm: f64,
+) -> Vec<Option<f64>> {
+    let mm = tree.calibration.mm_per_px;
+    tree.branches
+        .iter()
+        .zip(opacity)
+        .map(|(b, op)| {
+            if !b.children.is_empty() || mm.is_nan() || mm <= 0.0 {
+                return None;
+            }
+            let last = b.samples.last()?;
+            let from = last.arc_mm - dir_mm;
+            let tail: Vec<usize> = (0..b.samples.len()).filter(|&i| b.samples[i].arc_mm >= from).collect();
+            let mut own: Vec<f64> = tail.iter().map(|&i| op[i]).filter(|v| v.is_finite()).collect();
+            let mut d: Vec<f64> = tail
+                .iter()
+                .map(|&i| b.samples[i].diameter_mm)
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .collect();
+            if own.len() < 3 || d.is_empty() {
+                return None;
+            }
+            own.sort_by(f64::total_cmp);
+            d.sort_by(f64::total_cmp);
+            let (own, d) = (own[own.len() / 2], d[d.len() / 2]);
+            let a = b.samples[*tail.first()?].point;
+            let (tr, tc) = (last.point.row - a.row, last.point.col - a.col);
+            let len = tr.hypot(tc);
+            if !(len > 0.0 && own > 0.0) {
+                return None;
+            }
+            let (ur, uc) = (tr / len, tc / len);
+            let (nr, nc) = (-uc, ur);
+            let r = d / (2.0 * mm);
+            let mut vals = Vec::new();
+            let steps = (probe_mm / mm).ceil() as usize;
+            for k in 0..=steps {
+                let t = (gap_mm + k as f64 * mm) / mm;
+                let (pr, pc) = (last.point.row + t * ur, last.point.col + t * uc);
+                let at = |u: f64| bilinear(&img, pr + u * nr, pc + u * nc);
+                let lumen = [-0.25, 0.0, 0.25].iter().map(|&f| at(f * r)).sum::<Option<f64>>()? / 3.0;
+                let mut outer = Vec::with_capacity(10);
+                for j in 0..5 {
+                    for side in [-1.0, 1.0] {
+                        outer.push(at(side * (r + 2.0 + j as f64))?);
+                    }
+                }
+                outer.sort_by(f64::total_cmp);
+                let bg = 0.5 * (outer[4] + outer[5]);
+                if lumen > 0.0 && bg > 0.0 {
+                    vals.push((bg / lumen).ln());
+                }
+            }
+            if vals.len() < 3 {
+                return None;
+            }
+            vals.sort_by(f64::total_cmp);
+            Some(vals[vals.len() / 2] / own)
         })
         .collect()
 }
@@ -418,6 +507,28 @@ mod tests {
             } else {
                 assert!((v - 0.5).abs() < 1e-4, "sample {i}: {v}");
             }
+        }
+        // A cut-off at col 89 with nothing beyond it: the probe finds no contrast. A fainter
+        // vessel (attenuation 0.2) continuing past a gap from col 92: ratio 0.2 / 0.5.
+        let end = tree.branches[0].samples.last().unwrap().point;
+        assert_eq!(end.col, 89.0);
+        let wide = Array2::from_shape_fn((100, 140), |(r, c)| {
+            let a: f32 = if !(45..55).contains(&r) {
+                0.0
+            } else if c <= 89 {
+                0.5
+            } else if c >= 92 {
+                0.2
+            } else {
+                0.0
+            };
+            1000.0 * (-a).exp()
+        });
+        let cut = Array2::from_shape_fn((100, 140), |(r, c)| if c <= 89 { wide[[r, c]] } else { 1000.0 });
+        for (img, want) in [(&cut, 0.0), (&wide, 0.4)] {
+            let op = branch_opacity(img.view(), &tree);
+            let r = beyond_end_ratio(img.view(), &tree, &op, 3.0, 1.0, 2.0);
+            assert!((r[0].unwrap() - want).abs() < 1e-4, "{r:?} vs {want}");
         }
         // A vessel brighter than its background (wrong polarity) gives no value.
         let inv = img.mapv(|v| 2000.0 - v);
