@@ -82,6 +82,18 @@ fn station_contrast(img: &ArrayView2<f32>, p: Point, t: (f64, f64), radius_px: f
     Some(sign * (c - 0.5 * (a + b)))
 }
 
+/// Registration score of a station: vessel contrast at `+- 0.7 radius` across the centerline
+/// (where the chord changes fastest with a sideways shift, so the optimum is sharper than at the
+/// centre) over the background at `+- (radius + 3)` px.
+fn flank_contrast(img: &ArrayView2<f32>, p: Point, t: (f64, f64), radius_px: f64, sign: f32) -> Option<f32> {
+    let n = (-t.1, t.0);
+    let (a, off) = (0.7 * radius_px, radius_px + 3.0);
+    let at = |d: f64| bilinear(img, p.row + d * n.0, p.col + d * n.1);
+    let (l, r) = (at(a)?, at(-a)?);
+    let (bl, br) = (at(off)?, at(-off)?);
+    Some(sign * (0.5 * (l + r) - 0.5 * (bl + br)))
+}
+
 /// Mean contrast per px of diameter over the given stations of a branch, for every frame.
 fn contrast_curve(
     frames: &ArrayView3<f32>,
@@ -158,7 +170,7 @@ pub fn frame_shifts(
     let score = |f: &ArrayView2<f32>, dr: f64, dc: f64| -> f64 {
         let (mut acc, mut n) = (0.0, 0usize);
         for &(p, t, rad) in &st {
-            if let Some(c) = station_contrast(f, Point::new(p.row + dr, p.col + dc), t, rad, sign) {
+            if let Some(c) = flank_contrast(f, Point::new(p.row + dr, p.col + dc), t, rad, sign) {
                 acc += c as f64;
                 n += 1;
             }

@@ -46,7 +46,7 @@ impl Default for ProfileOptions {
             sample_px: 0.5,
             derivative_sigma_px: 0.5,
             derivative_sigma_per_radius: 0.1,
-            half_length_factor: 2.5,
+            half_length_factor: 1.6,
             half_length_margin_px: 4.0,
             tangent_window_px: 2.0,
             along_average_px: 1.0,
