@@ -654,10 +654,18 @@ fn poor_distal_filling_types_a_narrowing_subtotal_without_cine() {
     let l = detect_with_opacity(&one(b.clone()), &opacity(1.0), &[], &Rules::default()).unwrap();
     assert_eq!(l[0].lesion_type, LesionType::Ring);
     assert!(close(l[0].evidence.distal_opacity_ratio.unwrap(), 1.0, 1e-9));
-    // With cine the flow grade decides instead.
+    // With cine the flow grade decides instead: normal flow is a ring, slow flow with the
+    // image sign a subtotal.
     let mut c = b.clone();
     c.flow_grade = Some(3);
-    let l = detect_with_opacity(&one(c), &opacity(0.4), &[], &Rules::default()).unwrap();
+    let l = detect_with_opacity(&one(c.clone()), &opacity(0.4), &[], &Rules::default()).unwrap();
+    assert_eq!(l[0].lesion_type, LesionType::Ring);
+    c.flow_grade = Some(2);
+    let l = detect_with_opacity(&one(c.clone()), &opacity(0.4), &[], &Rules::default()).unwrap();
+    assert_eq!(l[0].lesion_type, LesionType::Subtotal);
+    assert_eq!(l[0].evidence.rule, RuleFired::CNearOcclusionSlowFlow);
+    assert!(close(l[0].confidence, 0.75, 1e-9), "{}", l[0].confidence);
+    let l = detect_with_opacity(&one(c), &opacity(1.0), &[], &Rules::default()).unwrap();
     assert_eq!(l[0].lesion_type, LesionType::Ring);
     // A table of the wrong shape names the field.
     let e = detect_with_opacity(&one(b.clone()), &[vec![1.0; 3]], &[], &Rules::default()).unwrap_err();
