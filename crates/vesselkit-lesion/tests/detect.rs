@@ -745,3 +745,17 @@ fn faint_vessel_beyond_a_cut_off_makes_it_subtotal_without_cine() {
     let e = detect_with_opacity(&one(b), &[], &[None, None], &Rules::default()).unwrap_err();
     assert!(e.to_string().contains("beyond_end"), "{e}");
 }
+
+#[test]
+fn a_dip_over_a_few_samples_is_edge_noise() {
+    // 50 % over 0.3 mm (six samples): shorter than `min_length_mm` (1.0).
+    let b = straight(0, None, Point::new(100.0, 50.0), (0.0, 1.0), 40.0, |x: f64| {
+        if (x - 20.0).abs() <= 0.15 { 2.0 } else { 4.0 }
+    });
+    assert!(detect(&one(b.clone()), &Rules::default()).unwrap().is_empty());
+    let mut r = Rules::default();
+    r.detection.min_length_mm = 0.0;
+    let l = detect(&one(b), &r).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(close(l[0].diameter_stenosis_pct, 50.0, 1e-6));
+}
