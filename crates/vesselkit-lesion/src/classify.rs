@@ -1,5 +1,12 @@
 //! Kawakami type rules (domain.md rule 6), checked in the order D → C → E → B → A.
 //!
+//! Edges under-read a near-occlusion whose lumen is below the resolution [Q10], so C also
+//! fires on a narrowing (≥ `poor_filling_min_ds_pct`) with *poor distal filling in the image*:
+//! contrast per mm of diameter beyond it below `poor_filling_max_ratio` of that before it.
+//! With flow grade 1-2 this takes base confidence 0.75; without cine, the margin below the
+//! ratio threshold times `no_cine_confidence`. A cut-off with a faint vessel along its
+//! continuation (see `detection.beyond_end_min_ratio`) has distal vessel visible: C, not D.
+//!
 //! **Confidence.** Each rule that fires gives a base confidence from the margin of the deciding
 //! measurement past its threshold: `0.5` exactly at the threshold rising linearly to `1.0` one
 //! "scale" beyond it (the scales are stated per rule below). Rules decided by two independent
@@ -102,6 +109,12 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
         _ => {}
     }
 
+    // Poor distal filling seen in the image: the vessel beyond the narrowing is much fainter per
+    // mm of diameter than before it, so the narrowest lumen is below what edges resolve.
+    let poor_fill = !ev.cutoff
+        && ds >= c.poor_filling_min_ds_pct
+        && ev.distal_opacity_ratio.is_some_and(|r| r < c.poor_filling_max_ratio);
+
     // C: subtotal.
     match ev.flow_grade {
         Some(g @ 1..=2) if near_occlusive || ev.cutoff => {
@@ -111,6 +124,18 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
                 RuleFired::CNearOcclusionSlowFlow,
                 format!("C: {ds:.0}% narrowing (>= {sub:.0}%) with slow distal filling (flow grade {g})"),
                 base,
+            );
+        }
+        Some(g @ 1..=2) if poor_fill => {
+            return done(
+                LesionType::Subtotal,
+                RuleFired::CNearOcclusionSlowFlow,
+                format!(
+                    "C: {ds:.0}% narrowing with poor distal filling in the image (distal/proximal contrast \
+                     per mm {:.2}) and slow distal filling (flow grade {g})",
+                    ev.distal_opacity_ratio.unwrap_or(f64::NAN)
+                ),
+                0.75,
             );
         }
         None if near_occlusive && ev.distal_vessel_visible => {
@@ -129,10 +154,8 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
 
     // C from one frame: the vessel beyond the narrowing fills much less than before it.
     if ev.flow_grade.is_none()
-        && !ev.cutoff
-        && ds >= c.poor_filling_min_ds_pct
+        && poor_fill
         && let Some(r) = ev.distal_opacity_ratio
-        && r < c.poor_filling_max_ratio
     {
         // Scale: the ratio from the threshold down to half of it.
         return done(

@@ -773,6 +773,10 @@ fn measure_segment(
         // junction bulge, not a defect inside one lumen.
         return Ok(None);
     }
+    if length < det.min_length_mm {
+        // A dip over a few samples: edge noise, not a measurable narrowing.
+        return Ok(None);
+    }
     let mut ev = base_evidence(p, tree, extent, (lo, hi), rules);
     if ev.reliable_fraction < det.min_reliable_fraction {
         // Mostly junction, overlap or border samples: the narrowing or band is more likely a

@@ -94,6 +94,10 @@ pub struct DetectionRules {
     /// Length of the straight continuation past a cut-off probed for that contrast, mm.
     /// **UNVERIFIED** default 5.
     pub beyond_end_probe_mm: f64,
+    /// Narrowings and web signs shorter than this (shoulder to shoulder) are not reported:
+    /// a dip over a few profile samples is edge noise at the scale of the detector blur, not
+    /// a measurable lesion. Cut-offs are exempt. **UNVERIFIED** default 1.0 mm.
+    pub min_length_mm: f64,
 }
 
 impl Default for DetectionRules {
@@ -120,6 +124,7 @@ impl Default for DetectionRules {
             min_reliable_fraction: 0.5,
             beyond_end_min_ratio: 0.2,
             beyond_end_probe_mm: 5.0,
+            min_length_mm: 1.0,
         }
     }
 }
@@ -384,6 +389,7 @@ impl Rules {
         in_range(d.min_reliable_fraction, 0.0, 1.0, "detection.min_reliable_fraction")?;
         in_range(d.beyond_end_min_ratio, 0.0, 1.0, "detection.beyond_end_min_ratio")?;
         positive(d.beyond_end_probe_mm, "detection.beyond_end_probe_mm")?;
+        non_negative(d.min_length_mm, "detection.min_length_mm")?;
         in_range(
             d.continuation_max_angle_deg,
             0.0,

@@ -654,10 +654,18 @@ fn poor_distal_filling_types_a_narrowing_subtotal_without_cine() {
     let l = detect_with_opacity(&one(b.clone()), &opacity(1.0), &[], &Rules::default()).unwrap();
     assert_eq!(l[0].lesion_type, LesionType::Ring);
     assert!(close(l[0].evidence.distal_opacity_ratio.unwrap(), 1.0, 1e-9));
-    // With cine the flow grade decides instead.
+    // With cine the flow grade decides instead: normal flow is a ring, slow flow with the
+    // image sign a subtotal.
     let mut c = b.clone();
     c.flow_grade = Some(3);
-    let l = detect_with_opacity(&one(c), &opacity(0.4), &[], &Rules::default()).unwrap();
+    let l = detect_with_opacity(&one(c.clone()), &opacity(0.4), &[], &Rules::default()).unwrap();
+    assert_eq!(l[0].lesion_type, LesionType::Ring);
+    c.flow_grade = Some(2);
+    let l = detect_with_opacity(&one(c.clone()), &opacity(0.4), &[], &Rules::default()).unwrap();
+    assert_eq!(l[0].lesion_type, LesionType::Subtotal);
+    assert_eq!(l[0].evidence.rule, RuleFired::CNearOcclusionSlowFlow);
+    assert!(close(l[0].confidence, 0.75, 1e-9), "{}", l[0].confidence);
+    let l = detect_with_opacity(&one(c), &opacity(1.0), &[], &Rules::default()).unwrap();
     assert_eq!(l[0].lesion_type, LesionType::Ring);
     // A table of the wrong shape names the field.
     let e = detect_with_opacity(&one(b.clone()), &[vec![1.0; 3]], &[], &Rules::default()).unwrap_err();
@@ -736,4 +744,18 @@ fn faint_vessel_beyond_a_cut_off_makes_it_subtotal_without_cine() {
     assert_eq!(l.lesion_type, LesionType::Occlusion);
     let e = detect_with_opacity(&one(b), &[], &[None, None], &Rules::default()).unwrap_err();
     assert!(e.to_string().contains("beyond_end"), "{e}");
+}
+
+#[test]
+fn a_dip_over_a_few_samples_is_edge_noise() {
+    // 50 % over 0.3 mm (six samples): shorter than `min_length_mm` (1.0).
+    let b = straight(0, None, Point::new(100.0, 50.0), (0.0, 1.0), 40.0, |x: f64| {
+        if (x - 20.0).abs() <= 0.15 { 2.0 } else { 4.0 }
+    });
+    assert!(detect(&one(b.clone()), &Rules::default()).unwrap().is_empty());
+    let mut r = Rules::default();
+    r.detection.min_length_mm = 0.0;
+    let l = detect(&one(b), &r).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(close(l[0].diameter_stenosis_pct, 50.0, 1e-6));
 }

@@ -355,7 +355,7 @@ fn assess_runs_the_chain() {
     b0.flow_grade = Some(3);
     b0.distal_end = vesselkit_core::BranchEnd::Junction;
     let mut b1 = straight(1, Some(0), Point::new(0.0, 400.0), (0.0, 1.0), 30.0, |_| 3.5);
-    for s in b1.samples.iter_mut().filter(|s| (s.arc_mm - 15.0).abs() < 0.4) {
+    for s in b1.samples.iter_mut().filter(|s| (s.arc_mm - 15.0).abs() < 0.8) {
         s.channels = 2;
     }
     let mut b2 = straight(2, Some(0), Point::new(0.0, 400.0), (1.0, 0.0), 15.0, |_| 3.0);
