@@ -108,7 +108,7 @@ fn nb(s: &Array2<bool>, r: usize, c: usize) -> [bool; 8] {
 pub fn skeletonize(mask: &Array2<bool>) -> Array2<bool> {
     let mut s = mask.clone();
     let (rows, cols) = s.dim();
-    let mut candidates: Vec<(usize, usize)> = s.indexed_iter().filter(|(_, v)| **v).map(|(p, _)| p).collect();
+    let mut candidates = set_pixels(&s);
     let mut to_delete = Vec::new();
     loop {
         let mut changed = false;
@@ -206,6 +206,20 @@ struct Graph {
     edges: Vec<Edge>,
 }
 
+/// The set pixels of a mask in raster order (one pass over a contiguous slice when possible).
+fn set_pixels(m: &Array2<bool>) -> Vec<(usize, usize)> {
+    let cols = m.ncols().max(1);
+    match m.as_slice() {
+        Some(sl) => sl
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v)
+            .map(|(i, _)| (i / cols, i % cols))
+            .collect(),
+        None => m.indexed_iter().filter(|(_, v)| **v).map(|(p, _)| p).collect(),
+    }
+}
+
 fn path_len(p: &[(usize, usize)]) -> f64 {
     p.windows(2)
         .map(|w| (w[0].0 as f64 - w[1].0 as f64).hypot(w[0].1 as f64 - w[1].1 as f64))
@@ -216,24 +230,47 @@ fn path_len(p: &[(usize, usize)]) -> f64 {
 /// between them. Closed loops without any node are dropped.
 fn build_graph(s: &Array2<bool>) -> Graph {
     let (rows, cols) = s.dim();
-    let mut deg = Array2::<u8>::zeros((rows, cols));
-    for ((r, c), &v) in s.indexed_iter() {
-        if v {
-            deg[[r, c]] = nb(s, r, c).iter().filter(|&&x| x).count() as u8;
+    // Only skeleton pixels are visited: the skeleton is sparse and this runs once per pruning
+    // round.
+    let pixels = set_pixels(s);
+    let mut node_mask = Array2::from_elem((rows, cols), false);
+    let mut node_pixels = Vec::new();
+    for &(r, c) in &pixels {
+        if nb(s, r, c).iter().filter(|&&x| x).count() != 2 {
+            node_mask[[r, c]] = true;
+            node_pixels.push((r, c));
         }
     }
-    let node_mask = Array2::from_shape_fn((rows, cols), |(r, c)| s[[r, c]] && deg[[r, c]] != 2);
-    let (labels, sizes) = label(&node_mask, true);
-    let mut nodes: Vec<Node> = (1..sizes.len())
-        .map(|_| Node {
+    // Nodes: 8-connected clusters of node pixels, numbered in raster order of their first pixel.
+    let mut labels = Array2::<u32>::zeros((rows, cols));
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut stack = Vec::new();
+    for &start in &node_pixels {
+        if labels[[start.0, start.1]] != 0 {
+            continue;
+        }
+        nodes.push(Node {
             pixels: Vec::new(),
             edges: Vec::new(),
-        })
-        .collect();
-    for ((r, c), &l) in labels.indexed_iter() {
-        if l > 0 {
-            nodes[l as usize - 1].pixels.push((r, c));
+        });
+        let id = nodes.len() as u32;
+        labels[[start.0, start.1]] = id;
+        stack.push(start);
+        while let Some((y, x)) = stack.pop() {
+            for &d in &N8 {
+                if let Some((ny, nx)) = offset(y, x, d, rows, cols)
+                    && node_mask[[ny, nx]]
+                    && labels[[ny, nx]] == 0
+                {
+                    labels[[ny, nx]] = id;
+                    stack.push((ny, nx));
+                }
+            }
         }
+    }
+    // Pixels of each node in raster order.
+    for &(r, c) in &node_pixels {
+        nodes[labels[[r, c]] as usize - 1].pixels.push((r, c));
     }
     let mut visited = Array2::from_elem((rows, cols), false);
     let mut edges: Vec<Edge> = Vec::new();
