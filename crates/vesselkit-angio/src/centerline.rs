@@ -108,7 +108,14 @@ fn nb(s: &Array2<bool>, r: usize, c: usize) -> [bool; 8] {
 pub fn skeletonize(mask: &Array2<bool>) -> Array2<bool> {
     let mut s = mask.clone();
     let (rows, cols) = s.dim();
+    // Zhang-Suen thinning. Only pixels with at most 6 set neighbours can be deleted, and that
+    // count only falls when a neighbour is deleted, so the candidate list keeps those pixels and
+    // takes back the neighbours of every deleted pixel (same result as scanning every pixel).
     let mut candidates = set_pixels(&s);
+    let mut listed = Array2::from_elem((rows, cols), false);
+    for &(r, c) in &candidates {
+        listed[[r, c]] = true;
+    }
     let mut to_delete = Vec::new();
     loop {
         let mut changed = false;
@@ -144,13 +151,33 @@ pub fn skeletonize(mask: &Array2<bool>) -> Array2<bool> {
             for &(r, c) in &to_delete {
                 s[[r, c]] = false;
             }
+            for &(r, c) in &to_delete {
+                for &d in &N8 {
+                    if let Some((y, x)) = offset(r, c, d, rows, cols)
+                        && s[[y, x]]
+                        && !listed[[y, x]]
+                    {
+                        listed[[y, x]] = true;
+                        candidates.push((y, x));
+                    }
+                }
+            }
             changed |= !to_delete.is_empty();
         }
-        candidates.retain(|&(r, c)| s[[r, c]]);
+        // Drop deleted pixels and those with 7 or 8 set neighbours (not deletable until a
+        // neighbour goes, which lists them again).
+        candidates.retain(|&(r, c)| {
+            let keep = s[[r, c]] && nb(&s, r, c).iter().filter(|&&x| x).count() <= 6;
+            if !keep {
+                listed[[r, c]] = false;
+            }
+            keep
+        });
         if !changed {
             break;
         }
     }
+    let mut candidates = set_pixels(&s);
     // Remove simple (Yokoi 8-connectivity number 1) non-end pixels one at a time.
     loop {
         let mut changed = false;
@@ -172,7 +199,6 @@ pub fn skeletonize(mask: &Array2<bool>) -> Array2<bool> {
             break;
         }
     }
-    let _ = (rows, cols);
     s
 }
 
