@@ -130,6 +130,10 @@ pub struct LesionScores {
     pub ppv: Option<f64>,
     /// Measured - true MLD on matched lesions (occlusions excluded: no lumen), mm.
     pub mld_error_mm: Option<Stat>,
+    /// The same on ring and web lesions only, whose lumen is wider than the blur (a subtotal
+    /// lumen is sub-resolution in a single frame).
+    #[serde(default)]
+    pub mld_error_focal_mm: Option<Stat>,
     /// Measured - true % diameter stenosis on matched lesions.
     pub ds_error_pct: Option<Stat>,
     pub confusion: Confusion,
@@ -253,6 +257,7 @@ struct LesionAcc {
     n_det: usize,
     matched: usize,
     mld: Vec<f64>,
+    mld_focal: Vec<f64>,
     ds: Vec<f64>,
     confusion: Confusion,
     taus: Vec<f64>,
@@ -279,6 +284,9 @@ impl LesionAcc {
             let (d, t) = (&det[i], &truth.lesions[j]);
             if t.lesion_type != LesionType::Occlusion && d.mld_mm.is_finite() {
                 self.mld.push(d.mld_mm - t.mld_mm);
+                if matches!(t.lesion_type, LesionType::Ring | LesionType::Web) {
+                    self.mld_focal.push(d.mld_mm - t.mld_mm);
+                }
             }
             if d.diameter_stenosis_pct.is_finite() {
                 self.ds.push(d.diameter_stenosis_pct - t.diameter_stenosis_pct);
@@ -322,6 +330,7 @@ impl LesionAcc {
             sensitivity: (self.n_true > 0).then(|| self.matched as f64 / self.n_true as f64),
             ppv: (self.n_det > 0).then(|| self.matched as f64 / self.n_det as f64),
             mld_error_mm: Stat::of(&self.mld),
+            mld_error_focal_mm: Stat::of(&self.mld_focal),
             ds_error_pct: Stat::of(&self.ds),
             type_accuracy: self.confusion.accuracy(),
             recall_by_type: LesionType::ALL.iter().map(|&t| (t, self.confusion.recall(t))).collect(),
