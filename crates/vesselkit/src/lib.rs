@@ -138,7 +138,9 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
         BEYOND_END_GAP_MM,
         d.beyond_end_probe_mm,
     );
-    let assessment = vesselkit_lesion::assess_with_opacity(&angio.tree, &opacity, &beyond, &opts.rules, &opts.plan)?;
+    let mut lesions = vesselkit_lesion::detect_with_opacity(&angio.tree, &opacity, &beyond, &opts.rules)?;
+    vesselkit_lesion::drop_edge_cutoffs(&mut lesions, used.dim(), &angio.tree, &opts.rules);
+    let assessment = vesselkit_lesion::assess_detected(lesions, &angio.tree, &opts.rules, &opts.plan)?;
     let t_lesion = ms(t1);
 
     let (rows, cols) = (cine.frames.len_of(Axis(1)), cine.frames.len_of(Axis(2)));
