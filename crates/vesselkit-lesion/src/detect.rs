@@ -955,6 +955,21 @@ pub fn detect_with_opacity(
     Ok(lesions)
 }
 
+/// Drops cut-offs whose tip lies within `detection.edge_margin_mm` of the edge of a
+/// `rows × cols` px field (the vessel may simply leave the field there) and renumbers the ids
+/// in order. Call before ranking.
+pub fn drop_edge_cutoffs(lesions: &mut Vec<Lesion>, field_px: (usize, usize), tree: &VesselTree, rules: &Rules) {
+    let m = rules.detection.edge_margin_mm / tree.calibration.mm_per_px.max(1e-12);
+    let (rows, cols) = (field_px.0 as f64, field_px.1 as f64);
+    lesions.retain(|l| match (l.evidence.cutoff, l.site) {
+        (true, Some(s)) => s.row >= m && s.col >= m && s.row <= rows - 1.0 - m && s.col <= cols - 1.0 - m,
+        _ => true,
+    });
+    for (i, l) in lesions.iter_mut().enumerate() {
+        l.id = i;
+    }
+}
+
 /// Non-maximum suppression between branches that meet at a junction (parent/child or
 /// siblings): a lesion at a bifurcation is seen in both profiles; keep the more severe one.
 fn suppress_across_junctions(mut all: Vec<Lesion>, tree: &VesselTree, rules: &Rules) -> Vec<Lesion> {

@@ -16,7 +16,7 @@ pub mod rank;
 pub mod rules;
 
 pub use classify::{Decision, classify};
-pub use detect::{detect, detect_oct, detect_with_opacity};
+pub use detect::{detect, detect_oct, detect_with_opacity, drop_edge_cutoffs};
 pub use error::{LesionError, Result};
 pub use model::{
     Assessment, BalloonAdvice, Evidence, Lesion, Modality, Plan, PlanInput, ReferenceSource, RuleFired, Session, Site,
@@ -43,7 +43,18 @@ pub fn assess_with_opacity(
     rules: &Rules,
     input: &PlanInput,
 ) -> Result<Assessment> {
-    let mut lesions = detect_with_opacity(tree, opacity, beyond_end, rules)?;
+    let lesions = detect_with_opacity(tree, opacity, beyond_end, rules)?;
+    assess_detected(lesions, tree, rules, input)
+}
+
+/// Ranks and plans already detected lesions (e.g. after [`drop_edge_cutoffs`]); each lesion's
+/// `balloon_mm` is filled from the plan.
+pub fn assess_detected(
+    mut lesions: Vec<Lesion>,
+    tree: &VesselTree,
+    rules: &Rules,
+    input: &PlanInput,
+) -> Result<Assessment> {
     rank(&mut lesions, tree, rules)?;
     let plan = plan(&lesions, input, rules)?;
     for a in &plan.balloons {

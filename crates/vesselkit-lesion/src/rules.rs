@@ -98,6 +98,10 @@ pub struct DetectionRules {
     /// a dip over a few profile samples is edge noise at the scale of the detector blur, not
     /// a measurable lesion. Cut-offs are exempt. **UNVERIFIED** default 1.0 mm.
     pub min_length_mm: f64,
+    /// Cut-offs whose tip lies within this distance of the edge of the image are not reported
+    /// (only applied where the field size is known, see `detect::drop_edge_cutoffs`): the
+    /// vessel may leave the field there. **UNVERIFIED** default 3 mm.
+    pub edge_margin_mm: f64,
 }
 
 impl Default for DetectionRules {
@@ -125,6 +129,7 @@ impl Default for DetectionRules {
             beyond_end_min_ratio: 0.2,
             beyond_end_probe_mm: 5.0,
             min_length_mm: 1.0,
+            edge_margin_mm: 3.0,
         }
     }
 }
@@ -390,6 +395,7 @@ impl Rules {
         in_range(d.beyond_end_min_ratio, 0.0, 1.0, "detection.beyond_end_min_ratio")?;
         positive(d.beyond_end_probe_mm, "detection.beyond_end_probe_mm")?;
         non_negative(d.min_length_mm, "detection.min_length_mm")?;
+        non_negative(d.edge_margin_mm, "detection.edge_margin_mm")?;
         in_range(
             d.continuation_max_angle_deg,
             0.0,

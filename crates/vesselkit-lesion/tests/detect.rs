@@ -759,3 +759,23 @@ fn a_dip_over_a_few_samples_is_edge_noise() {
     assert_eq!(l.len(), 1, "{l:#?}");
     assert!(close(l[0].diameter_stenosis_pct, 50.0, 1e-6));
 }
+
+#[test]
+fn cut_offs_at_the_edge_of_the_field_are_dropped() {
+    // The stump tip is at (250, 50) px = 0.1 mm/px.
+    let b = stump_branch(|u| 4.0 - u);
+    let t = one(b);
+    let r = Rules::default();
+    let mut l = detect(&t, &r).unwrap();
+    assert_eq!(l.len(), 1);
+    drop_edge_cutoffs(&mut l, (400, 400), &t, &r);
+    assert_eq!(l.len(), 1, "25 mm inside the field");
+    // A 260-row field ends 0.9 mm below the tip (< edge_margin_mm 3): the vessel may leave it.
+    drop_edge_cutoffs(&mut l, (260, 400), &t, &r);
+    assert!(l.is_empty());
+    // Narrowings are kept wherever they are.
+    let t = one(ring_branch(1.0));
+    let mut l = detect(&t, &r).unwrap();
+    drop_edge_cutoffs(&mut l, (101, 460), &t, &r);
+    assert_eq!(l.len(), 1);
+}

@@ -101,7 +101,9 @@ impl Default for OctOptions {
 /// cartesian frame, [`CartesianGrid::fitting`] for a polar one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OctFrameResult {
-    /// Closed lumen contour, one point per angle, in `(row, col)` pixels of `grid`.
+    /// Closed lumen contour, one point per angle, in `(row, col)` pixels of `grid`. Where the
+    /// lumen (a side branch) runs out of the image with no wall in view, the contour follows
+    /// the edge of the analysed disc there, as manual contours do.
     pub contour: Contour,
     /// Per contour point: true where the boundary was interpolated (guidewire shadow, missing
     /// edge) rather than seen.
@@ -213,6 +215,19 @@ fn smooth_polar(p: &Array2<f32>, ha: usize, hk: usize) -> Result<Array2<f32>> {
     };
     Array2::from_shape_vec((na, nk), out).map_err(|e| OctError::shape("polar image", e.to_string()))
 }
+
+/// A ray is open (no wall in view up to the image edge) when at most this fraction of its
+/// samples beyond the catheter is brighter than the lumen/tissue threshold (burned-in markers
+/// may cross it).
+const OPEN_RAY_BRIGHT_FRACTION: f32 = 0.05;
+/// A guidewire's reflection is at least this bright (normalised). Its surface may be a single
+/// sample thick, which the smoothing dims: a low bar, since the shadow behind is the evidence.
+const GUIDEWIRE_MIN_PEAK: f32 = 0.2;
+/// Longest run of bright samples (mm) an open ray may hold.
+const OPEN_RAY_MAX_RUN_MM: f64 = 0.1;
+/// Edge strength (normalised intensity) given to the image edge on an open ray: about a weak
+/// wall, so the boundary goes out only where nothing better is seen.
+const OPEN_EDGE_STRENGTH: f32 = 0.3;
 
 /// Otsu threshold of values in [0, 1]-ish range (256 bins over their min..max).
 fn otsu(values: &[f32]) -> f32 {
@@ -343,7 +358,9 @@ fn detect_guidewire(ps: &Array2<f32>, k_min: usize, gap: usize, ratio: f32) -> O
     if med <= 0.0 {
         return None;
     }
-    let flags: Vec<bool> = (0..na).map(|a| after[a] < ratio * med && peak[a] > 0.5).collect();
+    let flags: Vec<bool> = (0..na)
+        .map(|a| after[a] < ratio * med && peak[a] > GUIDEWIRE_MIN_PEAK)
+        .collect();
     let min_len = (na / 180).max(2);
     let max_len = na / 4;
     circular_runs(&flags)
@@ -709,12 +726,16 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     let mut cost = Array2::<f32>::zeros((na, nk));
     let mut edge = Array2::<f32>::zeros((na, nk));
     let mut prefix = vec![0.0f32; nk + 1];
+    let mut open = vec![false; na];
+    // A wall is at least this thick; shorter bright runs on an open ray are markers or speckle.
+    let open_run = px(OPEN_RAY_MAX_RUN_MM);
     for a in 0..na {
         let row = raw.row(a);
         for k in 0..nk {
             prefix[k + 1] = prefix[k] + row[k];
         }
         let mut bright = 0usize;
+        let (mut run, mut longest) = (0usize, 0usize);
         for k in k_min..nk {
             let i0 = k.saturating_sub(wi).max(k_min.saturating_sub(1));
             let o1 = (k + wo).min(nk);
@@ -733,6 +754,10 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
             };
             if ps[[a, k]] > bright_thr {
                 bright += 1;
+                run += 1;
+                longest = longest.max(run);
+            } else {
+                run = 0;
             }
             cost[[a, k]] = if flagged[a] {
                 0.0
@@ -740,6 +765,24 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
                 -e + opts.inside_bright_weight * frac
             };
         }
+        // A ray that stays dark up to the image edge has no wall in view: the lumen (a side
+        // branch, usually) runs out of the image there, and the boundary may follow the edge.
+        if !flagged[a] && (bright as f32) <= OPEN_RAY_BRIGHT_FRACTION * (nk - k_min) as f32 && longest < open_run {
+            open[a] = true;
+        }
+    }
+
+    // An open run next to the guidewire shadow is the part of that shadow the detector missed.
+    for (s, l) in circular_runs(&open) {
+        if l < na && (flagged[(s + na - 1) % na] || flagged[(s + l) % na]) {
+            for i in 0..l {
+                open[(s + i) % na] = false;
+            }
+        }
+    }
+    for a in (0..na).filter(|&a| open[a]) {
+        edge[[a, nk - 1]] = OPEN_EDGE_STRENGTH;
+        cost[[a, nk - 1]] = -OPEN_EDGE_STRENGTH;
     }
 
     // 5. Globally optimal closed boundary.
@@ -767,6 +810,10 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
             .take(2 * wi + 1)
             .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         let mid = 0.5 * (lum + top);
+        if open[a] && k == nk - 1 {
+            radius[a] = k as f64 * dr;
+            continue;
+        }
         let mut pos = k as f64 - 0.5;
         let j_hi = (k + 2 * wi).min(nk - 1);
         for j in i0.max(k_min) + 1..=j_hi {
@@ -795,6 +842,25 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     }
     let sigma = opts.smooth_deg * na as f64 / 360.0;
     let radius = smooth_circular(&radius, sigma);
+    // Channels are counted inside the vessel proper: where the boundary runs out to the image
+    // edge, close it across the opening instead (the branch's side walls would otherwise cut
+    // slivers off the lumen).
+    let edge_r = (nk as f64 - 3.0) * dr;
+    let at_edge: Vec<bool> = if open.iter().any(|&o| o) {
+        radius.iter().map(|&r| r >= edge_r).collect()
+    } else {
+        vec![false; na]
+    };
+    let mut radius_ch = radius.clone();
+    if at_edge.iter().any(|&e| e) && !at_edge.iter().all(|&e| e) {
+        for (s, l) in circular_runs(&at_edge) {
+            let (r0, r1) = (radius[(s + na - 1) % na], radius[(s + l) % na]);
+            for i in 0..l {
+                let t = (i + 1) as f64 / (l + 1) as f64;
+                radius_ch[(s + i) % na] = r0 + (r1 - r0) * t;
+            }
+        }
+    }
     let center = grid.center;
     let contour = Contour::new(
         (0..na)
@@ -810,7 +876,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     let work = PolarWork { ps, raw, dr, k_min };
     let (channels, septa) = find_channels(&ChannelInput {
         work: &work,
-        radius: &radius,
+        radius: &radius_ch,
         contour: &contour,
         grid: &grid,
         guidewire: guide_arc,

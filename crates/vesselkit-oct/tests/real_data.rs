@@ -43,6 +43,10 @@ fn real_pullback_mean_dice() {
         dices.push(dice(&res.lumen_mask(h as usize, w as usize), &truth));
     }
     let mean = dices.iter().sum::<f64>() / dices.len() as f64;
+    let min = dices.iter().copied().fold(1.0, f64::min);
     eprintln!("mean dice {mean:.4} over {} frames: {dices:.3?}", dices.len());
-    assert!(mean >= 0.95, "mean dice {mean}");
+    assert!(mean >= 0.97, "mean dice {mean}");
+    // Frames 79, 82, 109 and 112 here have a side branch that leaves the image: the reference mask
+    // follows it to the edge, and so must the contour.
+    assert!(min >= 0.9, "min dice {min}");
 }

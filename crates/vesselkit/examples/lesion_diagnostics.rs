@@ -404,7 +404,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             1.0,
             d.beyond_end_probe_mm,
         );
-        let a = vesselkit::lesion::assess_with_opacity(&tree, &opacity, &beyond, &rules, &PlanInput::default())?;
+        let mut lesions = vesselkit::lesion::detect_with_opacity(&tree, &opacity, &beyond, &rules)?;
+        vesselkit::lesion::drop_edge_cutoffs(&mut lesions, ph.image.dim(), &tree, &rules);
+        let a = vesselkit::lesion::assess_detected(lesions, &tree, &rules, &PlanInput::default())?;
         score(
             &format!("angio seed {s}"),
             &tree,

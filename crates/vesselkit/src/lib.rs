@@ -128,17 +128,30 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     let t_angio = ms(t0);
     let t1 = Instant::now();
     let used = cine.frames.index_axis(Axis(0), frame_used);
-    let opacity = branch_opacity(used, &angio.tree);
+    // Densitometric signs compare windows of a few mm and rest on the resolution limit in mm:
+    // without a physical scale they are not measured.
+    let calibrated = cine.calibration.is_calibrated();
+    let opacity = if calibrated {
+        branch_opacity(used, &angio.tree)
+    } else {
+        Vec::new()
+    };
     let d = &opts.rules.detection;
-    let beyond = beyond_end_ratio(
-        used,
-        &angio.tree,
-        &opacity,
-        d.angle_window_mm,
-        BEYOND_END_GAP_MM,
-        d.beyond_end_probe_mm,
-    );
-    let assessment = vesselkit_lesion::assess_with_opacity(&angio.tree, &opacity, &beyond, &opts.rules, &opts.plan)?;
+    let beyond = if calibrated {
+        beyond_end_ratio(
+            used,
+            &angio.tree,
+            &opacity,
+            d.angle_window_mm,
+            BEYOND_END_GAP_MM,
+            d.beyond_end_probe_mm,
+        )
+    } else {
+        Vec::new()
+    };
+    let mut lesions = vesselkit_lesion::detect_with_opacity(&angio.tree, &opacity, &beyond, &opts.rules)?;
+    vesselkit_lesion::drop_edge_cutoffs(&mut lesions, used.dim(), &angio.tree, &opts.rules);
+    let assessment = vesselkit_lesion::assess_detected(lesions, &angio.tree, &opts.rules, &opts.plan)?;
     let t_lesion = ms(t1);
 
     let (rows, cols) = (cine.frames.len_of(Axis(1)), cine.frames.len_of(Axis(2)));
