@@ -2,25 +2,21 @@
 //!
 //! `cargo run --release -p vesselkit-angio --example dca1_tune [-- DATA_DIR]`.
 
-use ndarray::Array2;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use vesselkit_angio::{SegmentOptions, dice, segment};
 
-fn load_gray(p: &Path) -> Result<Array2<f32>, String> {
-    let img = image::open(p).map_err(|e| format!("{}: {e}", p.display()))?.to_luma8();
-    let (w, h) = img.dimensions();
-    Ok(Array2::from_shape_fn((h as usize, w as usize), |(r, c)| {
-        img.get_pixel(c as u32, r as u32)[0] as f32
-    }))
-}
+#[path = "../tests/common/dca1_data.rs"]
+mod dca1_data;
+use dca1_data::load_gray;
 
 fn main() -> Result<(), String> {
     let dir: PathBuf = std::env::args()
         .nth(1)
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/xca-dca1-subset"));
+        .or_else(dca1_data::default_dir)
+        .unwrap_or_default();
     if !dir.exists() {
-        eprintln!("skipping: {} not found", dir.display());
+        eprintln!("skipping: DCA1 data not found (pass DATA_DIR)");
         return Ok(());
     }
     let mut data = Vec::new();

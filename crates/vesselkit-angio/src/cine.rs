@@ -71,28 +71,28 @@ pub fn opacification_curve(frames: ArrayView3<f32>, polarity: Polarity, radius_p
     Ok((best, scores))
 }
 
-/// Vessel contrast (background minus centre for dark vessels) at a station: background is the
-/// mean intensity at `+- (radius + 3)` px along the normal.
-fn station_contrast(img: &ArrayView2<f32>, p: Point, t: (f64, f64), radius_px: f64, sign: f32) -> Option<f32> {
+/// Vessel contrast at a station (background minus vessel for dark vessels): the vessel is
+/// sampled at `+- inner_fraction * radius` across the centerline (0 = the centre), the background
+/// at `+- (radius + 3)` px.
+fn vessel_contrast(
+    img: &ArrayView2<f32>,
+    p: Point,
+    t: (f64, f64),
+    radius_px: f64,
+    inner_fraction: f64,
+    sign: f32,
+) -> Option<f32> {
     let n = (-t.1, t.0);
-    let off = radius_px + 3.0;
-    let c = bilinear(img, p.row, p.col)?;
-    let a = bilinear(img, p.row + off * n.0, p.col + off * n.1)?;
-    let b = bilinear(img, p.row - off * n.0, p.col - off * n.1)?;
-    Some(sign * (c - 0.5 * (a + b)))
-}
-
-/// Registration score of a station: vessel contrast at `+- 0.7 radius` across the centerline
-/// (where the chord changes fastest with a sideways shift, so the optimum is sharper than at the
-/// centre) over the background at `+- (radius + 3)` px.
-fn flank_contrast(img: &ArrayView2<f32>, p: Point, t: (f64, f64), radius_px: f64, sign: f32) -> Option<f32> {
-    let n = (-t.1, t.0);
-    let (a, off) = (0.7 * radius_px, radius_px + 3.0);
+    let (a, off) = (inner_fraction * radius_px, radius_px + 3.0);
     let at = |d: f64| bilinear(img, p.row + d * n.0, p.col + d * n.1);
     let (l, r) = (at(a)?, at(-a)?);
     let (bl, br) = (at(off)?, at(-off)?);
     Some(sign * (0.5 * (l + r) - 0.5 * (bl + br)))
 }
+
+/// Registration samples the vessel at +- 0.7 radius, where the chord changes fastest with a
+/// sideways shift, so the optimum is sharper than at the centre.
+const FLANK_FRACTION: f64 = 0.7;
 
 /// Mean contrast per px of diameter over the given stations of a branch, for every frame.
 fn contrast_curve(
@@ -119,7 +119,7 @@ fn contrast_curve(
                     median_d_px
                 };
                 let at = Point::new(s.point.row + dr, s.point.col + dc);
-                if let Some(c) = station_contrast(&f, at, tang[i], 0.5 * d_px, sign) {
+                if let Some(c) = vessel_contrast(&f, at, tang[i], 0.5 * d_px, 0.0, sign) {
                     acc += c as f64 / d_px.max(1.0);
                     n += 1;
                 }
@@ -170,7 +170,7 @@ pub fn frame_shifts(
     let score = |f: &ArrayView2<f32>, dr: f64, dc: f64| -> f64 {
         let (mut acc, mut n) = (0.0, 0usize);
         for &(p, t, rad) in &st {
-            if let Some(c) = flank_contrast(f, Point::new(p.row + dr, p.col + dc), t, rad, sign) {
+            if let Some(c) = vessel_contrast(f, Point::new(p.row + dr, p.col + dc), t, rad, FLANK_FRACTION, sign) {
                 acc += c as f64;
                 n += 1;
             }

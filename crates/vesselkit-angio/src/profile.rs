@@ -216,40 +216,43 @@ struct Scratch {
     d2: Vec<f32>,
     tmp: Vec<f32>,
     pad: Vec<f32>,
-    kernel: Vec<f32>,
-    kernel_sigma: f32,
+    kernel: Kernel,
 }
 
-impl Scratch {
-    /// Gaussian smoothing of `x` into `out` with `sigma` in samples, edges replicated (the same
-    /// filter as `vesselkit_filters::smooth_1d`, with the kernel cached and the signal padded so
-    /// the inner loop has no bounds clamping).
-    fn smooth(&mut self, x_is_o: bool, sigma: f32, into_os: bool) {
-        let x = if x_is_o { &self.o } else { &self.smooth };
-        let n = x.len();
-        let out = if into_os { &mut self.os } else { &mut self.tmp };
-        out.clear();
-        if !(sigma > 0.0) || n == 0 {
-            out.extend_from_slice(x);
-            return;
-        }
-        if self.kernel_sigma != sigma || self.kernel.is_empty() {
-            let r = (3.0 * sigma).ceil() as isize;
-            self.kernel.clear();
-            self.kernel
-                .extend((-r..=r).map(|k| (-0.5 * (k * k) as f32 / (sigma * sigma)).exp()));
-            let sw: f32 = self.kernel.iter().sum();
-            self.kernel.iter_mut().for_each(|w| *w /= sw);
-            self.kernel_sigma = sigma;
-        }
-        let r = self.kernel.len() / 2;
-        self.pad.clear();
-        self.pad.extend(std::iter::repeat_n(x[0], r));
-        self.pad.extend_from_slice(x);
-        self.pad.extend(std::iter::repeat_n(x[n - 1], r));
-        let (pad, k) = (&self.pad, &self.kernel);
-        out.extend((0..n).map(|i| pad[i..i + k.len()].iter().zip(k).map(|(a, b)| a * b).sum::<f32>()));
+/// A normalised Gaussian kernel, rebuilt only when sigma changes.
+#[derive(Default)]
+struct Kernel {
+    weights: Vec<f32>,
+    sigma: f32,
+}
+
+/// Gaussian smoothing of `x` into `out` with `sigma` in samples, edges replicated (the same
+/// filter as `vesselkit_filters::smooth_1d`, with the kernel cached and the signal padded so the
+/// inner loop has no bounds clamping).
+fn smooth_into(x: &[f32], sigma: f32, kernel: &mut Kernel, pad: &mut Vec<f32>, out: &mut Vec<f32>) {
+    let n = x.len();
+    out.clear();
+    if !(sigma > 0.0) || n == 0 {
+        out.extend_from_slice(x);
+        return;
     }
+    if kernel.sigma != sigma || kernel.weights.is_empty() {
+        let r = (3.0 * sigma).ceil() as isize;
+        kernel.weights.clear();
+        kernel
+            .weights
+            .extend((-r..=r).map(|k| (-0.5 * (k * k) as f32 / (sigma * sigma)).exp()));
+        let sw: f32 = kernel.weights.iter().sum();
+        kernel.weights.iter_mut().for_each(|w| *w /= sw);
+        kernel.sigma = sigma;
+    }
+    let k = &kernel.weights;
+    let r = k.len() / 2;
+    pad.clear();
+    pad.extend(std::iter::repeat_n(x[0], r));
+    pad.extend_from_slice(x);
+    pad.extend(std::iter::repeat_n(x[n - 1], r));
+    out.extend((0..n).map(|i| pad[i..i + k.len()].iter().zip(k).map(|(a, b)| a * b).sum::<f32>()));
 }
 
 /// Bilinear samples of `img` along `count` points `start + k * step` (k = 0..count), added into
@@ -357,13 +360,12 @@ fn measure(
     let sig = (sigma_d / opts.sample_px) as f32;
     let sig_os = sig.max((0.5 / opts.sample_px) as f32);
     // Derivatives of the signal smoothed at `sig`; the level signal at `sig_os` (often equal).
-    sc.smooth(true, sig, false);
-    std::mem::swap(&mut sc.smooth, &mut sc.tmp);
+    smooth_into(&sc.o, sig, &mut sc.kernel, &mut sc.pad, &mut sc.smooth);
     if sig_os == sig {
         sc.os.clear();
         sc.os.extend_from_slice(&sc.smooth);
     } else {
-        sc.smooth(true, sig_os, true);
+        smooth_into(&sc.o, sig_os, &mut sc.kernel, &mut sc.pad, &mut sc.os);
     }
     sc.d1.clear();
     sc.d1.resize(n, 0.0);

@@ -1,29 +1,22 @@
 //! Regression on real coronary angiograms (DCA1 subset); skips when the data are absent.
 
-use ndarray::Array2;
-use std::path::Path;
-use vesselkit_angio::{SegmentOptions, dice, segment};
+#[path = "common/dca1_data.rs"]
+mod dca1_data;
 
-fn load_gray(p: &Path) -> Array2<f32> {
-    let img = image::open(p).expect("readable PNG").to_luma8();
-    let (w, h) = img.dimensions();
-    Array2::from_shape_fn((h as usize, w as usize), |(r, c)| {
-        img.get_pixel(c as u32, r as u32)[0] as f32
-    })
-}
+use dca1_data::load_gray;
+use vesselkit_angio::{SegmentOptions, dice, segment};
 
 #[test]
 fn dca1_train_dice() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/xca-dca1-subset/train");
-    if !dir.exists() {
-        eprintln!("skipping: {} not found", dir.display());
+    let Some(dir) = dca1_data::default_dir().map(|d| d.join("train")) else {
+        eprintln!("skipping: ../shared/data/xca-dca1-subset not found");
         return;
-    }
+    };
     // The first 8 training images; the whole train set averages 0.642, test 0.679.
     let mut scores = Vec::new();
     for n in 1..=8 {
-        let img = load_gray(&dir.join(format!("{n}.png")));
-        let gt = load_gray(&dir.join(format!("{n}_gt.png"))).mapv(|v| v > 127.0);
+        let img = load_gray(&dir.join(format!("{n}.png"))).unwrap();
+        let gt = load_gray(&dir.join(format!("{n}_gt.png"))).unwrap().mapv(|v| v > 127.0);
         let seg = segment(img.view(), &SegmentOptions::dca1()).unwrap();
         scores.push(dice(&seg.mask, &gt));
     }
