@@ -17,7 +17,8 @@ pub use metrics::{
 };
 pub use runner::{
     AngioOutput, AngioPipeline, AngioScores, DetectedLesion, EvalConfig, EvalReport, LesionScores, NullPipeline,
-    OctPipeline, OctScores, RealAngioCase, RealOctCase, RealScores, RealSplit, run_phantoms, run_real,
+    OctPipeline, OctScores, RealAngioCase, RealOctCase, RealScores, RealSplit, measurable_stations, run_phantoms,
+    run_real,
 };
 pub use skeleton::zhang_suen;
 

@@ -445,7 +445,7 @@ impl AngioAcc {
 /// the modified segment of a narrowing lesion plus one reference diameter (lesions are scored by
 /// their MLD instead). The flag marks stations of diluted contrast (distal to a subtotal
 /// narrowing), scored apart from the fully opacified ones.
-fn measurable_stations(truth: &AngioTruth) -> Vec<(DiameterSample, bool)> {
+pub fn measurable_stations(truth: &AngioTruth) -> Vec<(DiameterSample, bool)> {
     let px = truth.mm_per_px;
     // All stations of all branches in a coarse grid for the overlap test.
     let max_r_px = truth
@@ -468,11 +468,11 @@ fn measurable_stations(truth: &AngioTruth) -> Vec<(DiameterSample, bool)> {
     }
     let (rows, cols) = (truth.rows as f64, truth.cols as f64);
     let in_lesion = |branch: usize, arc_mm: f64| {
-        truth.lesions.iter().any(|l| {
-            l.lesion_type != LesionType::Tortuous
-                && l.branch == branch
-                && (arc_mm - l.site_arc_mm).abs() < 0.5 * l.extent_mm + l.reference_diameter_mm
-        })
+        // Every phantom lesion type narrows its segment (tortuous ones too, inside their bends).
+        truth
+            .lesions
+            .iter()
+            .any(|l| l.branch == branch && (arc_mm - l.site_arc_mm).abs() < 0.5 * l.extent_mm + l.reference_diameter_mm)
     };
     let mut out = Vec::new();
     for (bi, b) in truth.branches.iter().enumerate() {
