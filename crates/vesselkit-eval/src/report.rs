@@ -14,6 +14,17 @@ fn stat(s: &Option<Stat>, unit: &str, digits: usize) -> String {
     }
 }
 
+/// Signed mean ± SD and the mean absolute value (for relative errors with a tolerance).
+fn stat_abs(s: &Option<Stat>, unit: &str, digits: usize) -> String {
+    match s {
+        Some(s) => format!(
+            "{:+.*} ± {:.*}{unit}, mean |e| {:.*}{unit} (n={})",
+            digits, s.mean, digits, s.sd, digits, s.mae, s.n
+        ),
+        None => NA.into(),
+    }
+}
+
 fn mean(s: &Option<Stat>, digits: usize) -> String {
     match s {
         Some(s) => format!("{:.*} ± {:.*} (n={})", digits, s.mean, digits, s.sd, s.n),
@@ -100,8 +111,15 @@ fn oct_section(out: &mut String, o: &OctScores) {
     }
     row(out, "lumen Dice", mean(&o.lumen_dice, 3));
     row(out, "lumen area error", stat(&o.area_error_mm2, " mm²", 3));
+    row(out, "lumen area error, relative", stat_abs(&o.area_error_pct, " %", 2));
+    row(out, "  frames of 2+ channels", stat_abs(&o.web_area_error_pct, " %", 2));
     row(out, "channel count accuracy", frac(o.channel_accuracy));
     row(out, "pullback area error", stat(&o.pullback_area_error_mm2, " mm²", 3));
+    row(
+        out,
+        "pullback area error, relative",
+        stat_abs(&o.pullback_area_error_pct, " %", 2),
+    );
     row(
         out,
         "pullback MLA position error",

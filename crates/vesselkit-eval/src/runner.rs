@@ -178,10 +178,18 @@ pub struct OctScores {
     pub lumen_dice: Option<Stat>,
     /// Measured - true lumen area, mm² (mask pixels x spacing²).
     pub area_error_mm2: Option<Stat>,
+    /// (Measured - true) / true lumen area, %: all frames, and frames of 2 or more channels.
+    #[serde(default)]
+    pub area_error_pct: Option<Stat>,
+    #[serde(default)]
+    pub web_area_error_pct: Option<Stat>,
     pub channel_accuracy: Option<f64>,
     pub ms_per_frame: Option<Stat>,
     /// Pullback: measured - true area per frame, mm².
     pub pullback_area_error_mm2: Option<Stat>,
+    /// Pullback: (measured - true) / true area per frame, %.
+    #[serde(default)]
+    pub pullback_area_error_pct: Option<Stat>,
     /// Pullback: |measured MLA frame - true MLA frame| x spacing, mm.
     pub pullback_mla_position_error_mm: Option<Stat>,
 }
@@ -573,6 +581,7 @@ pub fn run_phantoms(
 fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores, vesselkit_phantom::PhantomError> {
     let mut s = OctScores::default();
     let (mut dices, mut areas, mut ms) = (vec![], vec![], vec![]);
+    let (mut areas_pct, mut web_pct) = (vec![], vec![]);
     let mut channel_ok = (0usize, 0usize);
     for i in 0..cfg.oct_cases {
         let channels = (i % 4) as u8 + 1;
@@ -593,7 +602,15 @@ fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores
                     dices.push(d);
                 }
                 let area = m.iter().filter(|&&v| v).count() as f64 * px * px;
-                areas.push(area - ph.truth.frame.lumen_area_mm2);
+                let truth_mm2 = ph.truth.frame.lumen_area_mm2;
+                areas.push(area - truth_mm2);
+                if truth_mm2 > 0.0 {
+                    let pct = 100.0 * (area - truth_mm2) / truth_mm2;
+                    areas_pct.push(pct);
+                    if channels > 1 {
+                        web_pct.push(pct);
+                    }
+                }
                 channel_ok.1 += 1;
                 channel_ok.0 += usize::from(ch == u32::from(ph.truth.frame.channels));
             }
@@ -603,7 +620,7 @@ fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores
             }
         }
     }
-    let (mut pb_area, mut pb_mla) = (vec![], vec![]);
+    let (mut pb_area, mut pb_mla, mut pb_pct) = (vec![], vec![], vec![]);
     for i in 0..cfg.pullback_cases {
         let pb = generate_pullback(&cfg.pullback, cfg.seed + 30_000 + i as u64)?;
         let px = pb.truth.cart_mm_per_px;
@@ -616,7 +633,11 @@ fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores
             match out {
                 Ok((m, _)) => {
                     let a = m.iter().filter(|&&v| v).count() as f64 * px * px;
-                    pb_area.push(a - pb.truth.area_mm2[f]);
+                    let truth_mm2 = pb.truth.area_mm2[f];
+                    pb_area.push(a - truth_mm2);
+                    if truth_mm2 > 0.0 {
+                        pb_pct.push(100.0 * (a - truth_mm2) / truth_mm2);
+                    }
                     measured.push(a);
                 }
                 Err(e) => {
@@ -637,6 +658,8 @@ fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores
     }
     s.lumen_dice = Stat::of(&dices);
     s.area_error_mm2 = Stat::of(&areas);
+    s.area_error_pct = Stat::of(&areas_pct);
+    s.web_area_error_pct = Stat::of(&web_pct);
     s.channel_accuracy = (channel_ok.1 > 0).then(|| channel_ok.0 as f64 / channel_ok.1 as f64);
     s.ms_per_frame = if s.failures == s.frames + cfg.pullback_cases {
         None
@@ -644,6 +667,7 @@ fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores
         Stat::of(&ms)
     };
     s.pullback_area_error_mm2 = Stat::of(&pb_area);
+    s.pullback_area_error_pct = Stat::of(&pb_pct);
     s.pullback_mla_position_error_mm = Stat::of(&pb_mla);
     Ok(s)
 }

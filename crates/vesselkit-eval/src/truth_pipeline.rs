@@ -159,11 +159,20 @@ fn truth_pipeline_scores_perfectly() {
     assert_eq!(o.channel_accuracy, Some(1.0));
     // Mask area vs geometric area: only pixelisation error.
     assert!(o.area_error_mm2.unwrap().mae < 0.05, "{:?}", o.area_error_mm2);
+    // The truth mask reproduces the truth area to pixelisation, so well inside 1 %, web frames too.
+    assert!(o.area_error_pct.unwrap().mae < 1.0, "{:?}", o.area_error_pct);
+    assert!(o.web_area_error_pct.unwrap().n > 0);
+    assert!(o.web_area_error_pct.unwrap().mae < 1.0, "{:?}", o.web_area_error_pct);
+    assert!(text_has_relative_rows(&r.to_string()));
     assert_eq!(o.pullback_mla_position_error_mm.unwrap().mean, 0.0);
     let text = r.to_string();
     assert!(text.contains("vessel Dice") && text.contains("1.000"), "{text}");
     let json = r.to_json().unwrap();
     assert!(json.contains("\"sensitivity\": 1.0"), "{json}");
+}
+
+fn text_has_relative_rows(text: &str) -> bool {
+    text.contains("lumen area error, relative") && text.contains("frames of 2+ channels")
 }
 
 #[test]
