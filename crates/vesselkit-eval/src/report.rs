@@ -50,8 +50,14 @@ fn angio_section(out: &mut String, title: &str, a: &AngioScores) {
     if a.diameter.is_empty() {
         row(out, "diameter error", NA);
     } else {
+        let mut prev_hi = 0.0;
         for b in &a.diameter {
-            let band = if b.hi_mm.is_finite() {
+            // A band starting below the previous one's end is a summary over several bands.
+            let summary = b.lo_mm < prev_hi;
+            prev_hi = b.hi_mm;
+            let band = if summary {
+                format!("diameter error {:.1}-{:.1} mm, all", b.lo_mm, b.hi_mm)
+            } else if b.hi_mm.is_finite() {
                 format!("diameter error {:.1}-{:.1} mm", b.lo_mm, b.hi_mm)
             } else {
                 format!("diameter error >= {:.1} mm", b.lo_mm)
