@@ -152,7 +152,7 @@ pub fn centerlines<'py>(
 
 /// Sub-pixel lumen diameters perpendicular to a centerline.
 #[pyfunction]
-#[pyo3(signature = (image, centerline, radius_px, pixel_spacing, dark_vessels))]
+#[pyo3(signature = (image, centerline, radius_px, pixel_spacing, dark_vessels, edge_smoothing_px))]
 pub fn diameter_profile<'py>(
     py: Python<'py>,
     image: PyReadonlyArray2<'py, f32>,
@@ -160,6 +160,7 @@ pub fn diameter_profile<'py>(
     radius_px: Option<PyReadonlyArray1<'py, f32>>,
     pixel_spacing: Option<f64>,
     dark_vessels: bool,
+    edge_smoothing_px: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let pts = points_from(&centerline, "centerline")?;
     let cal = mm_per_px(pixel_spacing)?;
@@ -174,9 +175,11 @@ pub fn diameter_profile<'py>(
             pts.len()
         )));
     }
+    let defaults = vesselkit_angio::ProfileOptions::default();
     let opts = vesselkit_angio::ProfileOptions {
         polarity: polarity(dark_vessels),
-        ..Default::default()
+        edge_smoothing_px: edge_smoothing_px.unwrap_or(defaults.edge_smoothing_px),
+        ..defaults
     };
     let view = image.as_array();
     let samples = py

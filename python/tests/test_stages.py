@@ -69,6 +69,24 @@ def test_diameter_profile_of_a_known_tube():
     assert np.all(prof["channels"][prof["reliable"]] == 1)
 
 
+def test_edge_smoothing_averages_noise_and_can_be_turned_off():
+    mm = 0.2
+    rng = np.random.default_rng(5)
+    img = tube_image(12.0, cols=240) + rng.normal(0.0, 60.0, (96, 240)).astype(np.float32)
+    line = np.array([[48.0 - 0.3, c] for c in np.arange(30.0, 210.0, 0.5)])
+    radius = np.full(len(line), 6.0)
+    raw = vesselkit.diameter_profile(img, line, radius_px=radius, pixel_spacing=mm, edge_smoothing_px=0.0)
+    smooth = vesselkit.diameter_profile(img, line, radius_px=radius, pixel_spacing=mm)
+    sd_raw = np.nanstd(raw["diameter_mm"][raw["reliable"]])
+    sd_smooth = np.nanstd(smooth["diameter_mm"][smooth["reliable"]])
+    # Neighbouring profiles share pixels, so +-3 px of arc holds few independent samples: the
+    # gain is modest (about 10 % here) but must be there.
+    assert sd_smooth < 0.95 * sd_raw, (sd_raw, sd_smooth)
+    assert abs(np.nanmedian(smooth["diameter_mm"]) - 2.4) <= 0.1
+    with pytest.raises(vesselkit.InvalidInputError, match="edge_smoothing_px"):
+        vesselkit.diameter_profile(img, line, radius_px=radius, pixel_spacing=mm, edge_smoothing_px=-1.0)
+
+
 def test_qca_analytic_stenosis():
     s = np.arange(0, 20.0001, 0.05)
     d = np.where(np.abs(s - 10) < 2, 4.0 - 1.5 * (1 + np.cos(np.pi * (s - 10) / 2)), 4.0)

@@ -164,14 +164,20 @@ def diameter_profile(
     radius_px: Any = None,
     pixel_spacing: Optional[float] = None,
     dark_vessels: bool = True,
+    edge_smoothing_px: Optional[float] = None,
 ) -> dict:
     """Lumen diameter perpendicular to ``centerline`` at each point, from sub-pixel edges.
+
+    ``edge_smoothing_px`` bounds the adaptive along-vessel smoothing of each edge (default 3 px;
+    0 gives the raw per-profile edges).
 
     Returns arrays ``arc_mm``, ``diameter_mm``, ``left_mm``, ``right_mm``, ``channels``,
     ``density_ratio``, ``reliable`` (values are px when ``pixel_spacing`` is None).
     """
     r = None if radius_px is None else np.ascontiguousarray(np.asarray(radius_px, dtype=np.float32))
-    return _native.diameter_profile(_f32_2d(image), _points(centerline, "centerline"), r, pixel_spacing, dark_vessels)
+    return _native.diameter_profile(
+        _f32_2d(image), _points(centerline, "centerline"), r, pixel_spacing, dark_vessels, edge_smoothing_px
+    )
 
 
 def qca(

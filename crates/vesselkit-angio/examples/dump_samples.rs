@@ -11,7 +11,10 @@ fn main() {
         eprintln!("phantom generation failed");
         return;
     };
-    let opts = AngioOptions::for_scale(p.calibration().mm_per_px);
+    let mut opts = AngioOptions::for_scale(p.calibration().mm_per_px);
+    if let Some(v) = std::env::var("VK_ES").ok().and_then(|v| v.parse().ok()) {
+        opts.profile.edge_smoothing_px = v;
+    }
     let Ok(r) = analyze_view(p.image.view(), &p.calibration(), &opts) else {
         eprintln!("analysis failed");
         return;

@@ -63,11 +63,13 @@ fn main() {
                 .map(|s| s.diameter_mm)
                 .fold(f64::INFINITY, f64::min);
             eprintln!(
-                "MLD\t{seed}\t{:?}\t{:.3}\t{:.3}\t{:.3}",
+                "MLD\t{seed}\t{:?}\t{:.3}\t{:.3}\t{:.3}\t{:.1}\t{:.1}",
                 l.lesion_type,
                 l.mld_mm,
                 min_d,
-                min_d - l.mld_mm
+                min_d - l.mld_mm,
+                l.site.row,
+                l.site.col
             );
         }
         let px = p.truth.mm_per_px;
