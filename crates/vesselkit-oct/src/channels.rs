@@ -207,32 +207,53 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
             }
         }
     }
-    // Dark components, 4-connected with wrap-around in angle.
+    // Dark components, 4-connected with wrap-around in angle: two raster passes with
+    // union-find (previous radial sample and previous angle), the wrap from the last angle to
+    // the first, then components numbered by their first pixel in raster order.
     let mut lab = vec![0u32; na * nk];
-    let mut n_lab = 0u32;
-    let mut stack: Vec<usize> = Vec::new();
-    for start in 0..na * nk {
-        if state[start] != DARK || lab[start] != 0 {
+    let mut prov: Vec<u32> = vec![0];
+    let join = |prov: &mut Vec<u32>, x: u32, y: u32| {
+        let (rx, ry) = (root(prov, x), root(prov, y));
+        if rx != ry {
+            prov[rx.max(ry) as usize] = rx.min(ry);
+        }
+    };
+    for p in 0..na * nk {
+        if state[p] != DARK {
             continue;
         }
-        n_lab += 1;
-        lab[start] = n_lab;
-        stack.push(start);
-        while let Some(p) = stack.pop() {
-            let (a, k) = (p / nk, p % nk);
-            let nb = [
-                ((a + 1) % na) * nk + k,
-                ((a + na - 1) % na) * nk + k,
-                if k + 1 < nk { p + 1 } else { p },
-                if k > 0 { p - 1 } else { p },
-            ];
-            for q in nb {
-                if state[q] == DARK && lab[q] == 0 {
-                    lab[q] = n_lab;
-                    stack.push(q);
-                }
+        let left = if p % nk > 0 { lab[p - 1] } else { 0 };
+        let up = if p >= nk { lab[p - nk] } else { 0 };
+        lab[p] = match (left, up) {
+            (0, 0) => {
+                let id = prov.len() as u32;
+                prov.push(id);
+                id
             }
+            (l, 0) => l,
+            (0, u) => u,
+            (l, u) => {
+                join(&mut prov, l, u);
+                l
+            }
+        };
+    }
+    let last = (na - 1) * nk;
+    for k in 0..nk {
+        let (x, y) = (lab[last + k], lab[k]);
+        if x > 0 && y > 0 {
+            join(&mut prov, x, y);
         }
+    }
+    let mut number = vec![0u32; prov.len()];
+    let mut n_lab = 0u32;
+    for l in lab.iter_mut().filter(|l| **l > 0) {
+        let r = root(&mut prov, *l) as usize;
+        if number[r] == 0 {
+            n_lab += 1;
+            number[r] = n_lab;
+        }
+        *l = number[r];
     }
     let nl = n_lab as usize;
     // Pixel area (mm²) at radial index k.

@@ -339,22 +339,54 @@ const OPEN_RAY_MAX_RUN_MM: f64 = 0.1;
 /// wall, so the boundary goes out only where nothing better is seen.
 const OPEN_EDGE_STRENGTH: f32 = 0.3;
 
-/// Otsu threshold of values in [0, 1]-ish range (256 bins over their min..max).
-fn otsu(values: &[f32]) -> f32 {
-    let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
-    for &v in values {
-        mn = mn.min(v);
-        mx = mx.max(v);
+/// Otsu threshold of values in [0, 1]-ish range (256 bins over their min..max), given as
+/// slices (rows of the polar image, without copying them).
+fn otsu<'a, I>(chunks: I) -> f32
+where
+    I: Iterator<Item = &'a [f32]> + Clone,
+{
+    // Eight independent lanes (the compiler vectorises them); values are finite here.
+    let (mut lo8, mut hi8) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);
+    for c in chunks.clone() {
+        let mut it = c.chunks_exact(8);
+        for q in &mut it {
+            for i in 0..8 {
+                lo8[i] = if q[i] < lo8[i] { q[i] } else { lo8[i] };
+                hi8[i] = if q[i] > hi8[i] { q[i] } else { hi8[i] };
+            }
+        }
+        for &v in it.remainder() {
+            lo8[0] = lo8[0].min(v);
+            hi8[0] = hi8[0].max(v);
+        }
     }
+    let mn = lo8.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+    let mx = hi8.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     if mx.is_nan() || mx <= mn {
         return mn;
     }
-    let mut hist = [0u32; 256];
+    // Four interleaved histograms: consecutive samples often fall in the same bin, and one
+    // histogram would serialise on that bin's counter.
+    let mut sub = [[0u32; 256]; 4];
     let scale = 255.0 / (mx - mn);
-    for &v in values {
-        hist[((v - mn) * scale) as usize & 255] += 1;
+    let mut count = 0usize;
+    for c in chunks {
+        count += c.len();
+        let mut quads = c.chunks_exact(4);
+        for q in &mut quads {
+            for (h, &v) in sub.iter_mut().zip(q) {
+                h[((v - mn) * scale) as usize & 255] += 1;
+            }
+        }
+        for &v in quads.remainder() {
+            sub[0][((v - mn) * scale) as usize & 255] += 1;
+        }
     }
-    let total = values.len() as f64;
+    let mut hist = [0u32; 256];
+    for (i, h) in hist.iter_mut().enumerate() {
+        *h = sub[0][i] + sub[1][i] + sub[2][i] + sub[3][i];
+    }
+    let total = count as f64;
     let sum_all: f64 = hist.iter().enumerate().map(|(i, &h)| i as f64 * h as f64).sum();
     let (mut w0, mut sum0, mut best, mut best_t) = (0.0f64, 0.0f64, -1.0f64, 0usize);
     for (t, &h) in hist.iter().enumerate() {
@@ -833,14 +865,12 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     let raw_px = raw
         .as_slice()
         .ok_or_else(|| OctError::shape("polar image", "not contiguous"))?;
-    let mut region: Vec<f32> = Vec::with_capacity(na * (nk - k_min));
-    for row in ps_px.chunks_exact(nk) {
-        region.extend_from_slice(&row[k_min..]);
-    }
-    let bright_thr = otsu(&region);
+    let bright_thr = otsu(ps_px.chunks_exact(nk).map(|row| &row[k_min..]));
     let mut cost = vec![0.0f32; na * nk];
     let mut edge = vec![0.0f32; na * nk];
     let mut prefix = vec![0.0f32; nk + 1];
+    // 1/n for window lengths n (multiplications instead of divisions in the loop below).
+    let recip: Vec<f32> = (0..=nk).map(|n| if n == 0 { 0.0 } else { 1.0 / n as f32 }).collect();
     let mut open = vec![false; na];
     // A wall is at least this thick; shorter bright runs on an open ray are markers or speckle.
     let open_run = px(OPEN_RAY_MAX_RUN_MM);
@@ -853,24 +883,37 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         for k in 0..nk {
             prefix[k + 1] = prefix[k] + row[k];
         }
-        let mut bright = 0usize;
-        let (mut run, mut longest) = (0usize, 0usize);
-        for k in k_min..nk {
+        // Edge strength: mean of the outer window minus mean of the inner one. Where both
+        // windows are whole (most of the ray) this is a branch-free pass over slices.
+        let lo_full = (k_min.saturating_sub(1) + wi).max(k_min);
+        let hi_full = nk.saturating_sub(wo).max(lo_full);
+        let edge_at = |k: usize| {
             let i0 = k.saturating_sub(wi).max(k_min.saturating_sub(1));
             let o1 = (k + wo).min(nk);
             let inner = if k > i0 {
-                (prefix[k] - prefix[i0]) / (k - i0) as f32
+                (prefix[k] - prefix[i0]) * recip[k - i0]
             } else {
                 row[k]
             };
-            let outer = (prefix[o1] - prefix[k]) / (o1 - k) as f32;
-            let e = outer - inner;
-            erow[k] = e;
-            let frac = if k > k_min {
-                bright as f32 / (k - k_min) as f32
-            } else {
-                0.0
-            };
+            (prefix[o1] - prefix[k]) * recip[o1 - k] - inner
+        };
+        for k in (k_min..lo_full).chain(hi_full..nk) {
+            erow[k] = edge_at(k);
+        }
+        let (inv_i, inv_o) = (recip[wi], recip[wo]);
+        for (((e, &pk), &pin), &pout) in erow[lo_full..hi_full]
+            .iter_mut()
+            .zip(&prefix[lo_full..hi_full])
+            .zip(&prefix[lo_full - wi..hi_full - wi])
+            .zip(&prefix[lo_full + wo..hi_full + wo])
+        {
+            *e = (pout - pk) * inv_o - (pk - pin) * inv_i;
+        }
+        let mut bright = 0usize;
+        let (mut run, mut longest) = (0usize, 0usize);
+        for k in k_min..nk {
+            // Fraction of bright samples between the catheter and k (0 at k = k_min).
+            let frac = bright as f32 * recip[k - k_min];
             if prow[k] > bright_thr {
                 bright += 1;
                 run += 1;
@@ -881,7 +924,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
             crow[k] = if flagged[a] {
                 0.0
             } else {
-                -e + opts.inside_bright_weight * frac
+                -erow[k] + opts.inside_bright_weight * frac
             };
         }
         // A ray that stays dark up to the image edge has no wall in view: the lumen (a side
@@ -905,6 +948,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     }
     let cost = Array2::from_shape_vec((na, nk), cost).map_err(|e| OctError::shape("cost", e.to_string()))?;
 
+    // 5. Globally optimal closed boundary.
     let path = dp_closed(&cost, k_min, opts.max_step, opts.step_penalty, opts.jump_cost);
 
     // 6. Sub-sample position, weak-edge and shadow interpolation, smoothing.
@@ -990,6 +1034,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
             .collect(),
     );
 
+    // 7. Metrics, channels and septa.
     let metrics = lumen_metrics(&contour, mm);
     let work = PolarWork {
         ps,
@@ -1039,7 +1084,7 @@ mod tests {
     #[test]
     fn otsu_splits_two_levels() {
         let v: Vec<f32> = (0..1000).map(|i| if i % 3 == 0 { 0.8 } else { 0.1 }).collect();
-        let t = otsu(&v);
+        let t = otsu(std::iter::once(&v[..]));
         assert!(t > 0.1 && t < 0.8, "{t}");
     }
 

@@ -37,17 +37,22 @@ fn chord_ends(contour: &Contour, p: Point, dr: f64, dc: f64) -> (f64, f64) {
     for i in 0..n {
         let a = contour.points[i];
         let b = contour.points[(i + 1) % n];
-        // Solve p + t d = a + s (b - a), s in [0, 1]; t >= 0 ahead, t < 0 behind.
+        // Solve p + t d = a + s (b - a), s in [0, 1]; t >= 0 ahead, t < 0 behind. Most edges
+        // miss the line: test s = num / den in [0, 1] without dividing.
         let (er, ec) = (b.row - a.row, b.col - a.col);
         let den = dr * ec - dc * er;
         if den.abs() < 1e-12 {
             continue;
         }
-        let inv = 1.0 / den;
         let (wr, wc) = (a.row - p.row, a.col - p.col);
-        let s = (wr * dc - wc * dr) * inv;
-        if (0.0..=1.0).contains(&s) {
-            let t = (wr * ec - wc * er) * inv;
+        let num = wr * dc - wc * dr;
+        let hit = if den > 0.0 {
+            (0.0..=den).contains(&num)
+        } else {
+            (den..=0.0).contains(&num)
+        };
+        if hit {
+            let t = (wr * ec - wc * er) / den;
             if t >= 0.0 {
                 fwd = fwd.max(t);
             } else {
