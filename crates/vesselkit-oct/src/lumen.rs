@@ -120,6 +120,11 @@ pub struct OctFrameResult {
     pub septa: Vec<Septum>,
     /// The pixel frame of `contour`.
     pub grid: CartesianGrid,
+    /// The contour follows a side branch: it runs out to the edge of the analysed disc, or it
+    /// jumps out onto a farther wall and back. The area then includes part of the branch, so
+    /// a pullback does not take such a frame as a reference.
+    #[serde(default)]
+    pub side_branch: bool,
 }
 
 impl OctFrameResult {
@@ -950,6 +955,20 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
 
     // 5. Globally optimal closed boundary.
     let path = dp_closed(&cost, k_min, opts.max_step, opts.step_penalty, opts.jump_cost);
+    // A jump out onto a farther wall and one back (away from the guidewire shadow, where the
+    // path is free to wander) bracket a side-branch ostium.
+    let (mut jumps_out, mut jumps_in) = (0usize, 0usize);
+    for a in 0..na {
+        let b = (a + 1) % na;
+        if flagged[a] || flagged[b] {
+            continue;
+        }
+        if path[b] > path[a] + opts.max_step {
+            jumps_out += 1;
+        } else if path[a] > path[b] + opts.max_step {
+            jumps_in += 1;
+        }
+    }
 
     // 6. Sub-sample position, weak-edge and shadow interpolation, smoothing.
     let mut radius = vec![0.0f64; na];
@@ -1015,6 +1034,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         vec![false; na]
     };
     let mut radius_ch = radius.clone();
+    let side_branch = (jumps_out > 0 && jumps_in > 0) || at_edge.iter().any(|&e| e);
     if at_edge.iter().any(|&e| e) && !at_edge.iter().all(|&e| e) {
         for (s, l) in circular_runs(&at_edge) {
             let (r0, r1) = (radius[(s + na - 1) % na], radius[(s + l) % na]);
@@ -1065,6 +1085,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         channels,
         septa,
         grid,
+        side_branch,
     })
 }
 
