@@ -3,9 +3,10 @@
 //! from a root (the widest vessel end, or a user seed).
 
 use crate::error::{AngioError, Result};
-use crate::mask::{N8, distance_transform, label, offset};
+use crate::mask::distance_transform;
 use ndarray::Array2;
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use vesselkit_core::{Point, Polyline};
 
 /// Options of [`centerlines`].
@@ -93,83 +94,227 @@ pub struct Centerlines {
     pub skeleton: Array2<bool>,
 }
 
-#[inline]
-fn nb(s: &Array2<bool>, r: usize, c: usize) -> [bool; 8] {
-    let (rows, cols) = s.dim();
-    let mut out = [false; 8];
-    for (k, &d) in N8.iter().enumerate() {
-        out[k] = offset(r, c, d, rows, cols).is_some_and(|(y, x)| s[[y, x]]);
-    }
-    out
+/// A binary image on a byte grid with a one-pixel zero border: neighbours are fixed offsets
+/// from a linear index (no bounds checks) and a pixel's 3x3 neighbourhood packs into one byte
+/// (bit k = neighbour `N8[k]`), so thinning decisions are table look-ups.
+struct Grid {
+    cols: usize,
+    /// Row stride (`cols + 2`).
+    w: usize,
+    px: Vec<u8>,
+    /// Per-pixel scratch bits (`LISTED`, `IN_PASS`, `IN_NEXT`, `NODE`, `VISITED`), all clear
+    /// between operations.
+    flags: Vec<u8>,
+    /// Per-pixel scratch labels, all zero between operations.
+    tag: Vec<u32>,
+    offs: [usize; 8],
 }
 
-/// Zhang-Suen thinning followed by removal of redundant staircase pixels, giving an
-/// 8-connected one-pixel skeleton.
-pub fn skeletonize(mask: &Array2<bool>) -> Array2<bool> {
-    let mut s = mask.clone();
-    let (rows, cols) = s.dim();
-    // Zhang-Suen thinning. Only pixels with at most 6 set neighbours can be deleted, and that
-    // count only falls when a neighbour is deleted, so the candidate list keeps those pixels and
-    // takes back the neighbours of every deleted pixel (same result as scanning every pixel).
-    let mut candidates = set_pixels(&s);
-    let mut listed = Array2::from_elem((rows, cols), false);
-    for &(r, c) in &candidates {
-        listed[[r, c]] = true;
+const LISTED: u8 = 1;
+const IN_PASS: u8 = 2;
+const IN_NEXT: u8 = 4;
+const NODE: u8 = 8;
+const VISITED: u8 = 16;
+const TOUCHED: u8 = 32;
+
+impl Grid {
+    fn from_mask(mask: &Array2<bool>) -> Self {
+        let (rows, cols) = mask.dim();
+        let w = cols + 2;
+        let mut px = vec![0u8; (rows + 2) * w];
+        for (r, row) in mask.outer_iter().enumerate() {
+            let dst = &mut px[(r + 1) * w + 1..][..cols];
+            for (d, &m) in dst.iter_mut().zip(row.iter()) {
+                *d = m as u8;
+            }
+        }
+        let n = px.len();
+        // N8 order: NW, N, NE, E, SE, S, SW, W, as wrapping offsets (the border keeps every
+        // neighbour of an image pixel inside the buffer).
+        let offs = [
+            0usize.wrapping_sub(w + 1),
+            0usize.wrapping_sub(w),
+            0usize.wrapping_sub(w - 1),
+            1,
+            w + 1,
+            w,
+            w - 1,
+            0usize.wrapping_sub(1),
+        ];
+        Self {
+            cols,
+            w,
+            px,
+            flags: vec![0; n],
+            tag: vec![0; n],
+            offs,
+        }
     }
+
+    #[inline]
+    fn rc(&self, i: usize) -> (usize, usize) {
+        (i / self.w - 1, i % self.w - 1)
+    }
+
+    #[inline]
+    fn idx(&self, (r, c): (usize, usize)) -> usize {
+        (r + 1) * self.w + c + 1
+    }
+
+    #[inline]
+    fn nbr(&self, i: usize, k: usize) -> usize {
+        i.wrapping_add(self.offs[k])
+    }
+
+    /// Neighbourhood byte of an image pixel (bit k = neighbour `N8[k]` set).
+    #[inline]
+    fn code(&self, i: usize) -> u8 {
+        let p = &self.px;
+        let w = self.w;
+        p[i - w - 1]
+            | p[i - w] << 1
+            | p[i - w + 1] << 2
+            | p[i + 1] << 3
+            | p[i + w + 1] << 4
+            | p[i + w] << 5
+            | p[i + w - 1] << 6
+            | p[i - 1] << 7
+    }
+
+    /// Set pixels in raster order (empty stretches are skipped 64 bytes at a time).
+    fn set_pixels(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (ci, ch) in self.px.chunks(64).enumerate() {
+            if ch.iter().fold(0, |a, &v| a | v) == 0 {
+                continue;
+            }
+            out.extend(
+                ch.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0)
+                    .map(|(k, _)| ci * 64 + k),
+            );
+        }
+        out
+    }
+
+    fn to_mask(&self, rows: usize) -> Array2<bool> {
+        let (w, cols) = (self.w, self.cols);
+        let mut v = Vec::with_capacity(rows * cols);
+        for r in 0..rows {
+            v.extend(self.px[(r + 1) * w + 1..][..cols].iter().map(|&x| x != 0));
+        }
+        // `v` holds exactly rows * cols values, so the shape always fits.
+        Array2::from_shape_vec((rows, cols), v).unwrap_or_default()
+    }
+}
+
+/// Thinning decisions per neighbourhood byte.
+struct Tables {
+    /// Zhang-Suen deletable in sub-iteration 0 and 1.
+    zs: [[bool; 256]; 2],
+    /// Removable staircase pixel: at least two neighbours and Yokoi 8-connectivity number 1.
+    yokoi: [bool; 256],
+}
+
+fn unpack(code: u8) -> [bool; 8] {
+    std::array::from_fn(|k| code >> k & 1 == 1)
+}
+
+/// Zhang-Suen's test for one sub-iteration on a neighbourhood in `N8` order.
+fn zs_deletable(n: &[bool; 8], step: usize) -> bool {
+    // N8 order: NW, N, NE, E, SE, S, SW, W. Zhang-Suen uses P2=N, P3=NE, ... P9=NW.
+    let p = [n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[0]];
+    let b = p.iter().filter(|&&x| x).count();
+    if !(2..=6).contains(&b) {
+        return false;
+    }
+    let a = (0..8).filter(|&i| !p[i] && p[(i + 1) % 8]).count();
+    if a != 1 {
+        return false;
+    }
+    let (p2, p4, p6, p8) = (p[0], p[2], p[4], p[6]);
+    // Zhang-Suen's conditions, written as in the paper.
+    #[allow(clippy::nonminimal_bool)]
+    if step == 0 {
+        !(p2 && p4 && p6) && !(p4 && p6 && p8)
+    } else {
+        !(p2 && p4 && p8) && !(p2 && p6 && p8)
+    }
+}
+
+fn yokoi_removable(n: &[bool; 8]) -> bool {
+    n.iter().filter(|&&x| x).count() >= 2 && yokoi8(n) == 1
+}
+
+fn tables() -> Tables {
+    let mut t = Tables {
+        zs: [[false; 256]; 2],
+        yokoi: [false; 256],
+    };
+    for code in 0..=255u8 {
+        let n = unpack(code);
+        t.zs[0][code as usize] = zs_deletable(&n, 0);
+        t.zs[1][code as usize] = zs_deletable(&n, 1);
+        t.yokoi[code as usize] = yokoi_removable(&n);
+    }
+    t
+}
+
+/// Zhang-Suen thinning from `candidates` (set pixels that may be deletable; every other set
+/// pixel must have a neighbourhood that is not), then removal of redundant staircase pixels
+/// (simple non-end pixels, one at a time in raster order, passes until none is left).
+/// `first_pass` lists the pixels the first staircase pass must visit besides the neighbours of
+/// pixels deleted here (`None`: every set pixel, as on a fresh mask).
+///
+/// Zhang-Suen marks from the state at the start of each sub-iteration, so only the candidate
+/// set matters: a pixel's verdict depends on its neighbourhood alone, so the list keeps the
+/// pixels with at most 6 set neighbours whose neighbourhood changed in the last iteration and
+/// takes back the neighbours of every deleted pixel (same result as scanning every pixel, with
+/// work proportional to the moving border). The staircase passes visit, in
+/// raster order, exactly the pixels a full scan could delete: those whose neighbourhood changed
+/// since they were last found non-removable (later in the same pass, or in the next pass when
+/// the change came after their turn).
+fn thin(g: &mut Grid, t: &Tables, mut candidates: Vec<usize>, first_pass: Option<Vec<usize>>) {
+    let mut deleted = Vec::new();
     let mut to_delete = Vec::new();
+    for &i in &candidates {
+        g.flags[i] |= LISTED;
+    }
     loop {
         let mut changed = false;
         for step in 0..2 {
             to_delete.clear();
-            for &(r, c) in &candidates {
-                if !s[[r, c]] {
-                    continue;
-                }
-                // N8 order: NW, N, NE, E, SE, S, SW, W. Zhang-Suen uses P2=N, P3=NE, ... P9=NW.
-                let n = nb(&s, r, c);
-                let p = [n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[0]];
-                let b = p.iter().filter(|&&x| x).count();
-                if !(2..=6).contains(&b) {
-                    continue;
-                }
-                let a = (0..8).filter(|&i| !p[i] && p[(i + 1) % 8]).count();
-                if a != 1 {
-                    continue;
-                }
-                let (p2, p4, p6, p8) = (p[0], p[2], p[4], p[6]);
-                // Zhang-Suen's conditions, written as in the paper.
-                #[allow(clippy::nonminimal_bool)]
-                let ok = if step == 0 {
-                    !(p2 && p4 && p6) && !(p4 && p6 && p8)
-                } else {
-                    !(p2 && p4 && p8) && !(p2 && p6 && p8)
-                };
-                if ok {
-                    to_delete.push((r, c));
+            for &i in &candidates {
+                if g.px[i] != 0 && t.zs[step][g.code(i) as usize] {
+                    to_delete.push(i);
                 }
             }
-            for &(r, c) in &to_delete {
-                s[[r, c]] = false;
+            for &i in &to_delete {
+                g.px[i] = 0;
             }
-            for &(r, c) in &to_delete {
-                for &d in &N8 {
-                    if let Some((y, x)) = offset(r, c, d, rows, cols)
-                        && s[[y, x]]
-                        && !listed[[y, x]]
-                    {
-                        listed[[y, x]] = true;
-                        candidates.push((y, x));
+            for &i in &to_delete {
+                for k in 0..8 {
+                    let j = g.nbr(i, k);
+                    if g.px[j] != 0 {
+                        if g.flags[j] & LISTED == 0 {
+                            candidates.push(j);
+                        }
+                        g.flags[j] |= LISTED | TOUCHED;
                     }
                 }
             }
             changed |= !to_delete.is_empty();
+            deleted.extend_from_slice(&to_delete);
         }
-        // Drop deleted pixels and those with 7 or 8 set neighbours (not deletable until a
-        // neighbour goes, which lists them again).
-        candidates.retain(|&(r, c)| {
-            let keep = s[[r, c]] && nb(&s, r, c).iter().filter(|&&x| x).count() <= 6;
+        // Drop deleted pixels, those with 7 or 8 set neighbours, and those whose neighbourhood
+        // did not change in this iteration (found non-deletable by both sub-iterations, they
+        // stay so): none is deletable until a neighbour goes, which lists it again.
+        candidates.retain(|&i| {
+            let keep = g.px[i] != 0 && g.flags[i] & TOUCHED != 0 && g.code(i).count_ones() <= 6;
+            g.flags[i] &= !TOUCHED;
             if !keep {
-                listed[[r, c]] = false;
+                g.flags[i] &= !LISTED;
             }
             keep
         });
@@ -177,29 +322,78 @@ pub fn skeletonize(mask: &Array2<bool>) -> Array2<bool> {
             break;
         }
     }
-    let mut candidates = set_pixels(&s);
-    // Remove simple (Yokoi 8-connectivity number 1) non-end pixels one at a time.
-    loop {
-        let mut changed = false;
-        for &(r, c) in &candidates {
-            if !s[[r, c]] {
-                continue;
+    for &i in &candidates {
+        g.flags[i] &= !LISTED;
+    }
+    // Staircase passes.
+    let mut pass = match first_pass {
+        Some(mut v) => {
+            for &i in &deleted {
+                v.extend((0..8).map(|k| g.nbr(i, k)));
             }
-            let n = nb(&s, r, c);
-            if n.iter().filter(|&&x| x).count() < 2 {
-                continue;
-            }
-            if yokoi8(&n) == 1 {
-                s[[r, c]] = false;
-                changed = true;
-            }
+            v
         }
-        candidates.retain(|&(r, c)| s[[r, c]]);
-        if !changed {
+        None => g.set_pixels(),
+    };
+    let mut next: Vec<usize> = Vec::new();
+    let mut later: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
+    loop {
+        pass.retain(|&i| g.px[i] != 0);
+        pass.sort_unstable();
+        pass.dedup();
+        if pass.is_empty() {
             break;
         }
+        for &i in &pass {
+            g.flags[i] |= IN_PASS;
+        }
+        let mut pos = 0;
+        loop {
+            // Next pixel in raster order from the pass list and the pixels queued behind it.
+            let i = match (pass.get(pos), later.peek()) {
+                (Some(&a), Some(&Reverse(b))) if b < a => later.pop().map_or(a, |Reverse(b)| b),
+                (Some(&a), _) => {
+                    pos += 1;
+                    a
+                }
+                (None, Some(_)) => later.pop().map_or(0, |Reverse(b)| b),
+                (None, None) => break,
+            };
+            g.flags[i] &= !IN_PASS;
+            if g.px[i] == 0 || !t.yokoi[g.code(i) as usize] {
+                continue;
+            }
+            g.px[i] = 0;
+            for k in 0..8 {
+                let j = g.nbr(i, k);
+                if g.px[j] == 0 {
+                    continue;
+                }
+                if j > i {
+                    if g.flags[j] & IN_PASS == 0 {
+                        g.flags[j] |= IN_PASS;
+                        later.push(Reverse(j));
+                    }
+                } else if g.flags[j] & IN_NEXT == 0 {
+                    g.flags[j] |= IN_NEXT;
+                    next.push(j);
+                }
+            }
+        }
+        for &i in &next {
+            g.flags[i] &= !IN_NEXT;
+        }
+        pass = std::mem::take(&mut next);
     }
-    s
+}
+
+/// Zhang-Suen thinning followed by removal of redundant staircase pixels, giving an
+/// 8-connected one-pixel skeleton.
+pub fn skeletonize(mask: &Array2<bool>) -> Array2<bool> {
+    let mut g = Grid::from_mask(mask);
+    let cands = g.set_pixels();
+    thin(&mut g, &tables(), cands, None);
+    g.to_mask(mask.nrows())
 }
 
 /// Yokoi's 8-connectivity number from neighbours in `N8` order (NW, N, NE, E, SE, S, SW, W).
@@ -232,20 +426,6 @@ struct Graph {
     edges: Vec<Edge>,
 }
 
-/// The set pixels of a mask in raster order (one pass over a contiguous slice when possible).
-fn set_pixels(m: &Array2<bool>) -> Vec<(usize, usize)> {
-    let cols = m.ncols().max(1);
-    match m.as_slice() {
-        Some(sl) => sl
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| **v)
-            .map(|(i, _)| (i / cols, i % cols))
-            .collect(),
-        None => m.indexed_iter().filter(|(_, v)| **v).map(|(p, _)| p).collect(),
-    }
-}
-
 fn path_len(p: &[(usize, usize)]) -> f64 {
     p.windows(2)
         .map(|w| (w[0].0 as f64 - w[1].0 as f64).hypot(w[0].1 as f64 - w[1].1 as f64))
@@ -253,26 +433,22 @@ fn path_len(p: &[(usize, usize)]) -> f64 {
 }
 
 /// Nodes are clusters of skeleton pixels with other than two neighbours; edges are the chains
-/// between them. Closed loops without any node are dropped.
-fn build_graph(s: &Array2<bool>) -> Graph {
-    let (rows, cols) = s.dim();
-    // Only skeleton pixels are visited: the skeleton is sparse and this runs once per pruning
-    // round.
-    let pixels = set_pixels(s);
-    let mut node_mask = Array2::from_elem((rows, cols), false);
+/// between them. Closed loops without any node are dropped. `pixels` are the set pixels of the
+/// grid in raster order; only they are visited (the skeleton is sparse and this runs once per
+/// pruning round), and the grid's scratch is left clear.
+fn build_graph(g: &mut Grid, pixels: &[usize]) -> Graph {
     let mut node_pixels = Vec::new();
-    for &(r, c) in &pixels {
-        if nb(s, r, c).iter().filter(|&&x| x).count() != 2 {
-            node_mask[[r, c]] = true;
-            node_pixels.push((r, c));
+    for &i in pixels {
+        if g.code(i).count_ones() != 2 {
+            g.flags[i] |= NODE;
+            node_pixels.push(i);
         }
     }
     // Nodes: 8-connected clusters of node pixels, numbered in raster order of their first pixel.
-    let mut labels = Array2::<u32>::zeros((rows, cols));
     let mut nodes: Vec<Node> = Vec::new();
     let mut stack = Vec::new();
     for &start in &node_pixels {
-        if labels[[start.0, start.1]] != 0 {
+        if g.tag[start] != 0 {
             continue;
         }
         nodes.push(Node {
@@ -280,63 +456,61 @@ fn build_graph(s: &Array2<bool>) -> Graph {
             edges: Vec::new(),
         });
         let id = nodes.len() as u32;
-        labels[[start.0, start.1]] = id;
+        g.tag[start] = id;
         stack.push(start);
-        while let Some((y, x)) = stack.pop() {
-            for &d in &N8 {
-                if let Some((ny, nx)) = offset(y, x, d, rows, cols)
-                    && node_mask[[ny, nx]]
-                    && labels[[ny, nx]] == 0
-                {
-                    labels[[ny, nx]] = id;
-                    stack.push((ny, nx));
+        while let Some(i) = stack.pop() {
+            for k in 0..8 {
+                let j = g.nbr(i, k);
+                if g.flags[j] & NODE != 0 && g.tag[j] == 0 {
+                    g.tag[j] = id;
+                    stack.push(j);
                 }
             }
         }
     }
     // Pixels of each node in raster order.
-    for &(r, c) in &node_pixels {
-        nodes[labels[[r, c]] as usize - 1].pixels.push((r, c));
+    let mut node_idx: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for &i in &node_pixels {
+        let n = g.tag[i] as usize - 1;
+        node_idx[n].push(i);
+        nodes[n].pixels.push(g.rc(i));
     }
-    let mut visited = Array2::from_elem((rows, cols), false);
+    let mut visited = Vec::new();
     let mut edges: Vec<Edge> = Vec::new();
-    for ni in 0..nodes.len() {
-        let pixels = nodes[ni].pixels.clone();
-        for &(r, c) in &pixels {
-            for &d in &N8 {
-                let Some((y, x)) = offset(r, c, d, rows, cols) else {
-                    continue;
-                };
-                if !s[[y, x]] || node_mask[[y, x]] || visited[[y, x]] {
+    for (ni, idx) in node_idx.iter().enumerate() {
+        for &i in idx {
+            for k in 0..8 {
+                let y = g.nbr(i, k);
+                if g.px[y] == 0 || g.flags[y] & (NODE | VISITED) != 0 {
                     continue;
                 }
-                let mut path = vec![(r, c), (y, x)];
-                visited[[y, x]] = true;
-                let (mut prev, mut cur) = ((r, c), (y, x));
+                let mut path = vec![g.rc(i), g.rc(y)];
+                g.flags[y] |= VISITED;
+                visited.push(y);
+                let (mut prev, mut cur) = (i, y);
                 let mut end = None;
                 'walk: loop {
                     let mut next = None;
-                    for &d2 in &N8 {
-                        let Some(q) = offset(cur.0, cur.1, d2, rows, cols) else {
-                            continue;
-                        };
-                        if q == prev || !s[[q.0, q.1]] {
+                    for k2 in 0..8 {
+                        let q = g.nbr(cur, k2);
+                        if q == prev || g.px[q] == 0 {
                             continue;
                         }
-                        if node_mask[[q.0, q.1]] {
+                        if g.flags[q] & NODE != 0 {
                             // Prefer stopping at a node when one is adjacent.
-                            path.push(q);
-                            end = Some(labels[[q.0, q.1]] as usize - 1);
+                            path.push(g.rc(q));
+                            end = Some(g.tag[q] as usize - 1);
                             break 'walk;
                         }
-                        if !visited[[q.0, q.1]] {
+                        if g.flags[q] & VISITED == 0 {
                             next = Some(q);
                         }
                     }
                     match next {
                         Some(q) => {
-                            visited[[q.0, q.1]] = true;
-                            path.push(q);
+                            g.flags[q] |= VISITED;
+                            visited.push(q);
+                            path.push(g.rc(q));
                             prev = cur;
                             cur = q;
                         }
@@ -356,19 +530,32 @@ fn build_graph(s: &Array2<bool>) -> Graph {
             }
         }
     }
+    for &i in &node_pixels {
+        g.flags[i] &= !NODE;
+        g.tag[i] = 0;
+    }
+    for &i in &visited {
+        g.flags[i] &= !VISITED;
+    }
     Graph { nodes, edges }
 }
 
 /// Prune spurs and tiny components from the skeleton in place; returns the final graph.
-fn prune(s: &mut Array2<bool>, dist: &Array2<f32>, opts: &CenterlineOptions) -> Graph {
+///
+/// Each round removes spurs and re-thins only around them: the skeleton is a fixed point of
+/// [`thin`] (a Zhang-Suen deletable pixel is always a removable staircase pixel, so none is
+/// left), hence only pixels next to a removed one can change, and the result equals thinning
+/// the whole skeleton again.
+fn prune(g: &mut Grid, dist: &Array2<f32>, opts: &CenterlineOptions) -> Graph {
+    let t = tables();
+    let mut pixels = g.set_pixels();
     for _ in 0..12 {
-        let g = build_graph(s);
+        let gr = build_graph(g, &pixels);
         let node_radius = |n: &Node| n.pixels.iter().map(|&(r, c)| dist[[r, c]]).fold(0f32, f32::max) as f64;
-        let mut removed = false;
         // At each junction remove at most the shortest spur per round, never all its branches.
-        let mut best: Vec<Option<(f64, usize)>> = vec![None; g.nodes.len()];
-        for (ei, e) in g.edges.iter().enumerate() {
-            let (da, db) = (g.nodes[e.a].edges.len(), g.nodes[e.b].edges.len());
+        let mut best: Vec<Option<(f64, usize)>> = vec![None; gr.nodes.len()];
+        for (ei, e) in gr.edges.iter().enumerate() {
+            let (da, db) = (gr.nodes[e.a].edges.len(), gr.nodes[e.b].edges.len());
             let (junction, len) = if da == 1 && db >= 3 {
                 (e.b, path_len(&e.path))
             } else if db == 1 && da >= 3 {
@@ -378,38 +565,66 @@ fn prune(s: &mut Array2<bool>, dist: &Array2<f32>, opts: &CenterlineOptions) -> 
             };
             let limit = opts
                 .min_branch_px
-                .max(opts.spur_factor * node_radius(&g.nodes[junction]));
+                .max(opts.spur_factor * node_radius(&gr.nodes[junction]));
             if len < limit && best[junction].is_none_or(|(l, _)| len < l) {
                 best[junction] = Some((len, ei));
             }
         }
+        let mut removed = Vec::new();
         for (j, b) in best.iter().enumerate() {
             if let Some((_, ei)) = b {
-                let e = &g.edges[*ei];
-                for &p in &e.path {
-                    if !g.nodes[j].pixels.contains(&p) {
-                        s[[p.0, p.1]] = false;
+                for &p in &gr.edges[*ei].path {
+                    let i = g.idx(p);
+                    if !gr.nodes[j].pixels.contains(&p) && g.px[i] != 0 {
+                        g.px[i] = 0;
+                        removed.push(i);
                     }
                 }
-                removed = true;
             }
         }
-        if !removed {
+        if best.iter().all(Option::is_none) {
             break;
         }
-        *s = skeletonize(s);
-    }
-    // Drop small components.
-    let (labels, _) = label(s, true);
-    let n = labels.iter().copied().max().unwrap_or(0) as usize;
-    let mut count = vec![0usize; n + 1];
-    labels.iter().for_each(|&l| count[l as usize] += 1);
-    s.zip_mut_with(&labels, |v, &l| {
-        if *v && (count[l as usize] as f64) < opts.min_component_px {
-            *v = false;
+        let mut around = Vec::new();
+        for &i in &removed {
+            around.extend((0..8).map(|k| g.nbr(i, k)).filter(|&j| g.px[j] != 0));
         }
-    });
-    build_graph(s)
+        around.sort_unstable();
+        around.dedup();
+        thin(g, &t, around.clone(), Some(around));
+        pixels.retain(|&i| g.px[i] != 0);
+    }
+    // Drop small components (8-connected pixel counts).
+    let mut stack = Vec::new();
+    let mut members = Vec::new();
+    for &start in &pixels {
+        if g.flags[start] & VISITED != 0 {
+            continue;
+        }
+        members.clear();
+        g.flags[start] |= VISITED;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            members.push(i);
+            for k in 0..8 {
+                let j = g.nbr(i, k);
+                if g.px[j] != 0 && g.flags[j] & VISITED == 0 {
+                    g.flags[j] |= VISITED;
+                    stack.push(j);
+                }
+            }
+        }
+        if (members.len() as f64) < opts.min_component_px {
+            for &i in &members {
+                g.px[i] = 0;
+            }
+        }
+    }
+    for &i in &pixels {
+        g.flags[i] &= !VISITED;
+    }
+    pixels.retain(|&i| g.px[i] != 0);
+    build_graph(g, &pixels)
 }
 
 /// Gaussian smoothing of a polyline's vertices with `sigma` in vertices; the window shrinks near
@@ -470,8 +685,11 @@ fn smooth_resample(path: &[(usize, usize)], sigma: f64, step: f64) -> Vec<Point>
 pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Centerlines> {
     opts.validate()?;
     let dist = distance_transform(mask);
-    let mut skel = skeletonize(mask);
-    let g = prune(&mut skel, &dist, opts);
+    let mut grid = Grid::from_mask(mask);
+    let cands = grid.set_pixels();
+    thin(&mut grid, &tables(), cands, None);
+    let g = prune(&mut grid, &dist, opts);
+    let skel = grid.to_mask(mask.nrows());
     let node_pos = |n: &Node| {
         let k = n.pixels.len().max(1) as f64;
         let (r, c) = n
@@ -652,6 +870,148 @@ mod tests {
             let down = x >= 58.0 && ((y - 32.0) - 0.5 * (x - 60.0)).abs() <= 3.0 && y <= 61.0;
             trunk || up || down
         })
+    }
+
+    /// The textbook skeletonisation, every pixel visited each pass (reference for the
+    /// candidate-list and incremental versions).
+    fn skeletonize_reference(mask: &Array2<bool>) -> Array2<bool> {
+        let mut s = mask.clone();
+        let (rows, cols) = s.dim();
+        let nb = |s: &Array2<bool>, r: usize, c: usize| -> [bool; 8] {
+            let d = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)];
+            std::array::from_fn(|k| {
+                let (y, x) = (r as isize + d[k].0, c as isize + d[k].1);
+                y >= 0 && x >= 0 && (y as usize) < rows && (x as usize) < cols && s[[y as usize, x as usize]]
+            })
+        };
+        loop {
+            let mut changed = false;
+            for step in 0..2 {
+                let del: Vec<(usize, usize)> = s
+                    .indexed_iter()
+                    .filter(|&((r, c), &v)| v && zs_deletable(&nb(&s, r, c), step))
+                    .map(|(p, _)| p)
+                    .collect();
+                for &p in &del {
+                    s[p] = false;
+                }
+                changed |= !del.is_empty();
+            }
+            if !changed {
+                break;
+            }
+        }
+        loop {
+            let mut changed = false;
+            for r in 0..rows {
+                for c in 0..cols {
+                    if s[[r, c]] && yokoi_removable(&nb(&s, r, c)) {
+                        s[[r, c]] = false;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        s
+    }
+
+    fn random_blobs(seed: u64, rows: usize, cols: usize) -> Array2<bool> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let discs: Vec<(f64, f64, f64)> = (0..12)
+            .map(|_| {
+                (
+                    rng.random_range(0.0..rows as f64),
+                    rng.random_range(0.0..cols as f64),
+                    rng.random_range(1.0..9.0),
+                )
+            })
+            .collect();
+        let mut m = Array2::from_shape_fn((rows, cols), |(r, c)| {
+            discs
+                .iter()
+                .any(|&(y, x, rad)| (r as f64 - y).hypot(c as f64 - x) <= rad)
+                || (r as f64 - 0.4 * c as f64 - 5.0).abs() < 2.5
+        });
+        // Speckle and pinholes.
+        for _ in 0..rows * cols / 20 {
+            let (r, c) = (rng.random_range(0..rows), rng.random_range(0..cols));
+            m[[r, c]] = !m[[r, c]];
+        }
+        m
+    }
+
+    #[test]
+    fn zhang_suen_deletable_pixels_are_removable_staircase_pixels() {
+        // Why a thinned skeleton is a fixed point of thinning (which incremental pruning
+        // relies on): no neighbourhood is Zhang-Suen deletable without being removable.
+        let mut deletable = 0;
+        for code in 0..=255u8 {
+            let n = unpack(code);
+            for step in 0..2 {
+                if zs_deletable(&n, step) {
+                    deletable += 1;
+                    assert!(yokoi_removable(&n), "code {code:08b} step {step}");
+                }
+            }
+        }
+        assert!(deletable > 50, "{deletable}");
+    }
+
+    #[test]
+    fn skeleton_equals_the_full_scan_reference() {
+        for seed in 0..6 {
+            let m = random_blobs(seed, 47, 63);
+            assert_eq!(skeletonize(&m), skeletonize_reference(&m), "seed {seed}");
+        }
+        let y = y_mask();
+        assert_eq!(skeletonize(&y), skeletonize_reference(&y));
+    }
+
+    #[test]
+    fn local_rethinning_equals_thinning_the_whole_skeleton() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let t = tables();
+        for seed in 0..6 {
+            let m = random_blobs(seed + 100, 53, 61);
+            let mut g = Grid::from_mask(&m);
+            let cands = g.set_pixels();
+            thin(&mut g, &t, cands, None);
+            for _round in 0..4 {
+                let pixels = g.set_pixels();
+                if pixels.is_empty() {
+                    break;
+                }
+                // Remove a short stretch of skeleton pixels, as a pruned spur would.
+                let mut removed = Vec::new();
+                for _ in 0..3 {
+                    let i = pixels[rng.random_range(0..pixels.len())];
+                    let near: Vec<usize> = std::iter::once(i).chain((0..8).map(|k| g.nbr(i, k))).collect();
+                    for j in near {
+                        if g.px[j] != 0 {
+                            g.px[j] = 0;
+                            removed.push(j);
+                        }
+                    }
+                }
+                let expect = skeletonize_reference(&g.to_mask(m.nrows()));
+                let mut around: Vec<usize> = removed
+                    .iter()
+                    .flat_map(|&i| (0..8).map(move |k| (i, k)))
+                    .map(|(i, k)| g.nbr(i, k))
+                    .filter(|&j| g.px[j] != 0)
+                    .collect();
+                around.sort_unstable();
+                around.dedup();
+                thin(&mut g, &t, around.clone(), Some(around));
+                assert_eq!(g.to_mask(m.nrows()), expect, "seed {seed}");
+                assert!(g.flags.iter().all(|&f| f == 0) && g.tag.iter().all(|&v| v == 0));
+            }
+        }
     }
 
     #[test]

@@ -3,29 +3,39 @@
 
 use ndarray::Array2;
 
-pub(crate) const N8: [(isize, isize); 8] = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)];
-
-#[inline]
-pub(crate) fn offset(r: usize, c: usize, d: (isize, isize), rows: usize, cols: usize) -> Option<(usize, usize)> {
-    let (nr, nc) = (r as isize + d.0, c as isize + d.1);
-    (nr >= 0 && nc >= 0 && (nr as usize) < rows && (nc as usize) < cols).then_some((nr as usize, nc as usize))
+/// Foreground runs of a row-major image and their connected components.
+pub(crate) struct RunComponents {
+    /// `(row, start col, end col exclusive)` in raster order.
+    pub runs: Vec<(usize, usize, usize)>,
+    /// Component of each run, numbered from 0 in raster order of each component's first pixel.
+    pub comp: Vec<u32>,
+    /// Pixel count of each component.
+    pub sizes: Vec<usize>,
 }
 
-/// Connected components of `mask` (8-connected if `eight`, else 4): labels (0 = background,
-/// 1..=n, numbered in raster order of each component's first pixel) and the size of each label
-/// (index 0 unused). Runs of each row are joined to the overlapping runs of the row above with a
-/// union-find, so the cost is one pass over the pixels plus one over the runs.
-pub fn label(mask: &Array2<bool>, eight: bool) -> (Array2<u32>, Vec<usize>) {
-    let (rows, cols) = mask.dim();
-    let std_mask;
-    let m: &[bool] = match mask.as_slice() {
-        Some(s) => s,
-        None => {
-            std_mask = mask.as_standard_layout().into_owned();
-            // A standard-layout array always has a slice.
-            std_mask.as_slice().unwrap_or(&[])
+impl RunComponents {
+    /// Whether a component touches the image border.
+    pub fn touches_border(&self, rows: usize, cols: usize) -> Vec<bool> {
+        let mut t = vec![false; self.sizes.len()];
+        for (&(r, s0, e), &c) in self.runs.iter().zip(&self.comp) {
+            if r == 0 || r + 1 == rows || s0 == 0 || e == cols {
+                t[c as usize] = true;
+            }
         }
-    };
+        t
+    }
+}
+
+/// Connected components (8-connected if `eight`, else 4) of the pixels of the row-major `m`
+/// (`rows` x `cols`) where `fg` holds. Runs of each row are joined to the overlapping runs of
+/// the row above with a union-find, so the cost is one pass over the pixels plus one over the
+/// runs, and no per-pixel label image is needed.
+pub(crate) fn run_components<T: Copy>(
+    m: &[T],
+    (rows, cols): (usize, usize),
+    eight: bool,
+    fg: impl Fn(T) -> bool,
+) -> RunComponents {
     // Runs (row, start, end exclusive); row_start[r] = index of the first run of row r.
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     let mut row_start = Vec::with_capacity(rows + 1);
@@ -34,9 +44,9 @@ pub fn label(mask: &Array2<bool>, eight: bool) -> (Array2<u32>, Vec<usize>) {
         let row = &m[r * cols..(r + 1) * cols];
         let mut c = 0;
         while c < cols {
-            if row[c] {
+            if fg(row[c]) {
                 let s0 = c;
-                while c < cols && row[c] {
+                while c < cols && fg(row[c]) {
                     c += 1;
                 }
                 runs.push((r, s0, c));
@@ -73,22 +83,58 @@ pub fn label(mask: &Array2<bool>, eight: bool) -> (Array2<u32>, Vec<usize>) {
             }
         }
     }
-    let mut labels = Array2::<u32>::zeros((rows, cols));
-    let mut sizes = vec![0usize];
-    let mut id_of_root = vec![0u32; runs.len()];
-    for (i, &(r, s0, e)) in runs.iter().enumerate() {
+    let mut sizes = Vec::new();
+    let mut id_of_root = vec![u32::MAX; runs.len()];
+    let mut comp = Vec::with_capacity(runs.len());
+    for (i, &(_, s0, e)) in runs.iter().enumerate() {
         let root = find(&mut parent, i);
-        if id_of_root[root] == 0 {
+        if id_of_root[root] == u32::MAX {
             id_of_root[root] = sizes.len() as u32;
             sizes.push(0);
         }
         let id = id_of_root[root];
         sizes[id as usize] += e - s0;
-        for c in s0..e {
-            labels[[r, c]] = id;
+        comp.push(id);
+    }
+    RunComponents { runs, comp, sizes }
+}
+
+/// A row-major slice of `mask`, copying only when its layout is not standard.
+pub(crate) fn standard<T: Copy>(mask: &Array2<T>) -> std::borrow::Cow<'_, [T]> {
+    match mask.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(mask.iter().copied().collect()),
+    }
+}
+
+/// Connected components of `mask` (8-connected if `eight`, else 4): labels (0 = background,
+/// 1..=n, numbered in raster order of each component's first pixel) and the size of each label
+/// (index 0 unused).
+pub fn label(mask: &Array2<bool>, eight: bool) -> (Array2<u32>, Vec<usize>) {
+    let (rows, cols) = mask.dim();
+    let rc = run_components(&standard(mask), (rows, cols), eight, |v| v);
+    let mut labels = Array2::<u32>::zeros((rows, cols));
+    for (&(r, s0, e), &c) in rc.runs.iter().zip(&rc.comp) {
+        for c2 in s0..e {
+            labels[[r, c2]] = c + 1;
         }
     }
+    let mut sizes = vec![0usize];
+    sizes.extend_from_slice(&rc.sizes);
     (labels, sizes)
+}
+
+/// Set (`value`) the pixels of the runs whose component passes `pick`.
+pub(crate) fn paint_runs(mask: &mut Array2<bool>, rc: &RunComponents, value: bool, pick: impl Fn(usize) -> bool) {
+    for (&(r, s0, e), &c) in rc.runs.iter().zip(&rc.comp) {
+        if pick(c as usize) {
+            let mut row = mask.row_mut(r);
+            match row.as_slice_mut() {
+                Some(sl) => sl[s0..e].fill(value),
+                None => (s0..e).for_each(|c2| row[c2] = value),
+            }
+        }
+    }
 }
 
 /// Remove 8-connected components smaller than `min_px`.
@@ -96,12 +142,8 @@ pub fn remove_small_objects(mask: &mut Array2<bool>, min_px: usize) {
     if min_px <= 1 {
         return;
     }
-    let (labels, sizes) = label(mask, true);
-    mask.zip_mut_with(&labels, |m, &l| {
-        if *m && sizes[l as usize] < min_px {
-            *m = false;
-        }
-    });
+    let rc = run_components(&standard(mask), mask.dim(), true, |v| v);
+    paint_runs(mask, &rc, false, |c| rc.sizes[c] < min_px);
 }
 
 /// Fill background holes (4-connected, not touching the border) of at most `max_px` pixels.
@@ -109,24 +151,10 @@ pub fn fill_holes(mask: &mut Array2<bool>, max_px: usize) {
     if max_px == 0 {
         return;
     }
-    let inv = mask.mapv(|m| !m);
-    let (labels, sizes) = label(&inv, false);
     let (rows, cols) = mask.dim();
-    let mut touches = vec![false; sizes.len()];
-    for r in 0..rows {
-        touches[labels[[r, 0]] as usize] = true;
-        touches[labels[[r, cols - 1]] as usize] = true;
-    }
-    for c in 0..cols {
-        touches[labels[[0, c]] as usize] = true;
-        touches[labels[[rows - 1, c]] as usize] = true;
-    }
-    mask.zip_mut_with(&labels, |m, &l| {
-        let l = l as usize;
-        if !*m && l != 0 && !touches[l] && sizes[l] <= max_px {
-            *m = true;
-        }
-    });
+    let rc = run_components(&standard(mask), (rows, cols), false, |v| !v);
+    let touches = rc.touches_border(rows, cols);
+    paint_runs(mask, &rc, true, |c| !touches[c] && rc.sizes[c] <= max_px);
 }
 
 /// 1-D squared distance transform (Felzenszwalb & Huttenlocher 2012) of `f` into `d`.
@@ -189,41 +217,106 @@ fn edt_1d(f: &[f32], d: &mut [f32], v: &mut Vec<usize>, z: &mut Vec<f32>) {
 
 /// Euclidean distance (px) from each foreground pixel to the nearest background pixel (0 on
 /// background). Pixels outside the image count as background.
+///
+/// Felzenszwalb & Huttenlocher's separable transform. For a binary mask the column pass is the
+/// distance to the nearest background pixel in the same column, so it is two linear scans over
+/// whole rows (vectorised across columns, no strided column access); the row pass runs the
+/// lower-envelope algorithm on contiguous rows in parallel. Both passes are exact in f32 (integer
+/// squares), so the result equals the textbook two-pass transform.
 pub fn distance_transform(mask: &Array2<bool>) -> Array2<f32> {
     let (rows, cols) = mask.dim();
-    // Pad by one background pixel on every side so the border counts as background.
-    let (pr, pc) = (rows + 2, cols + 2);
-    let mut g = Array2::<f32>::from_elem((pr, pc), 0.0);
+    let mut out = Array2::<f32>::zeros((rows, cols));
+    if rows == 0 || cols == 0 {
+        return out;
+    }
+    let std_mask;
+    let m: &[bool] = match mask.as_slice() {
+        Some(s) => s,
+        None => {
+            std_mask = mask.as_standard_layout().into_owned();
+            std_mask.as_slice().unwrap_or(&[])
+        }
+    };
+    let Some(o) = out.as_slice_mut() else {
+        return out; // a fresh array is always contiguous
+    };
+    // Column pass into `o`: distance to the nearest background pixel above (the row above the
+    // image is background), then the minimum with the one below.
     for r in 0..rows {
-        for c in 0..cols {
-            if mask[[r, c]] {
-                g[[r + 1, c + 1]] = f32::INFINITY;
+        let (done, cur) = o.split_at_mut(r * cols);
+        let cur = &mut cur[..cols];
+        let mrow = &m[r * cols..(r + 1) * cols];
+        if r == 0 {
+            for (d, &f) in cur.iter_mut().zip(mrow) {
+                *d = if f { 1.0 } else { 0.0 };
+            }
+        } else {
+            let prev = &done[(r - 1) * cols..];
+            for ((d, &f), &p) in cur.iter_mut().zip(mrow).zip(prev) {
+                *d = if f { p + 1.0 } else { 0.0 };
             }
         }
     }
-    // Columns, then rows; every line is independent (one scratch set per job).
-    use rayon::prelude::*;
-    let scratch = || (Vec::new(), Vec::new(), vec![0f32; pr.max(pc)], vec![0f32; pr.max(pc)]);
-    for axis in [ndarray::Axis(1), ndarray::Axis(0)] {
-        g.axis_iter_mut(axis)
-            .into_par_iter()
-            .for_each_init(scratch, |(v, z, f, d), mut line| {
-                let n = line.len();
-                for (fi, &x) in f.iter_mut().zip(line.iter()) {
-                    *fi = x;
-                }
-                edt_1d(&f[..n], &mut d[..n], v, z);
-                for (x, &di) in line.iter_mut().zip(d.iter()) {
-                    *x = di;
-                }
-            });
+    // The row below the image is background too.
+    for d in &mut o[(rows - 1) * cols..] {
+        *d = d.min(1.0);
     }
-    Array2::from_shape_fn((rows, cols), |(r, c)| g[[r + 1, c + 1]].sqrt())
+    for r in (0..rows.saturating_sub(1)).rev() {
+        let (cur, below) = o.split_at_mut((r + 1) * cols);
+        let cur = &mut cur[r * cols..];
+        for (d, &b) in cur.iter_mut().zip(&below[..cols]) {
+            *d = d.min(b + 1.0);
+        }
+    }
+    // Row pass on squared column distances, run by run: for a pixel in a foreground run, any
+    // pixel beyond the background pixel that bounds the run on that side is farther than that
+    // background pixel, so the envelope over the run and its two bounding background pixels (or
+    // the background outside the image) gives the exact minimum. Work scales with the
+    // foreground, not the image.
+    use rayon::prelude::*;
+    let chunk = (16_384 / cols).clamp(1, rows);
+    o.par_chunks_mut(chunk * cols).for_each_init(
+        || (Vec::new(), Vec::new(), vec![0f32; cols + 2], vec![0f32; cols + 2]),
+        |(v, z, f, d), block| {
+            for line in block.chunks_exact_mut(cols) {
+                let mut c = 0;
+                while c < cols {
+                    if line[c] == 0.0 {
+                        c += 1;
+                        continue;
+                    }
+                    let s0 = c;
+                    while c < cols && line[c] != 0.0 {
+                        c += 1;
+                    }
+                    let n = c - s0;
+                    f[0] = 0.0;
+                    for (fi, &x) in f[1..=n].iter_mut().zip(&line[s0..c]) {
+                        *fi = x * x;
+                    }
+                    f[n + 1] = 0.0;
+                    edt_1d(&f[..n + 2], &mut d[..n + 2], v, z);
+                    for (x, &di) in line[s0..c].iter_mut().zip(&d[1..=n]) {
+                        *x = di.sqrt();
+                    }
+                }
+            }
+        },
+    );
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const N8: [(isize, isize); 8] = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)];
+
+    #[inline]
+    fn offset(r: usize, c: usize, d: (isize, isize), rows: usize, cols: usize) -> Option<(usize, usize)> {
+        let (nr, nc) = (r as isize + d.0, c as isize + d.1);
+        (nr >= 0 && nc >= 0 && (nr as usize) < rows && (nc as usize) < cols).then_some((nr as usize, nc as usize))
+    }
 
     #[test]
     fn edt_matches_brute_force() {
@@ -244,6 +337,37 @@ mod tests {
             }
             let expect = if m { best } else { 0.0 };
             assert!((d[[r, c]] - expect).abs() < 1e-4, "({r},{c}) {} vs {expect}", d[[r, c]]);
+        }
+    }
+
+    #[test]
+    fn edt_on_large_strided_masks_matches_brute_force() {
+        // Several row tasks, blobs touching the border, an all-background row, and a transposed
+        // (non-standard layout) mask.
+        let mask = Array2::from_shape_fn((61, 90), |(r, c)| {
+            let (y, x) = (r as f32 - 30.0, c as f32 - 40.0);
+            (y * y / 400.0 + x * x / 1600.0 < 1.0 && r != 17) || (c > 80 && r < 9) || (r * 7 + c * 3) % 29 == 0
+        });
+        for m in [mask.clone(), mask.t().to_owned(), mask.clone().reversed_axes()] {
+            let d = distance_transform(&m);
+            let (rows, cols) = m.dim();
+            for ((r, c), &f) in m.indexed_iter() {
+                let mut best = f32::INFINITY;
+                if f {
+                    for rr in -1..=rows as isize {
+                        for cc in -1..=cols as isize {
+                            let inside = rr >= 0 && cc >= 0 && rr < rows as isize && cc < cols as isize;
+                            if !inside || !m[[rr as usize, cc as usize]] {
+                                let (dy, dx) = ((rr - r as isize) as f32, (cc - c as isize) as f32);
+                                best = best.min((dy * dy + dx * dx).sqrt());
+                            }
+                        }
+                    }
+                } else {
+                    best = 0.0;
+                }
+                assert_eq!(d[[r, c]], best, "({r},{c})");
+            }
         }
     }
 

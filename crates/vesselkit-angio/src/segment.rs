@@ -3,7 +3,7 @@
 //! removal.
 
 use crate::error::{Result, check_image};
-use crate::mask::{N8, fill_holes, label, offset, remove_small_objects};
+use crate::mask::{fill_holes, paint_runs, run_components, standard};
 use ndarray::{Array2, ArrayView2, Zip};
 use vesselkit_core::Point;
 use vesselkit_filters::{
@@ -135,29 +135,21 @@ pub(crate) fn quantile(a: &Array2<f32>, q: f32) -> f32 {
     *x
 }
 
-/// Grow `seeds` over `allowed` (8-connected).
-fn hysteresis(seeds: &Array2<bool>, allowed: &Array2<bool>) -> Array2<bool> {
-    let (rows, cols) = seeds.dim();
-    let mut out = Array2::from_elem((rows, cols), false);
-    let mut stack: Vec<(usize, usize)> = Vec::new();
-    for ((r, c), &s) in seeds.indexed_iter() {
-        if s && allowed[[r, c]] {
-            out[[r, c]] = true;
-            stack.push((r, c));
+/// Grow the seeds (state 2) over the growth region (state >= 1), 8-connected: the components
+/// of the region that hold a seed.
+fn hysteresis(state: &Array2<u8>) -> Array2<bool> {
+    let dim = state.dim();
+    let st = standard(state);
+    let rc = run_components(&st, dim, true, |s| s != 0);
+    let mut seeded = vec![false; rc.sizes.len()];
+    for (&(r, s0, e), &c) in rc.runs.iter().zip(&rc.comp) {
+        if st[r * dim.1 + s0..r * dim.1 + e].contains(&2) {
+            seeded[c as usize] = true;
         }
     }
-    while let Some((r, c)) = stack.pop() {
-        for &d in &N8 {
-            if let Some((nr, nc)) = offset(r, c, d, rows, cols)
-                && allowed[[nr, nc]]
-                && !out[[nr, nc]]
-            {
-                out[[nr, nc]] = true;
-                stack.push((nr, nc));
-            }
-        }
-    }
-    out
+    let mut mask = Array2::from_elem(dim, false);
+    paint_runs(&mut mask, &rc, true, |c| seeded[c]);
+    mask
 }
 
 fn validate(o: &SegmentOptions, dim: (usize, usize)) -> Result<()> {
@@ -219,31 +211,42 @@ pub fn segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segmentati
         },
     );
     let (v, contrast) = (v?, contrast?);
-    let v_ref = quantile(&v.response, 0.995).max(f32::MIN_POSITIVE);
-    let hv = opts.high_vesselness * v_ref;
-    let lv = opts.low_vesselness * v_ref;
-    let (seeds, allowed) = if opts.background_radius_px > 0 {
-        let c_ref = quantile(&contrast, 0.99).max(f32::MIN_POSITIVE);
-        let (hc, lc) = (opts.high_contrast * c_ref, opts.low_contrast * c_ref);
-        let mut seeds = Array2::from_elem(img.dim(), false);
-        let mut allowed = Array2::from_elem(img.dim(), false);
-        Zip::from(&mut seeds)
-            .and(&mut allowed)
-            .and(&v.response)
-            .and(&contrast)
-            .for_each(|s, a, &vv, &cc| {
-                *s = vv >= hv && cc >= hc;
-                *a = cc >= lc && vv >= lv;
+    let state = {
+        let flatten = opts.background_radius_px > 0;
+        let (v_ref, c_ref) = rayon::join(
+            || quantile(&v.response, 0.995).max(f32::MIN_POSITIVE),
+            || {
+                if flatten {
+                    quantile(&contrast, 0.99).max(f32::MIN_POSITIVE)
+                } else {
+                    0.0
+                }
+            },
+        );
+        let hv = opts.high_vesselness * v_ref;
+        let lv = opts.low_vesselness * v_ref;
+        // Per pixel: 0 outside the growth region, 1 inside it, 2 for a seed inside it.
+        let mut state = Array2::<u8>::zeros(img.dim());
+        if flatten {
+            let (hc, lc) = (opts.high_contrast * c_ref, opts.low_contrast * c_ref);
+            Zip::from(&mut state)
+                .and(&v.response)
+                .and(&contrast)
+                .par_for_each(|s, &vv, &cc| {
+                    let allowed = cc >= lc && vv >= lv;
+                    *s = allowed as u8 * (1 + (vv >= hv && cc >= hc) as u8);
+                });
+        } else {
+            let lo = (hv * opts.low_contrast / opts.high_contrast.max(f32::MIN_POSITIVE)).max(lv);
+            Zip::from(&mut state).and(&v.response).par_for_each(|s, &vv| {
+                *s = (vv >= lo) as u8 * (1 + (vv >= hv) as u8);
             });
-        (seeds, allowed)
-    } else {
-        let lo = (hv * opts.low_contrast / opts.high_contrast.max(f32::MIN_POSITIVE)).max(lv);
-        (v.response.mapv(|x| x >= hv), v.response.mapv(|x| x >= lo))
+        }
+        state
     };
-    let mut mask = hysteresis(&seeds, &allowed);
+    let mut mask = hysteresis(&state);
     fill_holes(&mut mask, opts.max_hole_px);
-    remove_small_objects(&mut mask, opts.min_object_px);
-    keep_components(&mut mask, opts.min_component_fraction, opts.seed);
+    keep_components(&mut mask, opts.min_object_px, opts.min_component_fraction, opts.seed);
     Ok(Segmentation {
         mask,
         vesselness: v.response,
@@ -304,28 +307,41 @@ fn top_hat(img: ArrayView2<f32>, radius_px: usize, polarity: Polarity) -> Result
     Ok(out)
 }
 
-/// Keep the seed's component (or the nearest one), or components above a fraction of the largest.
-fn keep_components(mask: &mut Array2<bool>, min_fraction: f32, seed: Option<Point>) {
-    let (labels, sizes) = label(mask, true);
-    if sizes.len() <= 1 {
-        return;
-    }
-    if let Some(s) = seed {
-        let mut best = (f64::INFINITY, 0u32);
-        for ((r, c), &l) in labels.indexed_iter() {
-            if l != 0 {
-                let d = (r as f64 - s.row).hypot(c as f64 - s.col);
+/// Drop components smaller than `min_px`, then keep the seed's component (or the nearest one),
+/// or the components above a fraction of the largest; one labelling serves both steps.
+fn keep_components(mask: &mut Array2<bool>, min_px: usize, min_fraction: f32, seed: Option<Point>) {
+    let rc = run_components(&standard(mask), mask.dim(), true, |v| v);
+    let alive: Vec<bool> = rc.sizes.iter().map(|&n| min_px <= 1 || n >= min_px).collect();
+    let keep: Vec<bool> = if !alive.iter().any(|&a| a) {
+        alive
+    } else if let Some(s) = seed {
+        // Nearest pixel in raster order of first occurrence.
+        let mut best = (f64::INFINITY, 0usize);
+        for (&(r, s0, e), &c) in rc.runs.iter().zip(&rc.comp) {
+            if !alive[c as usize] {
+                continue;
+            }
+            for col in s0..e {
+                let d = (r as f64 - s.row).hypot(col as f64 - s.col);
                 if d < best.0 {
-                    best = (d, l);
+                    best = (d, c as usize);
                 }
             }
         }
-        mask.zip_mut_with(&labels, |m, &l| *m = l == best.1);
-        return;
-    }
-    let largest = sizes.iter().copied().max().unwrap_or(0);
-    let min = (min_fraction as f64 * largest as f64).ceil() as usize;
-    mask.zip_mut_with(&labels, |m, &l| *m = l != 0 && sizes[l as usize] >= min);
+        (0..rc.sizes.len()).map(|c| c == best.1).collect()
+    } else {
+        let largest = rc
+            .sizes
+            .iter()
+            .zip(&alive)
+            .filter(|p| *p.1)
+            .map(|p| *p.0)
+            .max()
+            .unwrap_or(0);
+        let min = (min_fraction as f64 * largest as f64).ceil() as usize;
+        rc.sizes.iter().zip(&alive).map(|(&n, &a)| a && n >= min).collect()
+    };
+    paint_runs(mask, &rc, false, |c| !keep[c]);
 }
 
 /// Dice overlap `2|A & B| / (|A| + |B|)` (1 when both are empty).
@@ -386,6 +402,76 @@ mod tests {
                 );
                 assert!(fast[[r, 20]] < 5.0 && fast[[r, 100]] < 5.0, "{polarity:?} row {r}");
             }
+        }
+    }
+
+    #[test]
+    fn run_based_hysteresis_and_component_selection_match_flood_fill() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let n8 = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)];
+        // Reference: 8-connected flood fill from every seed; component sizes by flood fill.
+        let flood = |m: &Array2<bool>, starts: &[(usize, usize)]| -> Array2<bool> {
+            let (rows, cols) = m.dim();
+            let mut out = Array2::from_elem(m.dim(), false);
+            let mut stack: Vec<(usize, usize)> = starts.iter().copied().filter(|&p| m[p]).collect();
+            stack.iter().for_each(|&p| out[p] = true);
+            while let Some((r, c)) = stack.pop() {
+                for (dr, dc) in n8 {
+                    let (y, x) = (r as isize + dr, c as isize + dc);
+                    if y >= 0 && x >= 0 && (y as usize) < rows && (x as usize) < cols {
+                        let q = (y as usize, x as usize);
+                        if m[q] && !out[q] {
+                            out[q] = true;
+                            stack.push(q);
+                        }
+                    }
+                }
+            }
+            out
+        };
+        for density in [0.35, 0.5, 0.6] {
+            let state = Array2::from_shape_fn((41, 57), |_| {
+                if rng.random_bool(density) {
+                    if rng.random_bool(0.02) { 2u8 } else { 1 }
+                } else {
+                    0
+                }
+            });
+            let allowed = state.mapv(|s| s != 0);
+            let seeds: Vec<(usize, usize)> = state.indexed_iter().filter(|p| *p.1 == 2).map(|p| p.0).collect();
+            let grown = hysteresis(&state);
+            assert_eq!(grown, flood(&allowed, &seeds), "density {density}");
+            // Component selection: drop small pieces, keep those above half the largest, or
+            // the one nearest to a seed point.
+            let comp_of = |p: (usize, usize)| flood(&grown, &[p]);
+            let pixels: Vec<(usize, usize)> = grown.indexed_iter().filter(|p| *p.1).map(|p| p.0).collect();
+            let sizes: Vec<usize> = pixels
+                .iter()
+                .map(|&p| comp_of(p).iter().filter(|&&v| v).count())
+                .collect();
+            let largest = sizes.iter().copied().filter(|&n| n >= 5).max().unwrap_or(0);
+            let mut expect = grown.clone();
+            for (&p, &n) in pixels.iter().zip(&sizes) {
+                expect[p] = n >= 5 && 2 * n >= largest;
+            }
+            let mut got = grown.clone();
+            keep_components(&mut got, 5, 0.5, None);
+            assert_eq!(got, expect, "density {density}");
+            let at = Point::new(20.3, 30.7);
+            let nearest = pixels
+                .iter()
+                .zip(&sizes)
+                .filter(|p| *p.1 >= 5)
+                .map(|p| *p.0)
+                .min_by(|a, b| {
+                    let d = |q: &(usize, usize)| (q.0 as f64 - at.row).hypot(q.1 as f64 - at.col);
+                    d(a).total_cmp(&d(b))
+                });
+            let expect = nearest.map_or_else(|| Array2::from_elem(grown.dim(), false), &comp_of);
+            let mut got = grown.clone();
+            keep_components(&mut got, 5, 0.0, Some(at));
+            assert_eq!(got, expect, "density {density}");
         }
     }
 

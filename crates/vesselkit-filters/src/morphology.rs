@@ -2,73 +2,195 @@
 //! comparisons per pixel whatever the size) and background flattening for angiograms.
 
 use crate::error::{FilterError, Result};
-use crate::gaussian::check_image;
+use crate::gaussian::{check_image, rows_per_task};
 use crate::vesselness::Polarity;
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
+/// Larger of two finite values; unlike `f32::max` it has no NaN handling, so it vectorises to
+/// one `maxps` (pixels are checked finite on entry).
+#[inline(always)]
+fn fmax(a: f32, b: f32) -> f32 {
+    if a > b { a } else { b }
+}
+
+#[inline(always)]
+fn fmin(a: f32, b: f32) -> f32 {
+    if a < b { a } else { b }
+}
+
 /// Running min or max over windows of `2 * radius + 1` along one row (edges use the part of the
-/// window inside the row).
-#[allow(clippy::needless_range_loop)] // forward and backward passes over the same blocks read clearer indexed
-fn running_extreme(src: &[f32], dst: &mut [f32], radius: usize, is_max: bool, g: &mut Vec<f32>, h: &mut Vec<f32>) {
+/// window inside the row). `p` is scratch; the row is copied into it between neutral pads so
+/// that the block scans need no bounds logic.
+#[inline(always)]
+fn running_extreme<const MAX: bool>(src: &[f32], dst: &mut [f32], radius: usize, p: &mut Vec<f32>, g: &mut Vec<f32>) {
     let n = src.len();
     let w = 2 * radius + 1;
-    let pad_val = if is_max { f32::NEG_INFINITY } else { f32::INFINITY };
-    let len = n + 2 * radius;
-    let padded_len = len.div_ceil(w) * w;
+    let pad_val = if MAX { f32::NEG_INFINITY } else { f32::INFINITY };
+    let pick = |a: f32, b: f32| if MAX { fmax(a, b) } else { fmin(a, b) };
+    let padded_len = (n + 2 * radius).div_ceil(w) * w;
+    p.clear();
+    p.resize(padded_len, pad_val);
+    p[radius..radius + n].copy_from_slice(src);
     g.clear();
-    h.clear();
     g.resize(padded_len, pad_val);
-    h.resize(padded_len, pad_val);
-    let at = |i: usize| {
-        if i >= radius && i - radius < n {
-            src[i - radius]
-        } else {
-            pad_val
-        }
-    };
-    let pick = |a: f32, b: f32| if is_max { a.max(b) } else { a.min(b) };
-    for start in (0..padded_len).step_by(w) {
+    // g: prefix extreme within each block of w; h (kept in p, in place): suffix extreme.
+    for (gb, pb) in g.chunks_exact_mut(w).zip(p.chunks_exact_mut(w)) {
         let mut acc = pad_val;
-        for i in start..start + w {
-            acc = pick(acc, at(i));
-            g[i] = acc;
+        for (gi, &x) in gb.iter_mut().zip(pb.iter()) {
+            acc = pick(acc, x);
+            *gi = acc;
         }
         let mut acc = pad_val;
-        for i in (start..start + w).rev() {
-            acc = pick(acc, at(i));
-            h[i] = acc;
+        for x in pb.iter_mut().rev() {
+            acc = pick(acc, *x);
+            *x = acc;
         }
     }
     // Window [j, j + w) in padded coordinates is centred on source pixel j.
-    for (j, d) in dst.iter_mut().enumerate() {
-        *d = pick(h[j], g[j + w - 1]);
+    for ((d, &h), &gw) in dst.iter_mut().zip(&p[..n]).zip(&g[w - 1..w - 1 + n]) {
+        *d = pick(h, gw);
     }
 }
 
-fn filter_rows(img: ArrayView2<f32>, radius: usize, is_max: bool) -> Array2<f32> {
-    let mut out = Array2::<f32>::zeros(img.dim());
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .zip(img.axis_iter(Axis(0)).into_par_iter())
-        .for_each_init(
-            || (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
-            |(s, d, g, h), (mut dst, src)| {
-                s.clear();
-                s.extend(src.iter().copied());
-                d.resize(s.len(), 0.0);
-                running_extreme(s, d, radius, is_max, g, h);
-                dst.iter_mut().zip(d.iter()).for_each(|(o, v)| *o = *v);
-            },
-        );
-    out
+/// Horizontal pass: running extreme along every row of `src` (any layout) into `dst`
+/// (row-major, same shape).
+fn pass_rows<const MAX: bool>(src: ArrayView2<f32>, dst: &mut [f32], radius: usize) {
+    let (rows, cols) = src.dim();
+    let chunk = rows_per_task(rows, cols);
+    dst.par_chunks_mut(chunk * cols).enumerate().for_each_init(
+        || (Vec::new(), Vec::new(), Vec::new()),
+        |(row, p, g), (ci, block)| {
+            for (i, d) in block.chunks_exact_mut(cols).enumerate() {
+                let s = src.row(ci * chunk + i);
+                match s.as_slice() {
+                    Some(sl) => running_extreme::<MAX>(sl, d, radius, p, g),
+                    None => {
+                        row.clear();
+                        row.extend(s.iter().copied());
+                        running_extreme::<MAX>(row, d, radius, p, g);
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// Columns per strip of the vertical pass: the strip's scratch stays in cache.
+const STRIP: usize = 256;
+
+/// Vertical pass: running extreme along every column of the row-major `src` into `dst`. Each
+/// task owns a block of output rows and runs the van Herk scans over whole row segments (which
+/// vectorise across columns) for the padded blocks its rows need, strip by strip.
+fn pass_cols<const MAX: bool>(src: &[f32], dst: &mut [f32], (rows, cols): (usize, usize), radius: usize) {
+    let w = 2 * radius + 1;
+    let pad_val = if MAX { f32::NEG_INFINITY } else { f32::INFINITY };
+    // Each task rescans up to two extra blocks of w rows: keep tasks several blocks tall.
+    let chunk = rows_per_task(rows, cols).max(4 * w).min(rows.max(1));
+    dst.par_chunks_mut(chunk * cols).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(g, h), (ci, block)| {
+            let a = ci * chunk;
+            let b = a + block.len() / cols;
+            // Padded row i is source row i - radius; output row j needs h[j] and g[j + w - 1].
+            let base = a / w * w;
+            let end = (b + w - 1).div_ceil(w) * w;
+            for c0 in (0..cols).step_by(STRIP) {
+                let sw = STRIP.min(cols - c0);
+                g.clear();
+                g.resize((end - base) * sw, pad_val);
+                h.clear();
+                h.resize((end - base) * sw, pad_val);
+                let src_row =
+                    |i: usize| (i >= radius && i - radius < rows).then(|| &src[(i - radius) * cols + c0..][..sw]);
+                for blk in (base..end).step_by(w) {
+                    for i in blk..blk + w {
+                        let o = (i - base) * sw;
+                        let (done, cur) = g.split_at_mut(o);
+                        let cur = &mut cur[..sw];
+                        match (i > blk, src_row(i)) {
+                            (true, Some(s)) => {
+                                let prev = &done[o - sw..];
+                                for ((x, &p), &v) in cur.iter_mut().zip(prev).zip(s) {
+                                    *x = if MAX { fmax(p, v) } else { fmin(p, v) };
+                                }
+                            }
+                            (true, None) => cur.copy_from_slice(&done[o - sw..]),
+                            (false, Some(s)) => cur.copy_from_slice(s),
+                            (false, None) => {}
+                        }
+                    }
+                    for i in (blk..blk + w).rev() {
+                        let o = (i - base) * sw;
+                        let (cur, later) = h.split_at_mut(o + sw);
+                        let cur = &mut cur[o..];
+                        match (i + 1 < blk + w, src_row(i)) {
+                            (true, Some(s)) => {
+                                for ((x, &p), &v) in cur.iter_mut().zip(&later[..sw]).zip(s) {
+                                    *x = if MAX { fmax(p, v) } else { fmin(p, v) };
+                                }
+                            }
+                            (true, None) => cur.copy_from_slice(&later[..sw]),
+                            (false, Some(s)) => cur.copy_from_slice(s),
+                            (false, None) => {}
+                        }
+                    }
+                }
+                for (k, d) in block.chunks_exact_mut(cols).enumerate() {
+                    let j = a + k;
+                    let hj = &h[(j - base) * sw..][..sw];
+                    let gj = &g[(j + w - 1 - base) * sw..][..sw];
+                    for ((x, &u), &v) in d[c0..c0 + sw].iter_mut().zip(hj).zip(gj) {
+                        *x = if MAX { fmax(u, v) } else { fmin(u, v) };
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// Square min or max filter of `img` into `out` (row-major), with `tmp` as scratch.
+fn filter_square_into(img: ArrayView2<f32>, radius: usize, is_max: bool, tmp: &mut [f32], out: &mut [f32]) {
+    let dim = img.dim();
+    if is_max {
+        pass_rows::<true>(img, tmp, radius);
+        pass_cols::<true>(tmp, out, dim, radius);
+    } else {
+        pass_rows::<false>(img, tmp, radius);
+        pass_cols::<false>(tmp, out, dim, radius);
+    }
 }
 
 fn filter_square(img: ArrayView2<f32>, radius: usize, is_max: bool) -> Array2<f32> {
-    let rows = filter_rows(img, radius, is_max);
-    let t = rows.t().as_standard_layout().into_owned();
-    let cols = filter_rows(t.view(), radius, is_max);
-    cols.t().as_standard_layout().into_owned()
+    let mut tmp = vec![0f32; img.len()];
+    let mut out = Array2::<f32>::zeros(img.dim());
+    if let Some(o) = out.as_slice_mut() {
+        filter_square_into(img, radius, is_max, &mut tmp, o);
+    }
+    out
+}
+
+/// Closing (`first_max`) or opening: four passes through one scratch buffer.
+fn open_close(img: ArrayView2<f32>, radius: usize, first_max: bool) -> Array2<f32> {
+    let dim = img.dim();
+    let mut tmp = vec![0f32; img.len()];
+    let mut out = Array2::<f32>::zeros(dim);
+    if let Some(o) = out.as_slice_mut() {
+        filter_square_into(img, radius, first_max, &mut tmp, o);
+    }
+    if first_max {
+        pass_rows::<false>(out.view(), &mut tmp, radius);
+    } else {
+        pass_rows::<true>(out.view(), &mut tmp, radius);
+    }
+    if let Some(o) = out.as_slice_mut() {
+        if first_max {
+            pass_cols::<false>(&tmp, o, dim, radius);
+        } else {
+            pass_cols::<true>(&tmp, o, dim, radius);
+        }
+    }
+    out
 }
 
 fn check_radius(radius_px: usize) -> Result<()> {
@@ -98,8 +220,8 @@ pub fn morphological_background(img: ArrayView2<f32>, radius_px: usize, polarity
     check_image("image", &img)?;
     check_radius(radius_px)?;
     Ok(match polarity {
-        Polarity::DarkOnBright => filter_square(filter_square(img, radius_px, true).view(), radius_px, false),
-        Polarity::BrightOnDark => filter_square(filter_square(img, radius_px, false).view(), radius_px, true),
+        Polarity::DarkOnBright => open_close(img, radius_px, true),
+        Polarity::BrightOnDark => open_close(img, radius_px, false),
     })
 }
 
@@ -142,10 +264,38 @@ mod tests {
     #[test]
     fn min_max_match_brute_force() {
         let img = Array2::from_shape_fn((23, 17), |(r, c)| ((r * 31 + c * 17) % 13) as f32 - 0.5 * c as f32);
-        for r in [1, 2, 5] {
+        for r in [1, 2, 5, 30] {
             assert_eq!(dilate(img.view(), r).unwrap(), brute(&img, r, true));
             assert_eq!(erode(img.view(), r).unwrap(), brute(&img, r, false));
         }
+    }
+
+    #[test]
+    fn blocked_passes_match_brute_force_on_large_and_strided_images() {
+        // Wider than one column strip, several row tasks, windows from 3 px to beyond the image.
+        let img = Array2::from_shape_fn((120, 300), |(r, c)| {
+            (((r * 7919 + c * 104_729) % 1009) as f32).sin() * 50.0 + 0.1 * c as f32
+        });
+        for r in [1, 3, 12] {
+            assert_eq!(dilate(img.view(), r).unwrap(), brute(&img, r, true), "dilate r {r}");
+            assert_eq!(erode(img.view(), r).unwrap(), brute(&img, r, false), "erode r {r}");
+            let close = brute(&brute(&img, r, true), r, false);
+            let open = brute(&brute(&img, r, false), r, true);
+            assert_eq!(
+                morphological_background(img.view(), r, Polarity::DarkOnBright).unwrap(),
+                close,
+                "closing r {r}"
+            );
+            assert_eq!(
+                morphological_background(img.view(), r, Polarity::BrightOnDark).unwrap(),
+                open,
+                "opening r {r}"
+            );
+        }
+        // A transposed (non-standard layout) view gives the transposed result.
+        let t = img.t();
+        let expect = brute(&t.to_owned(), 4, true);
+        assert_eq!(dilate(t, 4).unwrap(), expect);
     }
 
     #[test]

@@ -230,6 +230,26 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
         );
     }
 
+    // B from the shape alone: a mild narrowing whose lumen stays flat between abrupt shoulders
+    // (a slit-like lumen whose lucent bands are not resolved). One indirect sign: at most 0.75.
+    // Scale: as much plateau again as the minimum.
+    if !ev.cutoff
+        && ds < c.web_plateau_max_ds_pct
+        && let Some(pl) = ev.plateau_mm
+        && pl >= c.web_plateau_min_mm - crate::detect::ARC_EPS_MM
+    {
+        return done(
+            LesionType::Web,
+            RuleFired::BPlateau,
+            format!(
+                "B: mild {ds:.0}% narrowing with a flat lumen over {pl:.1} mm (>= {:.1} mm) between abrupt \
+                 shoulders; lucent bands not resolved",
+                c.web_plateau_min_mm
+            ),
+            0.75 * margin(pl, c.web_plateau_min_mm, c.web_plateau_min_mm.max(0.1)),
+        );
+    }
+
     // A: ring. Scales: the length limit itself; the symmetry range above its threshold.
     let max_len = c.ring_max_length_ref * ev.reference_diameter_mm;
     let symmetric = ev.symmetry.is_none_or(|s| s >= c.ring_min_symmetry);

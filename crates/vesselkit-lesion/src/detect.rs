@@ -20,6 +20,10 @@ use vesselkit_core::{
 /// Half-width of the window averaged around each interpolated-reference marker, mm.
 const MARKER_WINDOW_MM: f64 = 0.5;
 
+/// Arc lengths summed from sample steps carry rounding error: a plateau of six 0.1 mm steps
+/// must meet a 0.6 mm threshold.
+pub(crate) const ARC_EPS_MM: f64 = 1e-6;
+
 /// Linear-interpolated percentile `p` (0-100) of a non-empty slice (sorted in place).
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
@@ -287,6 +291,39 @@ impl<'a> Profile<'a> {
         (v.len() >= 3).then(|| percentile(&mut v, 50.0))
     }
 
+    /// Length over which the measured diameter ratio (median of three consecutive measured
+    /// samples) stays in the lower half of the dip below `shoulder` within arc `[lo, hi]`,
+    /// around its deepest point, mm. `None` with fewer than three measured samples.
+    fn plateau_mm(&self, lo: f64, hi: f64, shoulder: f64) -> Option<f64> {
+        let idx: Vec<usize> = self.range(lo, hi).filter(|&i| self.ok(i)).collect();
+        if idx.len() < 3 {
+            return None;
+        }
+        let r: Vec<f64> = idx.iter().map(|&i| self.ratio(i)).collect();
+        let med: Vec<f64> = (0..r.len())
+            .map(|k| {
+                let mut w = [r[k.saturating_sub(1)], r[k], r[(k + 1).min(r.len() - 1)]];
+                w.sort_by(f64::total_cmp);
+                w[1]
+            })
+            .collect();
+        let k = (0..med.len()).min_by(|&a, &b| med[a].total_cmp(&med[b]))?;
+        // NaN ratios never reach here (measured samples only); at or above the shoulder there
+        // is no dip.
+        if med[k] >= shoulder {
+            return Some(0.0);
+        }
+        let level = med[k] + 0.5 * (shoulder - med[k]);
+        let (mut a, mut z) = (k, k);
+        while a > 0 && med[a - 1] <= level {
+            a -= 1;
+        }
+        while z + 1 < med.len() && med[z + 1] <= level {
+            z += 1;
+        }
+        Some(self.s[idx[z]] - self.s[idx[a]])
+    }
+
     /// Index range of samples with arc in `[lo, hi]`.
     fn range(&self, lo: f64, hi: f64) -> std::ops::Range<usize> {
         self.s.partition_point(|&a| a < lo)..self.s.partition_point(|&a| a <= hi)
@@ -299,6 +336,9 @@ struct Segment {
     end: f64,
     narrowing: bool,
     defect: bool,
+    /// A mild narrowing (below `detection.min_ds_pct`) kept for its web-like flat lumen; it is
+    /// measured against `classification.web_min_ds_pct` instead.
+    shallow: bool,
 }
 
 /// Whether samples `r` carry the web sign for long enough (same test as rule B).
@@ -329,12 +369,20 @@ fn candidate_segments(p: &Profile, rules: &Rules) -> Vec<Segment> {
                 k += 1;
             }
             let deepest = (start..=k).map(|m| p.ratio(ok[m])).fold(f64::INFINITY, f64::min);
-            if deepest <= max_ratio {
+            let (a, z) = (p.s[ok[start]], p.s[ok[k]]);
+            // A mild narrowing counts only with a flat lumen on reliable samples throughout.
+            let shallow = deepest > max_ratio
+                && deepest <= 1.0 - c.web_min_ds_pct / 100.0
+                && p.range(a, z).all(|i| p.b.samples[i].reliable)
+                && p.plateau_mm(a, z, det.shoulder_fraction)
+                    .is_some_and(|x| x >= c.web_plateau_min_mm - ARC_EPS_MM);
+            if deepest <= max_ratio || shallow {
                 segs.push(Segment {
-                    start: p.s[ok[start]],
-                    end: p.s[ok[k]],
+                    start: a,
+                    end: z,
                     narrowing: true,
                     defect: false,
+                    shallow,
                 });
             }
         }
@@ -358,6 +406,7 @@ fn candidate_segments(p: &Profile, rules: &Rules) -> Vec<Segment> {
                     end: p.s[i],
                     narrowing: false,
                     defect: true,
+                    shallow: false,
                 });
             }
         }
@@ -369,6 +418,8 @@ fn candidate_segments(p: &Profile, rules: &Rules) -> Vec<Segment> {
         match merged.last_mut() {
             Some(m) if sg.start - m.end <= det.merge_gap_mm => {
                 m.end = m.end.max(sg.end);
+                // Shallow only while every merged narrowing is.
+                m.shallow = (m.shallow || !m.narrowing) && (sg.shallow || !sg.narrowing);
                 m.narrowing |= sg.narrowing;
                 m.defect |= sg.defect;
             }
@@ -432,6 +483,7 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
         channels_max,
         multichannel_samples: multi,
         lucent_bands: channels_max.saturating_sub(1),
+        plateau_mm: None,
         density_ratio_min,
         low_density_samples: low,
         mla_mm2: None,
@@ -547,6 +599,11 @@ fn occlusion(p: &Profile, tree: &VesselTree, beyond_end: Option<f64>, rules: &Ru
     let det = &rules.detection;
     // An abrupt end that still fills normally (flow grade 3) is not an occlusion sign.
     if b.distal_end != BranchEnd::Abrupt || b.flow_grade == Some(3) || b.samples.is_empty() {
+        return None;
+    }
+    // The vessel goes on filling about as well past the end: the centreline broke on a patent
+    // lumen, not on a lesion.
+    if beyond_end.is_some_and(|r| r >= det.beyond_end_max_ratio) {
         return None;
     }
     let ok: Vec<usize> = (0..p.s.len()).filter(|&i| p.ok(i)).collect();
@@ -721,7 +778,12 @@ fn measure_segment(
         shoulder_fraction: det.shoulder_fraction,
     };
     let q = qca(s, d, edges_ok.then_some((left.as_slice(), right.as_slice())), &opts)?;
-    let narrowing = seg.narrowing && q.diameter_stenosis_pct >= det.min_ds_pct;
+    let min_ds = if seg.shallow {
+        rules.classification.web_min_ds_pct
+    } else {
+        det.min_ds_pct
+    };
+    let narrowing = seg.narrowing && q.diameter_stenosis_pct >= min_ds;
     if !narrowing && !seg.defect {
         return Ok(None);
     }
@@ -773,8 +835,44 @@ fn measure_segment(
         // junction bulge, not a defect inside one lumen.
         return Ok(None);
     }
-    if length < det.min_length_mm {
-        // A dip over a few samples: edge noise, not a measurable narrowing.
+    if length < det.min_length_mm && !seg.shallow {
+        // A dip over a few samples: edge noise, not a measurable narrowing. (A mild narrowing
+        // already had to stay flat over `web_plateau_min_mm` to become a candidate.)
+        return Ok(None);
+    }
+    let measured_in = |a: f64, z: f64| p.range(a, z).filter(|&i| p.ok(i)).count();
+    // Where the window runs past the branch's start or end, the lumen goes on in the parent
+    // or a child: their measured samples within one QCA margin of the junction count too.
+    let m = det.qca_margin_mm;
+    let (first, last_arc) = (p.s[0], p.s[p.s.len() - 1]);
+    let ok_in = |c: &Branch, a: f64, z: f64| {
+        c.samples
+            .iter()
+            .filter(|x| x.arc_mm >= a && x.arc_mm <= z && x.reliable && x.diameter_mm.is_finite())
+            .count()
+    };
+    let before = if seg.start - m < first {
+        b.parent
+            .and_then(|q| tree.branches.get(q))
+            .map_or(0, |par| ok_in(par, par.length_mm - m, f64::INFINITY))
+    } else {
+        0
+    };
+    let after = if seg.end + m > last_arc {
+        b.children
+            .iter()
+            .filter_map(|&c| tree.branches.get(c))
+            .map(|c| ok_in(c, f64::NEG_INFINITY, m))
+            .max()
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    if measured_in(lo, extent.0 - MARKER_WINDOW_MM) + before < det.min_reference_samples
+        || measured_in(extent.1 + MARKER_WINDOW_MM, hi) + after < det.min_reference_samples
+    {
+        // No measured normal lumen on one side: the dip cannot be told from the vessel
+        // branching, crossing or ending there.
         return Ok(None);
     }
     let mut ev = base_evidence(p, tree, extent, (lo, hi), rules);
@@ -791,6 +889,7 @@ fn measure_segment(
     ev.arc_mm = p.s[mld_i];
     ev.symmetry = symmetry;
     ev.focal = length <= rules.classification.ring_max_length_ref * refd;
+    ev.plateau_mm = p.plateau_mm(extent.0, extent.1, det.shoulder_fraction);
     let (ps, dsl) = shoulder_slopes(p, extent.0, p.s[mld_i], extent.1, refd);
     ev.proximal_shoulder_slope_per_mm = ps;
     ev.distal_shoulder_slope_per_mm = dsl;
@@ -847,12 +946,13 @@ fn measure_segment(
     ) {
         ev.distal_opacity_ratio = Some(after / before);
     }
-    Ok(Some(new_lesion(
-        Some(b.id),
-        Some(site_of(b.samples[mld_i].point)),
-        ev,
-        rules,
-    )))
+    let lesion = new_lesion(Some(b.id), Some(site_of(b.samples[mld_i].point)), ev, rules);
+    if ds < det.min_ds_pct && !seg.defect && lesion.evidence.rule != RuleFired::BPlateau {
+        // Kept below the detection threshold only for a web-like flat lumen, which the
+        // measured lesion does not show.
+        return Ok(None);
+    }
+    Ok(Some(lesion))
 }
 
 fn detect_branch(
@@ -1147,6 +1247,7 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             channels_max,
             multichannel_samples: multi,
             lucent_bands: channels_max.saturating_sub(1),
+            plateau_mm: None,
             density_ratio_min: None,
             low_density_samples: 0,
             mla_mm2: Some(mla),

@@ -58,6 +58,9 @@ pub enum RuleFired {
     BChannels,
     /// B: densitometric / geometric area ratio below threshold.
     BDensity,
+    /// B: mild narrowing with a flat (slit-like) lumen between abrupt shoulders; the lucent
+    /// bands themselves are not resolved.
+    BPlateau,
     /// A: focal, symmetric narrowing without internal defect.
     ARing,
     /// No rule fired (long or asymmetric narrowing): nearest type reported, low confidence.
@@ -102,6 +105,11 @@ pub struct Evidence {
     pub multichannel_samples: usize,
     /// Lucent bands inside the lumen (channels − 1 at the worst profile).
     pub lucent_bands: u32,
+    /// Length over which the narrowing stays in the lower half of its depth (median of three
+    /// samples), mm: long for a flat, slit-like web lumen, short for a V-shaped dip. `None`
+    /// when not measured (cut-offs, OCT).
+    #[serde(default)]
+    pub plateau_mm: Option<f64>,
     /// Smallest densitometric / geometric ratio in the lesion.
     pub density_ratio_min: Option<f64>,
     /// Longest run of consecutive samples with density ratio below `web_max_density_ratio`.

@@ -91,9 +91,23 @@ pub struct DetectionRules {
     /// this fraction of the stump's own contrast (a faint vessel fills beyond it: "some
     /// contrast passing the lesion" [R1][R2]). **UNVERIFIED** default 0.2.
     pub beyond_end_min_ratio: f64,
+    /// A free branch end is not a lesion at all when the contrast along its straight
+    /// continuation is at least this fraction of the stump's own: the vessel goes on filling
+    /// about as well as before, so the centreline broke on a patent lumen (a crossing, a faint
+    /// stretch), while a near-occlusion passes only a fraction of the contrast ("delayed or
+    /// poor distal filling" [R1][R2]). **UNVERIFIED** default 0.45 (engineering default; above
+    /// the filling of the near-occlusions seen on the phantoms, below that of patent vessels).
+    pub beyond_end_max_ratio: f64,
     /// Length of the straight continuation past a cut-off probed for that contrast, mm.
     /// **UNVERIFIED** default 5.
     pub beyond_end_probe_mm: f64,
+    /// Narrowings and web signs are reported only with at least this many measured, reliable
+    /// profile samples of lumen on *each* side, from half a millimetre past the shoulder to the
+    /// end of the QCA window: a ring is a narrowing "with normal lumen on both sides", and a
+    /// dip where the measured lumen stops (junction, overlap, border, the end of the branch)
+    /// cannot be told from the vessel branching or ending there. Cut-offs are exempt.
+    /// **UNVERIFIED** default 3 (0 disables; ostial lesions need it off).
+    pub min_reference_samples: usize,
     /// Narrowings and web signs shorter than this (shoulder to shoulder) are not reported:
     /// a dip over a few profile samples is edge noise at the scale of the detector blur, not
     /// a measurable lesion. Cut-offs are exempt. **UNVERIFIED** default 1.0 mm.
@@ -127,7 +141,9 @@ impl Default for DetectionRules {
             continuation_max_angle_deg: 45.0,
             min_reliable_fraction: 0.5,
             beyond_end_min_ratio: 0.2,
+            beyond_end_max_ratio: 0.45,
             beyond_end_probe_mm: 5.0,
+            min_reference_samples: 3,
             min_length_mm: 1.0,
             edge_margin_mm: 3.0,
         }
@@ -149,6 +165,18 @@ pub struct ClassificationRules {
     /// B (web): densitometric / geometric area ratio below this is a filling defect [Q12].
     /// **UNVERIFIED** default 0.7 (no published cut-off retrieved).
     pub web_max_density_ratio: f64,
+    /// B (web) from the profile shape: a narrowing of at least this % diameter stenosis (and
+    /// below `detection.min_ds_pct`, so not reported otherwise) is a candidate web when its lumen
+    /// stays flat (see `web_plateau_min_mm`). Webs narrow the lumen only mildly; their lucent
+    /// lines are often below what a single frame resolves. **UNVERIFIED** default 15.
+    pub web_min_ds_pct: f64,
+    /// B (web) from the profile shape: the narrowing stays in the lower half of its depth for at
+    /// least this length, mm (a flat, slit-like lumen between abrupt shoulders; noise dips and
+    /// smooth caliber changes are V- or bowl-shaped). **UNVERIFIED** default 0.6.
+    pub web_plateau_min_mm: f64,
+    /// B (web) from the profile shape applies only below this % diameter stenosis (deeper focal
+    /// narrowings are rings unless a lucent band or channels are seen). **UNVERIFIED** default 35.
+    pub web_plateau_max_ds_pct: f64,
     /// A (ring): lesion length at most this multiple of the reference diameter (domain.md
     /// rule 6, default 2).
     pub ring_max_length_ref: f64,
@@ -184,6 +212,9 @@ impl Default for ClassificationRules {
             web_min_channels: 2,
             web_min_samples: 2,
             web_max_density_ratio: 0.7,
+            web_min_ds_pct: 15.0,
+            web_plateau_min_mm: 0.6,
+            web_plateau_max_ds_pct: 35.0,
             ring_max_length_ref: 2.0,
             ring_min_symmetry: 0.5,
             tortuous_min_dm: 1.3,
@@ -393,6 +424,12 @@ impl Rules {
         non_negative(d.continuation_max_gap_ref, "detection.continuation_max_gap_ref")?;
         in_range(d.min_reliable_fraction, 0.0, 1.0, "detection.min_reliable_fraction")?;
         in_range(d.beyond_end_min_ratio, 0.0, 1.0, "detection.beyond_end_min_ratio")?;
+        check(
+            d.beyond_end_max_ratio > d.beyond_end_min_ratio,
+            "detection.beyond_end_max_ratio",
+            d.beyond_end_max_ratio,
+            "> detection.beyond_end_min_ratio",
+        )?;
         positive(d.beyond_end_probe_mm, "detection.beyond_end_probe_mm")?;
         non_negative(d.min_length_mm, "detection.min_length_mm")?;
         non_negative(d.edge_margin_mm, "detection.edge_margin_mm")?;
@@ -405,6 +442,14 @@ impl Rules {
 
         let c = &self.classification;
         in_range(c.subtotal_min_ds_pct, 0.0, 100.0, "classification.subtotal_min_ds_pct")?;
+        in_range(c.web_min_ds_pct, 0.0, 100.0, "classification.web_min_ds_pct")?;
+        non_negative(c.web_plateau_min_mm, "classification.web_plateau_min_mm")?;
+        in_range(
+            c.web_plateau_max_ds_pct,
+            0.0,
+            100.0,
+            "classification.web_plateau_max_ds_pct",
+        )?;
         check(
             c.web_min_channels >= 2,
             "classification.web_min_channels",

@@ -71,16 +71,37 @@ fn healthy_and_tapering_vessels_give_no_lesion() {
 
 #[test]
 fn mild_narrowing_below_threshold_is_not_reported() {
-    // 20 % DS is below the default 30 % detection threshold; 40 % is above it.
-    let b = straight(
-        0,
-        None,
-        Point::new(0.0, 0.0),
-        (0.0, 1.0),
-        40.0,
-        cosine(4.0, 3.2, 20.0, 4.0),
+    let mild = |mld: f64, width: f64| {
+        straight(
+            0,
+            None,
+            Point::new(0.0, 0.0),
+            (0.0, 1.0),
+            40.0,
+            cosine(4.0, mld, 20.0, width),
+        )
+    };
+    // 10 % DS is below both the 30 % detection threshold and the 15 % web-shape threshold.
+    assert!(detect(&one(mild(3.6, 4.0)), &Rules::default()).unwrap().is_empty());
+    // 20 % over 1 mm: a V-shaped dip, not flat over `web_plateau_min_mm`.
+    assert!(detect(&one(mild(3.2, 1.0)), &Rules::default()).unwrap().is_empty());
+    // 20 % staying in the lower half of its depth over 4 / 3 mm: a web from its shape alone,
+    // with at most 0.75 confidence (one indirect sign).
+    let l = detect(&one(mild(3.2, 4.0)), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].lesion_type, LesionType::Web);
+    assert_eq!(l[0].evidence.rule, RuleFired::BPlateau);
+    assert!(close(l[0].diameter_stenosis_pct, 20.0, 1e-6));
+    assert!(
+        close(l[0].evidence.plateau_mm.unwrap(), 4.0 / 3.0, 0.11),
+        "{:?}",
+        l[0].evidence.plateau_mm
     );
-    assert!(detect(&one(b), &Rules::default()).unwrap().is_empty());
+    assert!(l[0].confidence <= 0.75 && l[0].confidence > 0.5, "{}", l[0].confidence);
+    // With the web-shape threshold at the detection threshold the mild narrowing is not kept.
+    let mut r = Rules::default();
+    r.classification.web_min_ds_pct = r.detection.min_ds_pct;
+    assert!(detect(&one(mild(3.2, 4.0)), &r).unwrap().is_empty());
     let b = straight(
         0,
         None,
@@ -198,9 +219,13 @@ fn occlusion_stump_shapes_and_flow() {
     let l = &detect(&one(b.clone()), &Rules::default()).unwrap()[0];
     assert_eq!(l.lesion_type, LesionType::Subtotal);
 
-    // Normal filling: an abrupt end is not an occlusion sign (the taper is still a narrowing).
+    // Normal filling: an abrupt end is not an occlusion sign, and the taper into the end has
+    // no normal lumen beyond it, so it is not a narrowing either.
     b.flow_grade = Some(3);
-    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert!(detect(&one(b.clone()), &Rules::default()).unwrap().is_empty());
+    let mut r = Rules::default();
+    r.detection.min_reference_samples = 0;
+    let l = detect(&one(b), &r).unwrap();
     assert_eq!(l.len(), 1);
     assert!(!l[0].evidence.cutoff && l[0].lesion_type != LesionType::Occlusion);
 
@@ -737,6 +762,10 @@ fn faint_vessel_beyond_a_cut_off_makes_it_subtotal_without_cine() {
     assert_eq!(l.lesion_type, LesionType::Subtotal);
     assert_eq!(l.evidence.rule, RuleFired::CNearOcclusionImageOnly);
     assert!(l.evidence.distal_vessel_visible);
+    // The vessel goes on filling at 60 % of the stump's contrast: a break of the centreline on
+    // a patent lumen, no lesion at all (`beyond_end_max_ratio` 0.45).
+    assert!(at(0.6).is_empty());
+    assert_eq!(at(0.44).len(), 1);
     // With cine, flow grade 0 still decides D.
     let mut c = b.clone();
     c.flow_grade = Some(0);

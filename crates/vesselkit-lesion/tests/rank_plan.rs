@@ -28,6 +28,7 @@ fn plain() -> Evidence {
         channels_max: 1,
         multichannel_samples: 0,
         lucent_bands: 0,
+        plateau_mm: None,
         density_ratio_min: Some(1.0),
         low_density_samples: 0,
         mla_mm2: None,

@@ -109,12 +109,13 @@ fn main() -> Result<(), String> {
         let d = dice(&mask, &truth);
         let ta = truth.iter().filter(|&&v| v).count() as f64 * MM_PER_PX * MM_PER_PX;
         println!(
-            "{stem}  dice {d:.4}  area {:.2} mm2 (mask {ta:.2})  Dmin {:.2} Dmax {:.2} mm  channels {}  guidewire {}",
+            "{stem}  dice {d:.4}  area {:.2} mm2 (mask {ta:.2})  Dmin {:.2} Dmax {:.2} mm  channels {}  guidewire {}  side branch {}",
             res.metrics.area_mm2,
             res.metrics.min_diameter_mm,
             res.metrics.max_diameter_mm,
             res.n_channels(),
-            res.guidewire_shadow.is_some()
+            res.guidewire_shadow.is_some(),
+            res.side_branch
         );
         dices.push(d);
         if overlay_frames.contains(&stem) {

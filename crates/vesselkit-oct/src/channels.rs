@@ -7,8 +7,9 @@
 //! channel); components above a minimum area are channels, and bright components that touch two
 //! or more channels are septa.
 
-use crate::lumen::{OctOptions, PolarWork, circular_runs};
+use crate::lumen::{OctOptions, PolarWork, Source, circular_runs};
 use crate::polar::CartesianGrid;
+use crate::septa;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 use vesselkit_core::{Contour, Point};
@@ -24,12 +25,25 @@ pub struct Channel {
 /// A thin bright structure separating channels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Septum {
-    /// Centroid in pixels of the analysis frame.
+    /// Midpoint of the centre line, pixels of the analysis frame.
     pub position: Point,
-    /// Mean thickness: area divided by length along the principal axis (mm).
+    /// Width at half height of the intensity profile across the septum (mm); area over length
+    /// of the bright pixels when the image profile cannot be measured.
     pub thickness_mm: f64,
-    /// Extent along the principal axis (mm).
+    /// Length of the centre line (mm).
     pub length_mm: f64,
+    /// Ends of the centre line, pixels of the analysis frame. The septum is the band within
+    /// half its thickness of this segment; it is tissue, so the lumen leaves it out.
+    pub start: Point,
+    pub end: Point,
+}
+
+impl Septum {
+    /// Whether the pixel centre `(row, col)` lies in the septum band (`mm_per_px` of the frame).
+    pub fn covers(&self, row: f64, col: f64, mm_per_px: f64) -> bool {
+        let half = 0.5 * self.thickness_mm / mm_per_px;
+        septa::dist2_to_segment(row, col, self.start, self.end) < half * half
+    }
 }
 
 /// Union-find root with path halving.
@@ -58,6 +72,8 @@ pub(crate) struct ChannelInput<'a> {
     pub opts: &'a OctOptions,
     /// Width of the wall window (radial samples).
     pub wall_window: usize,
+    /// The frame, to size septa on (`None`: sizes from the polar pixels).
+    pub src: Option<&'a Source<'a>>,
 }
 
 /// Channels and septa, found in the catheter-centred polar image.
@@ -80,6 +96,7 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
         guidewire,
         opts,
         wall_window,
+        src,
     } = *inp;
     let ps = &work.ps;
     let raw = &work.raw;
@@ -142,6 +159,8 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
         return (whole(), vec![]);
     }
     let thr = lumen_level + opts.septum_contrast * (wall_level - lumen_level);
+    // The same contrast in source intensity units.
+    let contrast = (wall_level - lumen_level) * work.scale;
     let mut means: Vec<f32> = wall_mean.iter().copied().filter(|v| v.is_finite()).collect();
     let wall_median = if means.is_empty() { 0.0 } else { median(&mut means) };
 
@@ -188,32 +207,53 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
             }
         }
     }
-    // Dark components, 4-connected with wrap-around in angle.
+    // Dark components, 4-connected with wrap-around in angle: two raster passes with
+    // union-find (previous radial sample and previous angle), the wrap from the last angle to
+    // the first, then components numbered by their first pixel in raster order.
     let mut lab = vec![0u32; na * nk];
-    let mut n_lab = 0u32;
-    let mut stack: Vec<usize> = Vec::new();
-    for start in 0..na * nk {
-        if state[start] != DARK || lab[start] != 0 {
+    let mut prov: Vec<u32> = vec![0];
+    let join = |prov: &mut Vec<u32>, x: u32, y: u32| {
+        let (rx, ry) = (root(prov, x), root(prov, y));
+        if rx != ry {
+            prov[rx.max(ry) as usize] = rx.min(ry);
+        }
+    };
+    for p in 0..na * nk {
+        if state[p] != DARK {
             continue;
         }
-        n_lab += 1;
-        lab[start] = n_lab;
-        stack.push(start);
-        while let Some(p) = stack.pop() {
-            let (a, k) = (p / nk, p % nk);
-            let nb = [
-                ((a + 1) % na) * nk + k,
-                ((a + na - 1) % na) * nk + k,
-                if k + 1 < nk { p + 1 } else { p },
-                if k > 0 { p - 1 } else { p },
-            ];
-            for q in nb {
-                if state[q] == DARK && lab[q] == 0 {
-                    lab[q] = n_lab;
-                    stack.push(q);
-                }
+        let left = if p % nk > 0 { lab[p - 1] } else { 0 };
+        let up = if p >= nk { lab[p - nk] } else { 0 };
+        lab[p] = match (left, up) {
+            (0, 0) => {
+                let id = prov.len() as u32;
+                prov.push(id);
+                id
             }
+            (l, 0) => l,
+            (0, u) => u,
+            (l, u) => {
+                join(&mut prov, l, u);
+                l
+            }
+        };
+    }
+    let last = (na - 1) * nk;
+    for k in 0..nk {
+        let (x, y) = (lab[last + k], lab[k]);
+        if x > 0 && y > 0 {
+            join(&mut prov, x, y);
         }
+    }
+    let mut number = vec![0u32; prov.len()];
+    let mut n_lab = 0u32;
+    for l in lab.iter_mut().filter(|l| **l > 0) {
+        let r = root(&mut prov, *l) as usize;
+        if number[r] == 0 {
+            n_lab += 1;
+            number[r] = n_lab;
+        }
+        *l = number[r];
     }
     let nl = n_lab as usize;
     // Pixel area (mm²) at radial index k.
@@ -237,9 +277,14 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
     // sides is one region around the catheter: join the dark regions next to the rim across
     // such gaps (not across a septum that reaches the rim).
     let mut last: Option<u32> = None;
+    // A septum may end in the gap itself (where it meets the wall beside the catheter): a
+    // bright sample just outside the rim on either side of the gap keeps the two apart.
+    let near_rim = 3usize.min(nk - 1 - k0);
+    let bright_near_rim = |a: usize| state[a * nk + k0..=a * nk + k0 + near_rim].contains(&BRIGHT);
     for i in 0..2 * na {
         let p = (i % na) * nk + k0;
         match state[p] {
+            DARK if bright_near_rim(i % na) => last = None,
             DARK => {
                 if let Some(y) = last {
                     union(&mut parent, lab[p], y);
@@ -309,9 +354,19 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
         return (if channels.is_empty() { whole() } else { channels }, vec![]);
     }
 
-    // Septa: bright components (8-connected) touching at least two kept channels.
+    // Septa: bright components (8-connected) touching at least two kept channels. Each
+    // component is split into centre-line pieces, one or more per pair of channels it separates
+    // (a hub with n arms is n septa), which are then re-centred and sized on the image.
+    let pos = |p: usize| {
+        let (a, k) = (p / nk, p % nk);
+        let rad = k as f64 * work.dr;
+        (center.row + rad * trig[a].0, center.col + rad * trig[a].1)
+    };
     let mut blab = vec![0u32; na * nk];
     let mut septa = Vec::new();
+    // Pixels of the bright components that separate channels, as points of the analysis frame.
+    let mut pts: Vec<(f64, f64)> = Vec::new();
+    let mut septum_area = 0.0f64;
     for start in 0..na * nk {
         if state[start] != BRIGHT || blab[start] != 0 {
             continue;
@@ -340,43 +395,97 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
                 }
             }
         }
-        if touching.len() < 2 {
+        // A septum broken by speckle leaves the channels on its two sides joined through the
+        // gap, so in a web a long bright component inside one channel counts too (its pieces
+        // must still be straight and stand out on the image profile).
+        let long = || {
+            let p: Vec<(f64, f64)> = pix.iter().map(|&q| pos(q)).collect();
+            septa::principal_axis(&p).is_some_and(|(_, _, (lo, hi))| (hi - lo) * mm >= PIECE_MIN_MM)
+        };
+        if touching.is_empty() || (touching.len() < 2 && !(channels.len() >= 2 && long())) {
             continue;
         }
-        // Area-weighted position and principal axis in pixels of the analysis frame.
-        let pts: Vec<(f64, f64, f64)> = pix
-            .iter()
-            .map(|&p| {
-                let (a, k) = (p / nk, p % nk);
-                let rad = k as f64 * work.dr;
-                (center.row + rad * trig[a].0, center.col + rad * trig[a].1, pix_area(k))
-            })
-            .collect();
-        let wsum: f64 = pts.iter().map(|p| p.2).sum();
-        let mr = pts.iter().map(|p| p.0 * p.2).sum::<f64>() / wsum;
-        let mc = pts.iter().map(|p| p.1 * p.2).sum::<f64>() / wsum;
-        let (mut srr, mut scc, mut src_) = (0.0, 0.0, 0.0);
-        for &(r, c, w) in &pts {
-            srr += w * (r - mr) * (r - mr);
-            scc += w * (c - mc) * (c - mc);
-            src_ += w * (r - mr) * (c - mc);
-        }
-        let ang = 0.5 * (2.0 * src_).atan2(srr - scc);
-        let (ur, uc) = (ang.cos(), ang.sin());
-        let (mut pmin, mut pmax) = (f64::INFINITY, f64::NEG_INFINITY);
-        for &(r, c, _) in &pts {
-            let t = (r - mr) * ur + (c - mc) * uc;
-            pmin = pmin.min(t);
-            pmax = pmax.max(t);
-        }
-        let length_mm = (pmax - pmin + work.dr) * mm;
+        septum_area += pix.iter().map(|&p| pix_area(p % nk)).sum::<f64>();
+        pts.extend(pix.iter().map(|&p| pos(p)));
+    }
+    if pts.is_empty() {
+        return (channels, septa);
+    }
+    // Straight pieces of septum: a hub with n arms gives n pieces, a bent septum several.
+    let pieces = septa::line_pieces(
+        &pts,
+        (PIECE_TOL_MM / mm).max(work.dr),
+        PIECE_GAP_MM / mm,
+        PIECE_MIN_MM / mm,
+    );
+    let total_len_px: f64 = pieces.iter().map(|p| p.0.dist(p.1)).sum();
+    let fallback_px = septum_area / (total_len_px * mm * mm);
+    let reach = WALL_REACH_SAMPLES * work.dr;
+    for (p0, p1) in pieces {
+        // Ends close to the outline run into the wall: the channel analysis stops a margin
+        // short of it.
+        let p0 = extend_to_outline(p0, p1, radius, center, reach);
+        let p1 = extend_to_outline(p1, p0, radius, center, reach);
+        let seg = src
+            .and_then(|s| septa::measure(s, p0, p1, mm, contrast))
+            .unwrap_or(septa::Segment {
+                start: p0,
+                end: p1,
+                thickness_px: fallback_px,
+            });
+        let length_px = seg.start.dist(seg.end);
         septa.push(Septum {
-            position: Point::new(mr, mc),
-            thickness_mm: wsum / length_mm,
-            length_mm,
+            position: seg.start.lerp(seg.end, 0.5),
+            thickness_mm: seg.thickness_px * mm,
+            length_mm: length_px * mm,
+            start: seg.start,
+            end: seg.end,
         });
     }
     (channels, septa)
+}
+
+/// Septum pixels within this distance (mm) of a line belong to it: half a septum's width plus
+/// the polar grid's spacing across the beam.
+const PIECE_TOL_MM: f64 = 0.06;
+/// Gaps along a line longer than this (mm) end a piece.
+const PIECE_GAP_MM: f64 = 0.2;
+/// Pieces shorter than this (mm) are not sized (speckle, a septum's end in the shadow).
+const PIECE_MIN_MM: f64 = 0.3;
+/// A septum end within this many radial samples of the outline is extended to it.
+const WALL_REACH_SAMPLES: f64 = 6.0;
+
+/// Outline radius (px) at angle `t` around `center`, interpolated from one radius per angle.
+pub(crate) fn radius_at(radius: &[f64], t: f64) -> f64 {
+    let na = radius.len();
+    let x = t.rem_euclid(TAU) / TAU * na as f64;
+    let i0 = (x as usize).min(na - 1);
+    let f = x - i0 as f64;
+    radius[i0] * (1.0 - f) + radius[(i0 + 1) % na] * f
+}
+
+/// Move `end` (of the line from `other`) outwards to the outline when the outline lies within
+/// `reach` px beyond it; otherwise keep it.
+fn extend_to_outline(end: Point, other: Point, radius: &[f64], center: Point, reach: f64) -> Point {
+    let l = end.dist(other);
+    if l.is_nan() || l <= 0.0 || radius.is_empty() {
+        return end;
+    }
+    let u = ((end.row - other.row) / l, (end.col - other.col) / l);
+    let inside = |p: Point| {
+        let (dr, dc) = (p.row - center.row, p.col - center.col);
+        dr.hypot(dc) < radius_at(radius, dr.atan2(dc))
+    };
+    let step = 0.5;
+    let mut s = 0.0;
+    while s <= reach {
+        let p = Point::new(end.row + s * u.0, end.col + s * u.1);
+        if !inside(p) {
+            return p;
+        }
+        s += step;
+    }
+    end
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod lumen;
 pub mod metrics;
 pub mod polar;
 pub mod pullback;
+mod septa;
 pub mod synthetic;
 
 pub use channels::{Channel, Septum};

@@ -4,7 +4,7 @@
 use crate::channels::{Channel, ChannelInput, Septum, find_channels};
 use crate::error::{OctError, Result, finite_pixels, positive};
 use crate::metrics::{LumenMetrics, contour_mask, lumen_metrics};
-use crate::polar::{CartesianGrid, OctGeometry, bilinear, bilinear_polar};
+use crate::polar::{CartesianGrid, GridSource, OctGeometry, bilinear, bilinear_polar, resample_polar};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
@@ -120,6 +120,11 @@ pub struct OctFrameResult {
     pub septa: Vec<Septum>,
     /// The pixel frame of `contour`.
     pub grid: CartesianGrid,
+    /// The contour follows a side branch: it runs out to the edge of the analysed disc, or it
+    /// jumps out onto a farther wall and back. The area then includes part of the branch, so
+    /// a pullback does not take such a frame as a reference.
+    #[serde(default)]
+    pub side_branch: bool,
 }
 
 impl OctFrameResult {
@@ -127,25 +132,133 @@ impl OctFrameResult {
     pub fn n_channels(&self) -> usize {
         self.channels.len()
     }
-    /// Boolean lumen mask `[rows, cols]` of the contour (pixel centres inside).
+    /// Boolean lumen mask `[rows, cols]`: pixel centres inside the contour and outside every
+    /// septum (the union of the channels, as `metrics.area_mm2`).
     pub fn lumen_mask(&self, rows: usize, cols: usize) -> Array2<bool> {
+        let mut mask = self.outline_mask(rows, cols);
+        let mm = self.grid.mm_per_px;
+        for s in &self.septa {
+            let Some((r0, r1, c0, c1)) = septum_box(s, mm, rows, cols) else {
+                continue;
+            };
+            for r in r0..=r1 {
+                for c in c0..=c1 {
+                    if s.covers(r as f64, c as f64, mm) {
+                        mask[[r, c]] = false;
+                    }
+                }
+            }
+        }
+        mask
+    }
+    /// Boolean mask `[rows, cols]` of the outer contour (septa included: the vessel's outline).
+    pub fn outline_mask(&self, rows: usize, cols: usize) -> Array2<bool> {
         contour_mask(&self.contour, rows, cols)
     }
 }
 
+/// Pixel bounding box `(r0, r1, c0, c1)` (inclusive) of a septum band, clipped to the frame;
+/// `None` when it lies outside or is not finite.
+fn septum_box(s: &Septum, mm_per_px: f64, rows: usize, cols: usize) -> Option<(usize, usize, usize, usize)> {
+    let h = 0.5 * s.thickness_mm / mm_per_px + 1.0;
+    let lo_r = s.start.row.min(s.end.row) - h;
+    let hi_r = s.start.row.max(s.end.row) + h;
+    let lo_c = s.start.col.min(s.end.col) - h;
+    let hi_c = s.start.col.max(s.end.col) + h;
+    if !(lo_r.is_finite() && hi_r.is_finite() && lo_c.is_finite() && hi_c.is_finite()) || rows == 0 || cols == 0 {
+        return None;
+    }
+    if hi_r < 0.0 || hi_c < 0.0 || lo_r > (rows - 1) as f64 || lo_c > (cols - 1) as f64 {
+        return None;
+    }
+    let clip = |v: f64, n: usize| v.max(0.0).min((n - 1) as f64) as usize;
+    Some((
+        clip(lo_r.ceil(), rows),
+        clip(hi_r.floor(), rows),
+        clip(lo_c.ceil(), cols),
+        clip(hi_c.floor(), cols),
+    ))
+}
+
+/// Even-odd test of a point against a closed polygon.
+fn inside_polygon(contour: &Contour, row: f64, col: f64) -> bool {
+    let pts = &contour.points;
+    let n = pts.len();
+    let mut inside = false;
+    for i in 0..n {
+        let (a, b) = (pts[i], pts[(i + 1) % n]);
+        if (a.row <= row && b.row > row) || (b.row <= row && a.row > row) {
+            let x = a.col + (row - a.row) / (b.row - a.row) * (b.col - a.col);
+            if x < col {
+                inside = !inside;
+            }
+        }
+    }
+    inside
+}
+
+/// Number of pixels that [`OctFrameResult::lumen_mask`] takes out of the contour mask for the
+/// septa (each pixel once). The contour is star-shaped around `center` with one `radius` per
+/// angle, which decides all but the pixels next to it; those get the exact polygon test.
+fn septa_pixels_inside(septa: &[Septum], contour: &Contour, radius: &[f64], center: Point, mm_per_px: f64) -> usize {
+    if septa.is_empty() || radius.is_empty() {
+        return 0;
+    }
+    let r_max = radius.iter().fold(0.0f64, |m, &r| m.max(r)) + 2.0;
+    let rows = (center.row + r_max).max(0.0) as usize + 1;
+    let cols = (center.col + r_max).max(0.0) as usize + 1;
+    let mut seen: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
+    for s in septa {
+        let Some((r0, r1, c0, c1)) = septum_box(s, mm_per_px, rows, cols) else {
+            continue;
+        };
+        for r in r0..=r1 {
+            for c in c0..=c1 {
+                let (y, x) = (r as f64, c as f64);
+                if !s.covers(y, x, mm_per_px) || seen.contains(&(r, c)) {
+                    continue;
+                }
+                let (dy, dx) = (y - center.row, x - center.col);
+                let d = dy.hypot(dx) - crate::channels::radius_at(radius, dy.atan2(dx));
+                let inside = if d.abs() < 1.5 {
+                    inside_polygon(contour, y, x)
+                } else {
+                    d < 0.0
+                };
+                if inside {
+                    seen.insert((r, c));
+                }
+            }
+        }
+    }
+    seen.len()
+}
+
 /// Where intensities come from: a cartesian image or polar A-lines.
 pub(crate) enum Source<'a> {
-    Cart { img: ArrayView2<'a, f32>, center: Point },
-    Polar { img: ArrayView2<'a, f32>, z_offset: f64 },
+    Cart {
+        img: ArrayView2<'a, f32>,
+        center: Point,
+    },
+    /// Polar A-lines; `center` is the catheter in the analysis frame.
+    Polar {
+        img: ArrayView2<'a, f32>,
+        z_offset: f64,
+        center: Point,
+    },
 }
 
 impl Source<'_> {
-    /// Intensity at radius `r` (px of the analysis frame) and angle `t` (with its sin, cos).
+    /// Intensity at `(row, col)` in pixels of the analysis frame (bilinear; `None` outside).
     #[inline]
-    pub(crate) fn at(&self, r: f64, t: f64, s: f64, c: f64) -> Option<f32> {
+    pub(crate) fn at_px(&self, row: f64, col: f64) -> Option<f32> {
         match self {
-            Source::Cart { img, center } => bilinear(img, center.row + r * s, center.col + r * c),
-            Source::Polar { img, z_offset } => bilinear_polar(img, t / TAU * img.nrows() as f64, r - z_offset),
+            Source::Cart { img, .. } => bilinear(img, row, col),
+            Source::Polar { img, z_offset, center } => {
+                let (dr, dc) = (row - center.row, col - center.col);
+                let t = dr.atan2(dc).rem_euclid(TAU);
+                bilinear_polar(img, t / TAU * img.nrows() as f64, dr.hypot(dc) - z_offset)
+            }
         }
     }
 }
@@ -158,6 +271,8 @@ pub(crate) struct PolarWork {
     pub raw: Array2<f32>,
     pub dr: f64,
     pub k_min: usize,
+    /// Source intensity per unit of the normalised images.
+    pub scale: f32,
 }
 
 fn percentile(values: &mut [f32], q: f64) -> f32 {
@@ -229,22 +344,54 @@ const OPEN_RAY_MAX_RUN_MM: f64 = 0.1;
 /// wall, so the boundary goes out only where nothing better is seen.
 const OPEN_EDGE_STRENGTH: f32 = 0.3;
 
-/// Otsu threshold of values in [0, 1]-ish range (256 bins over their min..max).
-fn otsu(values: &[f32]) -> f32 {
-    let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
-    for &v in values {
-        mn = mn.min(v);
-        mx = mx.max(v);
+/// Otsu threshold of values in [0, 1]-ish range (256 bins over their min..max), given as
+/// slices (rows of the polar image, without copying them).
+fn otsu<'a, I>(chunks: I) -> f32
+where
+    I: Iterator<Item = &'a [f32]> + Clone,
+{
+    // Eight independent lanes (the compiler vectorises them); values are finite here.
+    let (mut lo8, mut hi8) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);
+    for c in chunks.clone() {
+        let mut it = c.chunks_exact(8);
+        for q in &mut it {
+            for i in 0..8 {
+                lo8[i] = if q[i] < lo8[i] { q[i] } else { lo8[i] };
+                hi8[i] = if q[i] > hi8[i] { q[i] } else { hi8[i] };
+            }
+        }
+        for &v in it.remainder() {
+            lo8[0] = lo8[0].min(v);
+            hi8[0] = hi8[0].max(v);
+        }
     }
+    let mn = lo8.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+    let mx = hi8.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     if mx.is_nan() || mx <= mn {
         return mn;
     }
-    let mut hist = [0u32; 256];
+    // Four interleaved histograms: consecutive samples often fall in the same bin, and one
+    // histogram would serialise on that bin's counter.
+    let mut sub = [[0u32; 256]; 4];
     let scale = 255.0 / (mx - mn);
-    for &v in values {
-        hist[((v - mn) * scale) as usize & 255] += 1;
+    let mut count = 0usize;
+    for c in chunks {
+        count += c.len();
+        let mut quads = c.chunks_exact(4);
+        for q in &mut quads {
+            for (h, &v) in sub.iter_mut().zip(q) {
+                h[((v - mn) * scale) as usize & 255] += 1;
+            }
+        }
+        for &v in quads.remainder() {
+            sub[0][((v - mn) * scale) as usize & 255] += 1;
+        }
     }
-    let total = values.len() as f64;
+    let mut hist = [0u32; 256];
+    for (i, h) in hist.iter_mut().enumerate() {
+        *h = sub[0][i] + sub[1][i] + sub[2][i] + sub[3][i];
+    }
+    let total = count as f64;
     let sum_all: f64 = hist.iter().enumerate().map(|(i, &h)| i as f64 * h as f64).sum();
     let (mut w0, mut sum0, mut best, mut best_t) = (0.0f64, 0.0f64, -1.0f64, 0usize);
     for (t, &h) in hist.iter().enumerate() {
@@ -635,6 +782,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
                 Source::Polar {
                     img: frame,
                     z_offset: g.z_offset_px,
+                    center: grid.center,
                 },
                 grid,
                 r_limit,
@@ -659,18 +807,16 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     let na = opts.n_angles;
 
     // 1. Polar resampling.
-    let mut raw = Array2::<f32>::zeros((na, nk));
-    for (a, row) in raw.rows_mut().into_iter().enumerate() {
-        let t = TAU * a as f64 / na as f64;
-        let (s, c) = t.sin_cos();
-        for (k, v) in row.into_iter().enumerate() {
-            if let Some(x) = src.at(k as f64 * dr, t, s, c) {
-                *v = x;
-            }
-        }
-    }
+    let grid_source = match &src {
+        Source::Cart { center, .. } => GridSource::Cartesian(*center),
+        Source::Polar { z_offset, .. } => GridSource::Polar { z_offset: *z_offset },
+    };
+    let mut raw = resample_polar(&frame, grid_source, na, nk, dr)?;
     // Every third value is plenty for two percentiles.
-    let mut vals: Vec<f32> = raw.iter().step_by(3).copied().collect();
+    let raw_px = raw
+        .as_slice()
+        .ok_or_else(|| OctError::shape("polar image", "not contiguous"))?;
+    let mut vals: Vec<f32> = raw_px.iter().step_by(3).copied().collect();
     let lo = percentile(&mut vals, 0.01);
     let hi = percentile(&mut vals, 0.995);
     if hi.is_nan() || hi <= lo {
@@ -718,51 +864,72 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     // 4. Edge cost: bright outside minus dark inside, with a penalty for bright inside.
     let wi = px(opts.edge_inner_mm);
     let wo = px(opts.edge_outer_mm);
-    let region: Vec<f32> = (0..na)
-        .flat_map(|a| (k_min..nk).map(move |k| (a, k)))
-        .map(|(a, k)| ps[[a, k]])
-        .collect();
-    let bright_thr = otsu(&region);
-    let mut cost = Array2::<f32>::zeros((na, nk));
-    let mut edge = Array2::<f32>::zeros((na, nk));
+    let ps_px = ps
+        .as_slice()
+        .ok_or_else(|| OctError::shape("polar image", "not contiguous"))?;
+    let raw_px = raw
+        .as_slice()
+        .ok_or_else(|| OctError::shape("polar image", "not contiguous"))?;
+    let bright_thr = otsu(ps_px.chunks_exact(nk).map(|row| &row[k_min..]));
+    let mut cost = vec![0.0f32; na * nk];
+    let mut edge = vec![0.0f32; na * nk];
     let mut prefix = vec![0.0f32; nk + 1];
+    // 1/n for window lengths n (multiplications instead of divisions in the loop below).
+    let recip: Vec<f32> = (0..=nk).map(|n| if n == 0 { 0.0 } else { 1.0 / n as f32 }).collect();
     let mut open = vec![false; na];
     // A wall is at least this thick; shorter bright runs on an open ray are markers or speckle.
     let open_run = px(OPEN_RAY_MAX_RUN_MM);
-    for a in 0..na {
-        let row = raw.row(a);
+    for (a, ((row, prow), (erow, crow))) in raw_px
+        .chunks_exact(nk)
+        .zip(ps_px.chunks_exact(nk))
+        .zip(edge.chunks_exact_mut(nk).zip(cost.chunks_exact_mut(nk)))
+        .enumerate()
+    {
         for k in 0..nk {
             prefix[k + 1] = prefix[k] + row[k];
+        }
+        // Edge strength: mean of the outer window minus mean of the inner one. Where both
+        // windows are whole (most of the ray) this is a branch-free pass over slices.
+        let lo_full = (k_min.saturating_sub(1) + wi).max(k_min);
+        let hi_full = nk.saturating_sub(wo).max(lo_full);
+        let edge_at = |k: usize| {
+            let i0 = k.saturating_sub(wi).max(k_min.saturating_sub(1));
+            let o1 = (k + wo).min(nk);
+            let inner = if k > i0 {
+                (prefix[k] - prefix[i0]) * recip[k - i0]
+            } else {
+                row[k]
+            };
+            (prefix[o1] - prefix[k]) * recip[o1 - k] - inner
+        };
+        for k in (k_min..lo_full).chain(hi_full..nk) {
+            erow[k] = edge_at(k);
+        }
+        let (inv_i, inv_o) = (recip[wi], recip[wo]);
+        for (((e, &pk), &pin), &pout) in erow[lo_full..hi_full]
+            .iter_mut()
+            .zip(&prefix[lo_full..hi_full])
+            .zip(&prefix[lo_full - wi..hi_full - wi])
+            .zip(&prefix[lo_full + wo..hi_full + wo])
+        {
+            *e = (pout - pk) * inv_o - (pk - pin) * inv_i;
         }
         let mut bright = 0usize;
         let (mut run, mut longest) = (0usize, 0usize);
         for k in k_min..nk {
-            let i0 = k.saturating_sub(wi).max(k_min.saturating_sub(1));
-            let o1 = (k + wo).min(nk);
-            let inner = if k > i0 {
-                (prefix[k] - prefix[i0]) / (k - i0) as f32
-            } else {
-                row[k]
-            };
-            let outer = (prefix[o1] - prefix[k]) / (o1 - k) as f32;
-            let e = outer - inner;
-            edge[[a, k]] = e;
-            let frac = if k > k_min {
-                bright as f32 / (k - k_min) as f32
-            } else {
-                0.0
-            };
-            if ps[[a, k]] > bright_thr {
+            // Fraction of bright samples between the catheter and k (0 at k = k_min).
+            let frac = bright as f32 * recip[k - k_min];
+            if prow[k] > bright_thr {
                 bright += 1;
                 run += 1;
                 longest = longest.max(run);
             } else {
                 run = 0;
             }
-            cost[[a, k]] = if flagged[a] {
+            crow[k] = if flagged[a] {
                 0.0
             } else {
-                -e + opts.inside_bright_weight * frac
+                -erow[k] + opts.inside_bright_weight * frac
             };
         }
         // A ray that stays dark up to the image edge has no wall in view: the lumen (a side
@@ -781,18 +948,33 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         }
     }
     for a in (0..na).filter(|&a| open[a]) {
-        edge[[a, nk - 1]] = OPEN_EDGE_STRENGTH;
-        cost[[a, nk - 1]] = -OPEN_EDGE_STRENGTH;
+        edge[a * nk + nk - 1] = OPEN_EDGE_STRENGTH;
+        cost[a * nk + nk - 1] = -OPEN_EDGE_STRENGTH;
     }
+    let cost = Array2::from_shape_vec((na, nk), cost).map_err(|e| OctError::shape("cost", e.to_string()))?;
 
     // 5. Globally optimal closed boundary.
     let path = dp_closed(&cost, k_min, opts.max_step, opts.step_penalty, opts.jump_cost);
+    // A jump out onto a farther wall and one back (away from the guidewire shadow, where the
+    // path is free to wander) bracket a side-branch ostium.
+    let (mut jumps_out, mut jumps_in) = (0usize, 0usize);
+    for a in 0..na {
+        let b = (a + 1) % na;
+        if flagged[a] || flagged[b] {
+            continue;
+        }
+        if path[b] > path[a] + opts.max_step {
+            jumps_out += 1;
+        } else if path[a] > path[b] + opts.max_step {
+            jumps_in += 1;
+        }
+    }
 
     // 6. Sub-sample position, weak-edge and shadow interpolation, smoothing.
     let mut radius = vec![0.0f64; na];
     for a in 0..na {
         let k = path[a];
-        if edge[[a, k]] < opts.min_edge {
+        if edge[a * nk + k] < opts.min_edge {
             flagged[a] = true;
         }
         // Sub-sample edge: where the smoothed profile crosses half-way between the lumen just
@@ -852,6 +1034,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         vec![false; na]
     };
     let mut radius_ch = radius.clone();
+    let side_branch = (jumps_out > 0 && jumps_in > 0) || at_edge.iter().any(|&e| e);
     if at_edge.iter().any(|&e| e) && !at_edge.iter().all(|&e| e) {
         for (s, l) in circular_runs(&at_edge) {
             let (r0, r1) = (radius[(s + na - 1) % na], radius[(s + l) % na]);
@@ -873,7 +1056,13 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
 
     // 7. Metrics, channels and septa.
     let metrics = lumen_metrics(&contour, mm);
-    let work = PolarWork { ps, raw, dr, k_min };
+    let work = PolarWork {
+        ps,
+        raw,
+        dr,
+        k_min,
+        scale: hi - lo,
+    };
     let (channels, septa) = find_channels(&ChannelInput {
         work: &work,
         radius: &radius_ch,
@@ -882,7 +1071,11 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         guidewire: guide_arc,
         opts,
         wall_window: wo,
+        src: Some(&src),
     });
+    let mut metrics = metrics;
+    let septa_px = septa_pixels_inside(&septa, &contour, &radius, center, mm);
+    metrics.area_mm2 = metrics.outline_area_mm2 - septa_px as f64 * mm * mm;
     Ok(OctFrameResult {
         contour,
         interpolated: flagged,
@@ -892,6 +1085,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         channels,
         septa,
         grid,
+        side_branch,
     })
 }
 
@@ -911,7 +1105,7 @@ mod tests {
     #[test]
     fn otsu_splits_two_levels() {
         let v: Vec<f32> = (0..1000).map(|i| if i % 3 == 0 { 0.8 } else { 0.1 }).collect();
-        let t = otsu(&v);
+        let t = otsu(std::iter::once(&v[..]));
         assert!(t > 0.1 && t < 0.8, "{t}");
     }
 

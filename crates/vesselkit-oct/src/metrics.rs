@@ -8,7 +8,12 @@ use vesselkit_core::{Contour, Point};
 /// Size and shape of one lumen cross-section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LumenMetrics {
+    /// Lumen area (mm²): the area inside the contour less the septa (tissue bands between
+    /// channels); equal to `outline_area_mm2` when there are none.
     pub area_mm2: f64,
+    /// Area enclosed by the outer contour, septa included (mm²): the vessel's size.
+    #[serde(default)]
+    pub outline_area_mm2: f64,
     pub perimeter_mm: f64,
     /// Shortest chord through the centroid (mm).
     pub min_diameter_mm: f64,
@@ -16,7 +21,7 @@ pub struct LumenMetrics {
     pub max_diameter_mm: f64,
     /// Mean chord through the centroid over 180 directions (mm).
     pub mean_diameter_mm: f64,
-    /// Diameter of the circle of the same area, `2 sqrt(A / pi)` (mm).
+    /// Diameter of the circle of the outline's area, `2 sqrt(outline_area_mm2 / pi)` (mm).
     pub area_diameter_mm: f64,
     /// `(Dmax - Dmin) / Dmax` (0 for a circle).
     pub eccentricity: f64,
@@ -32,17 +37,22 @@ fn chord_ends(contour: &Contour, p: Point, dr: f64, dc: f64) -> (f64, f64) {
     for i in 0..n {
         let a = contour.points[i];
         let b = contour.points[(i + 1) % n];
-        // Solve p + t d = a + s (b - a), s in [0, 1]; t >= 0 ahead, t < 0 behind.
+        // Solve p + t d = a + s (b - a), s in [0, 1]; t >= 0 ahead, t < 0 behind. Most edges
+        // miss the line: test s = num / den in [0, 1] without dividing.
         let (er, ec) = (b.row - a.row, b.col - a.col);
         let den = dr * ec - dc * er;
         if den.abs() < 1e-12 {
             continue;
         }
-        let inv = 1.0 / den;
         let (wr, wc) = (a.row - p.row, a.col - p.col);
-        let s = (wr * dc - wc * dr) * inv;
-        if (0.0..=1.0).contains(&s) {
-            let t = (wr * ec - wc * er) * inv;
+        let num = wr * dc - wc * dr;
+        let hit = if den > 0.0 {
+            (0.0..=den).contains(&num)
+        } else {
+            (den..=0.0).contains(&num)
+        };
+        if hit {
+            let t = (wr * ec - wc * er) / den;
             if t >= 0.0 {
                 fwd = fwd.max(t);
             } else {
@@ -53,7 +63,8 @@ fn chord_ends(contour: &Contour, p: Point, dr: f64, dc: f64) -> (f64, f64) {
     (fwd, back)
 }
 
-/// Area, perimeter, Dmin/Dmax/Dmean through the centroid and eccentricity.
+/// Area, perimeter, Dmin/Dmax/Dmean through the centroid and eccentricity of a contour
+/// (without septa: `area_mm2` is the outline area).
 pub fn lumen_metrics(contour: &Contour, mm_per_px: f64) -> LumenMetrics {
     let area_mm2 = contour.area_px2() * mm_per_px * mm_per_px;
     let c = contour.centroid();
@@ -73,6 +84,7 @@ pub fn lumen_metrics(contour: &Contour, mm_per_px: f64) -> LumenMetrics {
     }
     LumenMetrics {
         area_mm2,
+        outline_area_mm2: area_mm2,
         perimeter_mm: contour.perimeter_px() * mm_per_px,
         min_diameter_mm: dmin,
         max_diameter_mm: dmax,

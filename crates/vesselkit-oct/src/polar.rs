@@ -148,6 +148,177 @@ pub(crate) fn bilinear_polar(polar: &ArrayView2<f32>, i: f64, j: f64) -> Option<
     Some(a * (1.0 - fi) + b * fi)
 }
 
+/// One polar sample as a bilinear combination of four source pixels: `top`, `top + 1`, `bot`,
+/// `bot + 1` (flat indices into the row-major source), weighted by the fractions `fr` (towards
+/// `bot`) and `fc` (towards `+1`).
+#[derive(Debug, Clone, Copy)]
+struct Tap {
+    /// Flat index of the polar sample.
+    dst: u32,
+    top: u32,
+    bot: u32,
+    fr: f32,
+    fc: f32,
+}
+
+/// What a [`ResampleTable`] depends on: the source kind and shape, the catheter centre or Z
+/// offset, and the polar grid (angles, radial samples and step). Floats by their bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TableKey {
+    polar_source: bool,
+    rows: usize,
+    cols: usize,
+    /// Centre `(row, col)` for a cartesian source, `(z_offset, 0)` for a polar one.
+    origin: (u64, u64),
+    dr: u64,
+    n_angles: usize,
+    n_k: usize,
+}
+
+/// Precomputed bilinear resampling of a source frame onto the internal polar grid
+/// `[n_angles, n_k]` (angle `2 pi a / n_angles`, radius `k dr`). Every frame of a pullback shares
+/// one geometry, so the geometry (trigonometry, bounds, weights) is worked out once and each
+/// frame is a plain gather. Taps are sorted by source index so that the gather walks the source
+/// image in memory order.
+#[derive(Debug)]
+pub(crate) struct ResampleTable {
+    key: TableKey,
+    taps: Vec<Tap>,
+}
+
+impl ResampleTable {
+    fn build(key: TableKey) -> Self {
+        let (rows, cols) = (key.rows, key.cols);
+        let dr = f64::from_bits(key.dr);
+        let mut taps = Vec::with_capacity(key.n_angles * key.n_k);
+        for a in 0..key.n_angles {
+            let t = TAU * a as f64 / key.n_angles as f64;
+            let (s, c) = t.sin_cos();
+            for k in 0..key.n_k {
+                let r = k as f64 * dr;
+                let dst = (a * key.n_k + k) as u32;
+                if key.polar_source {
+                    // Rows are A-lines (wrapping), columns samples.
+                    let i = t / TAU * rows as f64;
+                    let j = r - f64::from_bits(key.origin.0);
+                    if !(j >= 0.0 && j <= (cols - 1) as f64) {
+                        continue;
+                    }
+                    let i = i.rem_euclid(rows as f64);
+                    let i0f = i as usize;
+                    let i0 = i0f % rows;
+                    let i1 = (i0 + 1) % rows;
+                    let j0 = (j as usize).min(cols.saturating_sub(2));
+                    taps.push(Tap {
+                        dst,
+                        top: (i0 * cols + j0) as u32,
+                        bot: (i1 * cols + j0) as u32,
+                        fr: (i - i0f as f64) as f32,
+                        fc: (j - j0 as f64) as f32,
+                    });
+                } else {
+                    let row = f64::from_bits(key.origin.0) + r * s;
+                    let col = f64::from_bits(key.origin.1) + r * c;
+                    if !(row >= 0.0 && col >= 0.0 && row <= (rows - 1) as f64 && col <= (cols - 1) as f64) {
+                        continue;
+                    }
+                    let r0 = (row as usize).min(rows.saturating_sub(2));
+                    let c0 = (col as usize).min(cols.saturating_sub(2));
+                    taps.push(Tap {
+                        dst,
+                        top: (r0 * cols + c0) as u32,
+                        bot: ((r0 + 1) * cols + c0) as u32,
+                        fr: (row - r0 as f64) as f32,
+                        fc: (col - c0 as f64) as f32,
+                    });
+                }
+            }
+        }
+        taps.sort_unstable_by_key(|t| t.top);
+        Self { key, taps }
+    }
+
+    /// Fill `out` (`[n_angles, n_k]`, row-major, zeros where a sample falls outside) from the
+    /// row-major source pixels.
+    fn gather(&self, src: &[f32], out: &mut [f32]) {
+        for t in &self.taps {
+            let (top, bot) = (t.top as usize, t.bot as usize);
+            let (Some(a), Some(b)) = (src.get(top..top + 2), src.get(bot..bot + 2)) else {
+                continue;
+            };
+            let up = a[0] + (a[1] - a[0]) * t.fc;
+            let down = b[0] + (b[1] - b[0]) * t.fc;
+            if let Some(o) = out.get_mut(t.dst as usize) {
+                *o = up + (down - up) * t.fr;
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The last table used on this thread (rayon workers keep one each during a pullback).
+    static TABLE: std::cell::RefCell<Option<std::rc::Rc<ResampleTable>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Where the internal polar grid samples come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GridSource {
+    /// Cartesian frame with the catheter centre at `(row, col)`.
+    Cartesian(Point),
+    /// Polar A-lines `[a_lines, samples]`; radius `r` px is sample `r - z_offset`.
+    Polar { z_offset: f64 },
+}
+
+/// Resample `frame` onto the polar grid `[n_angles, n_k]` with radial step `dr` (px of the
+/// analysis frame), bilinear, 0 outside. Uses (and refreshes) this thread's cached table.
+pub(crate) fn resample_polar(
+    frame: &ArrayView2<f32>,
+    source: GridSource,
+    n_angles: usize,
+    n_k: usize,
+    dr: f64,
+) -> Result<Array2<f32>> {
+    let (rows, cols) = frame.dim();
+    if rows < 2
+        || cols < 2
+        || (rows * cols) as u64 >= u64::from(u32::MAX)
+        || (n_angles * n_k) as u64 >= u64::from(u32::MAX)
+    {
+        return Err(OctError::shape(
+            "frame",
+            format!("{rows} x {cols} onto {n_angles} x {n_k} is outside the resampler's range"),
+        ));
+    }
+    let (polar_source, origin) = match source {
+        GridSource::Cartesian(c) => (false, (c.row.to_bits(), c.col.to_bits())),
+        GridSource::Polar { z_offset } => (true, (z_offset.to_bits(), 0)),
+    };
+    let key = TableKey {
+        polar_source,
+        rows,
+        cols,
+        origin,
+        dr: dr.to_bits(),
+        n_angles,
+        n_k,
+    };
+    let table = TABLE.with_borrow_mut(|slot| match slot {
+        Some(t) if t.key == key => t.clone(),
+        _ => {
+            let t = std::rc::Rc::new(ResampleTable::build(key));
+            *slot = Some(t.clone());
+            t
+        }
+    });
+    let src = frame.as_standard_layout();
+    let src = src
+        .as_slice()
+        .ok_or_else(|| OctError::shape("frame", "not contiguous"))?;
+    let mut out = vec![0.0f32; n_angles * n_k];
+    table.gather(src, &mut out);
+    Array2::from_shape_vec((n_angles, n_k), out).map_err(|e| OctError::shape("polar image", e.to_string()))
+}
+
 fn check_image(field: &'static str, img: &ArrayView2<f32>, min_side: usize) -> Result<()> {
     let (r, c) = img.dim();
     if r < min_side || c < min_side {

@@ -60,6 +60,9 @@ pub struct ProfileEntry {
     /// `None` when the frame could not be analysed.
     pub area_mm2: Option<f64>,
     pub n_channels: usize,
+    /// The contour follows a side branch (not a reference candidate).
+    #[serde(default)]
+    pub side_branch: bool,
 }
 
 /// Result of a pullback analysis.
@@ -73,7 +76,8 @@ pub struct PullbackResult {
     /// Frame of the minimal lumen area.
     pub mla_frame: usize,
     pub mla_mm2: f64,
-    /// Largest-lumen frame within the window before / after the MLA frame.
+    /// Largest-lumen frame within the window before / after the MLA frame, among the frames
+    /// whose contour does not follow a side branch (any frame when all of them do).
     pub proximal_reference_frame: Option<usize>,
     pub distal_reference_frame: Option<usize>,
     pub reference_area_mm2: f64,
@@ -137,6 +141,7 @@ fn summarise(
             position_mm: i as f64 * spacing,
             area_mm2: area(i),
             n_channels: frames[i].as_ref().map_or(0, |f| f.n_channels()),
+            side_branch: frames[i].as_ref().is_some_and(|f| f.side_branch),
         })
         .collect();
     let (mla_frame, mla_mm2) = (0..frames.len())
@@ -144,10 +149,18 @@ fn summarise(
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .ok_or_else(|| OctError::NoLumen("no frame of the pullback could be analysed".into()))?;
     let w = (opts.reference_window_mm / spacing).floor() as usize;
+    // A side branch adds its ostium to the area: such frames are references only when the
+    // window holds nothing else.
+    let branch = |i: usize| frames[i].as_ref().is_some_and(|f| f.side_branch);
     let best_in = |range: std::ops::Range<usize>| {
-        range
-            .filter_map(|i| area(i).map(|a| (i, a)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
+        let best = |skip_branches: bool| {
+            range
+                .clone()
+                .filter(|&i| !(skip_branches && branch(i)))
+                .filter_map(|i| area(i).map(|a| (i, a)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+        };
+        best(true).or_else(|| best(false))
     };
     let prox = best_in(mla_frame.saturating_sub(w)..mla_frame);
     let dist = best_in(mla_frame + 1..(mla_frame + w + 1).min(frames.len()));
@@ -215,4 +228,66 @@ fn summarise(
         lesion_length_mm,
         web_candidate_frames,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::SyntheticSpec;
+
+    /// Frames with a side branch are skipped as references; the MLA is not affected.
+    #[test]
+    fn side_branch_frames_are_not_references() {
+        let spec = SyntheticSpec {
+            lumen_radius_mm: 1.2,
+            ..Default::default()
+        };
+        let mm = 0.0125;
+        let (img, _) = spec.cartesian(256, mm);
+        let opts = OctOptions {
+            mm_per_px: mm,
+            ..Default::default()
+        };
+        let one = crate::lumen::oct_lumen(img.view(), &opts).unwrap();
+        assert!(!one.side_branch, "a plain round lumen has no side branch");
+        // Areas: 5 mm² with a 2 mm² MLA at frame 10; frames 4 and 16 are the largest (6 and
+        // 6.5 mm²) because a side branch opens there, frames 6 and 14 the largest without.
+        let areas = [
+            5.0, 5.0, 5.0, 5.0, 6.0, 5.0, 5.5, 5.0, 4.0, 3.0, 2.0, 3.0, 4.0, 5.0, 5.4, 5.0, 6.5, 5.0, 5.0, 5.0,
+        ];
+        let frames: Vec<Option<OctFrameResult>> = areas
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| {
+                let mut f = one.clone();
+                f.metrics.area_mm2 = a;
+                f.side_branch = i == 4 || i == 16;
+                Some(f)
+            })
+            .collect();
+        let p = PullbackOptions {
+            frame_spacing_mm: 0.5,
+            frame: opts.clone(),
+            ..Default::default()
+        };
+        let r = summarise(frames.clone(), vec![], 0.5, &p).unwrap();
+        assert_eq!(r.mla_frame, 10);
+        assert_eq!(r.proximal_reference_frame, Some(6));
+        assert_eq!(r.distal_reference_frame, Some(14));
+        assert!((r.reference_area_mm2 - 0.5 * (5.5 + 5.4)).abs() < 1e-12);
+        assert!(r.profile[4].side_branch && !r.profile[6].side_branch);
+        // When every frame of a window follows a branch, the largest of them still serves.
+        let all: Vec<Option<OctFrameResult>> = frames
+            .into_iter()
+            .map(|f| {
+                f.map(|mut f| {
+                    f.side_branch = true;
+                    f
+                })
+            })
+            .collect();
+        let r = summarise(all, vec![], 0.5, &p).unwrap();
+        assert_eq!(r.proximal_reference_frame, Some(4));
+        assert_eq!(r.distal_reference_frame, Some(16));
+    }
 }

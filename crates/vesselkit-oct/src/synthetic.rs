@@ -100,6 +100,26 @@ impl SyntheticSpec {
             / n as f64
     }
 
+    /// Lumen area less the septa (the union of the channels, mm²), on a 4 µm grid.
+    pub fn channel_area_mm2(&self) -> f64 {
+        if self.septa.is_empty() {
+            return self.lumen_area_mm2();
+        }
+        let step = 0.004;
+        let ext = self.lumen_radius_mm * 1.5 + self.lumen_offset_mm.0.abs().max(self.lumen_offset_mm.1.abs());
+        let n = (2.0 * ext / step) as usize;
+        let mut septa = 0usize;
+        for i in 0..n {
+            for j in 0..n {
+                let (y, x) = (-ext + (i as f64 + 0.5) * step, -ext + (j as f64 + 0.5) * step);
+                if self.in_septum(y, x) && self.inside_lumen(y, x) {
+                    septa += 1;
+                }
+            }
+        }
+        self.lumen_area_mm2() - septa as f64 * step * step
+    }
+
     fn in_septum(&self, row_mm: f64, col_mm: f64) -> bool {
         let (dr, dc) = (row_mm - self.lumen_offset_mm.0, col_mm - self.lumen_offset_mm.1);
         self.septa.iter().any(|s| {

@@ -17,13 +17,18 @@ fn opts() -> OctOptions {
     }
 }
 
-/// Dice and relative area error of the detected lumen against the truth.
+/// Dice and relative area error of the detected outer contour against the truth outline.
 fn score(spec: &SyntheticSpec) -> (f64, f64, vesselkit_oct::OctFrameResult) {
     let (img, truth) = spec.cartesian(SIZE, MM);
     let res = oct_lumen(img.view(), &opts()).expect("lumen");
-    let mask = res.lumen_mask(SIZE, SIZE);
+    let mask = res.outline_mask(SIZE, SIZE);
     let d = dice(&mask, &truth);
-    let area_err = (res.metrics.area_mm2 - spec.lumen_area_mm2()).abs() / spec.lumen_area_mm2();
+    let area_err = (res.metrics.outline_area_mm2 - spec.lumen_area_mm2()).abs() / spec.lumen_area_mm2();
+    if spec.septa.is_empty() {
+        // Without septa the lumen is the outline.
+        assert_eq!(res.metrics.area_mm2, res.metrics.outline_area_mm2);
+        assert_eq!(res.lumen_mask(SIZE, SIZE), mask);
+    }
     (d, area_err, res)
 }
 
@@ -221,10 +226,14 @@ fn channels_are_counted_in_web_frames() {
     let specs = web_specs();
     let mut correct = 0;
     let mut counts = Vec::new();
+    let mut lumen_errs = Vec::new();
     for (spec, truth) in &specs {
         assert!(*truth >= 2, "every web spec splits the lumen");
         let (d, _, res) = score(spec);
         assert!(d >= 0.97, "outer contour must pass over septa: dice {d}");
+        // The lumen area leaves the septa out.
+        let want = spec.channel_area_mm2();
+        lumen_errs.push((res.metrics.area_mm2 - want) / want);
         counts.push((res.n_channels(), *truth));
         if res.n_channels() == *truth {
             correct += 1;
@@ -236,6 +245,8 @@ fn channels_are_counted_in_web_frames() {
         "channel count correct in {correct}/{} frames: {counts:?}",
         specs.len()
     );
+    let mean_abs = lumen_errs.iter().map(|e| e.abs()).sum::<f64>() / lumen_errs.len() as f64;
+    assert!(mean_abs <= 0.02, "mean |lumen area error| {mean_abs}: {lumen_errs:.3?}");
 }
 
 #[test]
@@ -260,6 +271,25 @@ fn septum_position_and_thickness() {
     assert!((s.thickness_mm - 0.08).abs() < 0.04, "{s:?}");
     // Chord length at offset 0.8 in a 1.6 mm circle: 2 sqrt(1.6² - 0.8²) = 2.77 mm.
     assert!((s.length_mm - 2.77).abs() < 0.3, "{s:?}");
+    // The centre line is the vertical chord at col offset 0.8 mm.
+    for p in [s.start, s.end] {
+        assert!(((p.col - c) * MM - 0.8).abs() < 0.03, "{s:?}");
+    }
+    // Lumen = outline less the band: 0.08 mm x 2.77 mm = 0.22 mm² (4.4 % of 8.04 mm²).
+    let want = spec.channel_area_mm2();
+    assert!((spec.lumen_area_mm2() - want - 0.08 * 2.77).abs() < 0.01, "{want}");
+    assert!(
+        (res.metrics.area_mm2 - want).abs() / want < 0.015,
+        "{} vs {want}",
+        res.metrics.area_mm2
+    );
+    let m = res.lumen_mask(SIZE, SIZE);
+    let (row_mid, col_band) = (c.round() as usize, (c + 0.8 / MM).round() as usize);
+    assert!(!m[[row_mid, col_band]], "the septum is not lumen");
+    assert!(
+        m[[row_mid, col_band - 8]] && m[[row_mid, col_band + 8]],
+        "channels on both sides are"
+    );
 }
 
 #[test]

@@ -330,7 +330,8 @@ fn build_topology(p: &AngioParams, rng: &mut ChaCha8Rng) -> Vec<Topo> {
         let r0 = t[b].d1 / 2.0;
         let can_split = t.len() + 2 <= p.max_branches && 2.0 * r0 >= 1.25 * p.min_diameter_mm;
         if !can_split {
-            // Terminal: longer and fading, as small vessels do when they get too thin to see.
+            // Terminal: longer and fading, as small vessels do when they get too thin to see
+            // (the fade itself is drawn by `layout`, see `TERMINAL_FADE_MM`).
             t[b].length *= 2.2;
             t[b].d1 = (t[b].d0 * 0.55).max(p.min_diameter_mm * 0.5);
             continue;
@@ -636,6 +637,39 @@ fn plateau(u: f64) -> f64 {
     }
 }
 
+/// A terminal branch fades out over its last this many mm: its diameter falls to
+/// `1 - TERMINAL_FADE_DIAMETER_LOSS` and its contrast to `1 - TERMINAL_FADE_CONTRAST_LOSS` of
+/// their values where the fade begins, smoothly, as distal pulmonary vessels become too thin
+/// and faint to see. Without it the picture ends in a square cut-off of a 1+ mm vessel, which
+/// is what an occlusion looks like, while the truth says `BranchEnd::Taper`.
+const TERMINAL_FADE_MM: f64 = 6.0;
+const TERMINAL_FADE_DIAMETER_LOSS: f64 = 0.5;
+/// Not quite 1: the tip still fills (a bolus arrival exists), it is just below the noise.
+const TERMINAL_FADE_CONTRAST_LOSS: f64 = 0.95;
+
+/// Where the terminal fade of branch `b` begins (mm along it); infinity when it has children
+/// or ends in an occlusion. It never starts inside a lesion or the normal lumen kept around it.
+fn fade_start(t: &[Topo], b: usize, plan: Option<&Plan>) -> f64 {
+    if !t[b].children.is_empty() || plan.is_some_and(|pl| pl.ty == LesionType::Occlusion) {
+        return f64::INFINITY;
+    }
+    let after_lesion = plan.map_or(0.0, |pl| lesion_span(pl).1 + lesion_margin(mean_d(&t[b])));
+    (t[b].length - TERMINAL_FADE_MM).max(after_lesion).max(0.0)
+}
+
+/// Diameter and contrast factors at `s` mm along a branch of length `len` whose fade begins
+/// at `from`.
+fn terminal_fade(s: f64, from: f64, len: f64) -> (f64, f64) {
+    if !(s > from && len > from) {
+        return (1.0, 1.0);
+    }
+    let w = crate::common::smoothstep((s - from) / (len - from));
+    (
+        1.0 - TERMINAL_FADE_DIAMETER_LOSS * w,
+        1.0 - TERMINAL_FADE_CONTRAST_LOSS * w,
+    )
+}
+
 fn layout(p: &AngioParams, t: &[Topo], plans: Vec<Plan>, rng: &mut ChaCha8Rng) -> Layout {
     let ds = 0.5 * p.mm_per_px;
     let n = t.len();
@@ -689,6 +723,7 @@ fn layout(p: &AngioParams, t: &[Topo], plans: Vec<Plan>, rng: &mut ChaCha8Rng) -
             hd
         };
         let len = t[b].length;
+        let fade_from = fade_start(t, b, plan);
         let steps = (len / ds).ceil().max(1.0) as usize;
         let (mut r, mut c) = (start_r, start_c);
         let (mut conc, mut extra) = inherit[b];
@@ -701,7 +736,8 @@ fn layout(p: &AngioParams, t: &[Topo], plans: Vec<Plan>, rng: &mut ChaCha8Rng) -
                 r += step * hm.sin();
                 c += step * hm.cos();
             }
-            let d_ref = t[b].d0 + (t[b].d1 - t[b].d0) * (s / len);
+            let (fade_d, fade_c) = terminal_fade(s, fade_from, len);
+            let d_ref = (t[b].d0 + (t[b].d1 - t[b].d0) * (s / len)) * fade_d;
             let mut d = d_ref;
             let (mut web_w, mut web_n, mut web_t) = (0.0, 1u8, 0.0);
             if let Some(pl) = plan {
@@ -740,7 +776,7 @@ fn layout(p: &AngioParams, t: &[Topo], plans: Vec<Plan>, rng: &mut ChaCha8Rng) -
                 s,
                 d_ref,
                 d,
-                conc,
+                conc: conc * fade_c,
                 extra_ms: extra,
                 web_w,
                 web_n,
@@ -1328,6 +1364,80 @@ mod tests {
             mask_mm2 < area_mm2 * 1.05 && mask_mm2 > area_mm2 * 0.6,
             "{mask_mm2} vs {area_mm2}"
         );
+    }
+
+    #[test]
+    fn terminal_ends_fade_out() {
+        // The full-size field: in the small one most terminal branches leave the image.
+        let p = AngioParams::default();
+        let lay = build_geometry(&p, 5).unwrap();
+        let proj = project(&p, &lay);
+        let truth = truth_branches(&p, &lay);
+        let ss = p.supersample as f64;
+        let mut checked = 0;
+        for b in truth
+            .iter()
+            .filter(|b| b.distal_end == BranchEnd::Taper && b.length_mm > 2.0 * TERMINAL_FADE_MM)
+        {
+            if lay.plans.iter().any(|pl| pl.branch == b.id) {
+                continue;
+            }
+            let at = |arc: f64| {
+                b.samples
+                    .iter()
+                    .min_by(|x, y| (x.arc_mm - arc).abs().total_cmp(&(y.arc_mm - arc).abs()))
+                    .copied()
+                    .unwrap()
+            };
+            let len = b.length_mm;
+            let (before, tip) = (at(len - TERMINAL_FADE_MM), at(len));
+            // Truth: the diameter halves (on top of the branch's own linear taper) and the
+            // contrast falls to 5 % of where the fade begins.
+            let ratio = tip.diameter_mm / before.diameter_mm;
+            assert!(
+                (0.35..=0.52).contains(&ratio),
+                "branch {}: diameter ratio {ratio}",
+                b.id
+            );
+            assert!(tip.contrast <= 0.06 * before.contrast && before.contrast > 0.0, "{b:?}");
+            // Rendered: this branch's projected contrast (chord × concentration) along its
+            // centreline falls mm by mm to near nothing over the last mm.
+            let id = b.id;
+            let l = path_length_map(&p, &proj, |k, (conc, _, _)| if k == id { conc } else { 0.0 });
+            let drawn = |arc: f64| {
+                let q = at(arc).point;
+                let (r, c) = (((q.row + 0.5) * ss) as usize, ((q.col + 0.5) * ss) as usize);
+                let mut m = 0.0f32;
+                for i in r.saturating_sub(2)..(r + 3).min(l.nrows()) {
+                    for j in c.saturating_sub(2)..(c + 3).min(l.ncols()) {
+                        m = m.max(l[[i, j]]);
+                    }
+                }
+                f64::from(m)
+            };
+            let inside = |arc: f64| {
+                let q = at(arc).point;
+                q.row > 2.0 && q.col > 2.0 && q.row < p.rows as f64 - 3.0 && q.col < p.cols as f64 - 3.0
+            };
+            if !inside(len - TERMINAL_FADE_MM) || !inside(len - 0.3) {
+                continue;
+            }
+            let start = drawn(len - TERMINAL_FADE_MM);
+            assert!(start > 0.0);
+            let mut prev = start;
+            for k in 1..=5 {
+                let v = drawn(len - TERMINAL_FADE_MM + k as f64);
+                assert!(v < prev, "branch {id}: {v} after {prev} at mm {k} of the fade");
+                prev = v;
+            }
+            let last_mm = drawn(len - 0.5).max(drawn(len));
+            assert!(last_mm < 0.1 * start, "branch {id}: last mm {last_mm} vs {start}");
+            checked += 1;
+            if checked == 3 {
+                break;
+            }
+        }
+        assert!(checked >= 2, "only {checked} terminal branches checked");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p vesselkit --example lesion_diagnostics -- [--cases N] [--seed S]
-//!     [--cine N] [--cache DIR] [--profile]
+//!     [--cine N] [--cache DIR] [--profile] [--rules FILE]
 //! ```
 //! `--cache DIR` stores the measured vessel trees so that later runs only redo the lesion stage
 //! (delete the directory when the angiography stage changes). `--profile` prints the diameter
@@ -93,6 +93,36 @@ fn nearest_sample(tree: &VesselTree, p: Point) -> Option<(usize, usize, f64)> {
     best
 }
 
+/// The truth station nearest to `p`: branch, arc / length, how the branch ends, and the drawn
+/// diameter and contrast there (tells a false positive at a vessel end from one mid-vessel).
+fn nearest_truth(truth: &AngioTruth, p: Point) -> String {
+    let mut best: Option<(f64, usize, usize)> = None;
+    for (bi, b) in truth.branches.iter().enumerate() {
+        for (i, s) in b.samples.iter().enumerate() {
+            let d = s.point.dist(p);
+            if best.is_none_or(|x| d < x.0) {
+                best = Some((d, bi, i));
+            }
+        }
+    }
+    let Some((d, bi, i)) = best else {
+        return "no truth".into();
+    };
+    let b = &truth.branches[bi];
+    let s = &b.samples[i];
+    format!(
+        "truth br {bi} gen {} arc {:.1}/{:.1} {:?} children {} d {:.2} c {:.2} at {:.1} mm",
+        b.generation,
+        s.arc_mm,
+        b.length_mm,
+        b.distal_end,
+        b.children.len(),
+        s.diameter_mm,
+        s.contrast,
+        d * truth.mm_per_px
+    )
+}
+
 fn describe(l: &Lesion, tree: &VesselTree) -> String {
     let ev = &l.evidence;
     if ev.cutoff
@@ -112,7 +142,7 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
         };
         d.sort_by(f64::total_cmp);
         return format!(
-            "{:?} conf {:.2} CUTOFF ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} | {}",
+            "{:?} conf {:.2} CUTOFF ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} | {}",
             l.lesion_type,
             l.confidence,
             l.reference_diameter_mm,
@@ -125,6 +155,7 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
             ev.length_mm,
             ev.reliable_fraction,
             ev.continuation_gap_mm.map(|g| (g * 10.0).round() / 10.0),
+            ev.beyond_end_ratio.map(|g| (g * 100.0).round() / 100.0),
             ev.rule_text
         );
     }
@@ -312,7 +343,13 @@ fn score(
     for (i, l) in lesions.iter().enumerate() {
         if md[i].is_none() {
             let s = dsites[i];
-            println!("  FP ({:.0},{:.0}) {}", s.row, s.col, describe(l, tree));
+            println!(
+                "  FP ({:.0},{:.0}) [{}] {}",
+                s.row,
+                s.col,
+                nearest_truth(truth, Point::new(s.row - offset[0], s.col - offset[1])),
+                describe(l, tree)
+            );
         }
     }
     // Recommendation 9 on the pipeline's own types.
@@ -369,6 +406,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cine_cases = 2usize;
     let mut cache: Option<PathBuf> = None;
     let mut show_profile = false;
+    let mut rules_path: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -377,11 +415,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--cine" => cine_cases = args.next().ok_or("--cine N")?.parse()?,
             "--cache" => cache = Some(PathBuf::from(args.next().ok_or("--cache DIR")?)),
             "--profile" => show_profile = true,
+            "--rules" => rules_path = Some(PathBuf::from(args.next().ok_or("--rules FILE")?)),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     let opts = vesselkit::Options::default();
-    let rules = Rules::default();
+    let rules = match &rules_path {
+        Some(p) => Rules::from_path(p)?,
+        None => Rules::default(),
+    };
     let cal = |mm: f64| Calibration {
         mm_per_px: mm,
         source: CalibrationSource::PixelSpacing,
@@ -422,12 +464,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..cine_cases {
         let s = seed + 10_000 + i as u64;
         let ph = generate_cine(&CineParams::default(), s)?;
+        // The frame the tree was measured on is cached beside it: densitometry reads that frame.
+        let frame_file = cache.as_ref().map(|d| d.join(format!("cine_{s}.frame")));
+        let mut frame_used: Option<usize> = frame_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| t.trim().parse().ok());
         let tree = cached_tree(&cache, &format!("cine_{s}"), || {
             let cine = Cine::new(ph.frames.clone(), cal(ph.truth.geometry.mm_per_px), ph.frame_times_ms())
                 .expect("phantom cine");
-            vesselkit::analyze(&cine, &opts).expect("analysis").angio.tree
+            let an = vesselkit::analyze(&cine, &opts).expect("analysis");
+            frame_used = Some(an.frame_used);
+            if let Some(f) = &frame_file {
+                let _ = std::fs::write(f, an.frame_used.to_string());
+            }
+            an.angio.tree
         });
-        let a = vesselkit::lesion::assess(&tree, &rules, &PlanInput::default())?;
+        let img = ph.frames.index_axis(
+            ndarray::Axis(0),
+            frame_used.ok_or("frame used unknown: clear the cache")?,
+        );
+        let opacity = vesselkit::branch_opacity(img, &tree);
+        let d = &rules.detection;
+        let beyond = vesselkit::beyond_end_ratio(img, &tree, &opacity, d.angle_window_mm, 1.0, d.beyond_end_probe_mm);
+        let mut lesions = vesselkit::lesion::detect_with_opacity(&tree, &opacity, &beyond, &rules)?;
+        vesselkit::lesion::drop_edge_cutoffs(&mut lesions, img.dim(), &tree, &rules);
+        let a = vesselkit::lesion::assess_detected(lesions, &tree, &rules, &PlanInput::default())?;
         let n = ph.truth.frames.len().max(1) as f64;
         let off = ph.truth.frames.iter().fold([0.0, 0.0], |acc, f| {
             [acc[0] + f.vessel_offset_px[0] / n, acc[1] + f.vessel_offset_px[1] / n]
