@@ -172,3 +172,17 @@ def test_analyze_a_phantom_cine():
         assert not (early and seen_late)
     assert sorted(l["priority"] for l in rep.lesions) == list(range(1, len(rep.lesions) + 1))
     assert json.loads(rep.to_json())["lesions"] == rep.lesions
+
+
+def test_segmentation_ignores_the_image_intensifier_mask(shared_data):
+    """The NEMA XA frame is a disc of exposed detector inside a black mask. The mask's rim is a
+    far stronger step than any vessel: unless it is recognised, it sets every relative
+    threshold and the vessels inside are lost."""
+    frame = vesselkit.read(shared_data / "dicom-xa-nema" / "XA1_UNC").pixels[0]
+    outside = frame == frame.min()
+    mask = vesselkit.segment(frame)
+    exposed = ~outside
+    # Vessels fill a good part of the exposed field (a dense cerebral network), and nothing
+    # is found in the mask itself.
+    assert mask[exposed].mean() > 0.05
+    assert not mask[outside].any()

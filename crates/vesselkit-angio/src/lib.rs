@@ -13,6 +13,7 @@ pub mod catheter;
 pub mod centerline;
 pub mod cine;
 pub mod error;
+pub mod fov;
 pub mod mask;
 pub mod measure;
 pub mod profile;

@@ -38,6 +38,10 @@ pub struct SegmentOptions {
     pub min_component_fraction: f32,
     /// Optional seed: keep only the component that contains (or is nearest to) this point.
     pub seed: Option<Point>,
+    /// Find a shutter or image-intensifier mask (a flat region at the intensity extreme touching
+    /// the border, covering at least 1 % of the frame), fill it smoothly from the inside before
+    /// filtering and ignore responses within `2 * max sigma + 2` px of it (see [`crate::fov`]).
+    pub field_of_view: bool,
 }
 
 impl Default for SegmentOptions {
@@ -54,6 +58,7 @@ impl Default for SegmentOptions {
             max_hole_px: 30,
             min_component_fraction: 0.0,
             seed: None,
+            field_of_view: true,
         }
     }
 }
@@ -195,6 +200,13 @@ fn validate(o: &SegmentOptions, dim: (usize, usize)) -> Result<()> {
 pub fn segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segmentation> {
     check_image("image", &img)?;
     validate(opts, img.dim())?;
+    let outside = if opts.field_of_view {
+        crate::fov::outside_field_of_view(img, 0.01)
+    } else {
+        None
+    };
+    let filled = outside.as_ref().map(|o| crate::fov::fill_outside(img, o));
+    let img = filled.as_ref().map_or(img, |f| f.view());
     // The two filters are independent: run them side by side (each is parallel inside too).
     let (v, contrast) = rayon::join(
         || vesselness(img, &opts.vesselness),
@@ -210,7 +222,21 @@ pub fn segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segmentati
             })
         },
     );
-    let (v, contrast) = (v?, contrast?);
+    let (mut v, mut contrast) = (v?, contrast?);
+    if let Some(o) = &outside {
+        let max_sigma = opts.vesselness.sigmas_px.iter().copied().fold(1f32, f32::max);
+        let margin = (2.0 * max_sigma).ceil() as usize + 2;
+        let near = crate::fov::grow(o, margin);
+        Zip::from(&mut v.response)
+            .and(&mut contrast)
+            .and(&near)
+            .par_for_each(|r, c, &n| {
+                if n {
+                    *r = 0.0;
+                    *c = 0.0;
+                }
+            });
+    }
     let state = {
         let flatten = opts.background_radius_px > 0;
         let (v_ref, c_ref) = rayon::join(
