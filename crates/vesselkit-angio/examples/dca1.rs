@@ -21,7 +21,33 @@ fn main() -> Result<(), String> {
         eprintln!("skipping: DCA1 data not found (pass DATA_DIR)");
         return Ok(());
     }
-    let opts = SegmentOptions::dca1();
+    let mut opts = SegmentOptions::dca1();
+    // Overrides for sweeps on `train`: VK_<FIELD>=value.
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f32>().ok());
+    if let Some(v) = env("VK_HIGH_V") {
+        opts.high_vesselness = v;
+    }
+    if let Some(v) = env("VK_LOW_V") {
+        opts.low_vesselness = v;
+    }
+    if let Some(v) = env("VK_HIGH_C") {
+        opts.high_contrast = v;
+    }
+    if let Some(v) = env("VK_LOW_C") {
+        opts.low_contrast = v;
+    }
+    if let Some(v) = env("VK_MIN_OBJ") {
+        opts.min_object_px = v as usize;
+    }
+    if let Some(v) = env("VK_MIN_FRAC") {
+        opts.min_component_fraction = v;
+    }
+    if let Some(v) = env("VK_BG_R") {
+        opts.background_radius_px = v as usize;
+    }
+    if let Some(v) = env("VK_TH_SIGMA") {
+        opts.tophat_sigma_px = v;
+    }
     for folder in ["train", "test"] {
         let mut scores = Vec::new();
         for n in 1..=40 {
