@@ -116,6 +116,8 @@ const IN_NEXT: u8 = 4;
 const NODE: u8 = 8;
 const VISITED: u8 = 16;
 const TOUCHED: u8 = 32;
+/// Candidate lists at least this long are marked in parallel.
+const PAR_MARK_FROM: usize = 8192;
 
 impl Grid {
     fn from_mask(mask: &Array2<bool>) -> Self {
@@ -278,6 +280,9 @@ fn tables() -> Tables {
 fn thin(g: &mut Grid, t: &Tables, mut candidates: Vec<usize>, first_pass: Option<Vec<usize>>) {
     let mut deleted = Vec::new();
     let mut to_delete = Vec::new();
+    // Pixels with 7 or 8 set neighbours are not deletable until a neighbour goes, which lists
+    // them again.
+    candidates.retain(|&i| g.px[i] != 0 && g.code(i).count_ones() <= 6);
     for &i in &candidates {
         g.flags[i] |= LISTED;
     }
@@ -285,10 +290,19 @@ fn thin(g: &mut Grid, t: &Tables, mut candidates: Vec<usize>, first_pass: Option
         let mut changed = false;
         for step in 0..2 {
             to_delete.clear();
-            for &i in &candidates {
-                if g.px[i] != 0 && t.zs[step][g.code(i) as usize] {
-                    to_delete.push(i);
-                }
+            let marks = |i: usize| g.px[i] != 0 && t.zs[step][g.code(i) as usize];
+            if candidates.len() >= PAR_MARK_FROM {
+                // Marking only reads the grid: split long lists over the pool.
+                use rayon::prelude::*;
+                to_delete.par_extend(
+                    candidates
+                        .par_iter()
+                        .copied()
+                        .with_min_len(PAR_MARK_FROM / 2)
+                        .filter(|&i| marks(i)),
+                );
+            } else {
+                to_delete.extend(candidates.iter().copied().filter(|&i| marks(i)));
             }
             for &i in &to_delete {
                 g.px[i] = 0;
@@ -307,11 +321,11 @@ fn thin(g: &mut Grid, t: &Tables, mut candidates: Vec<usize>, first_pass: Option
             changed |= !to_delete.is_empty();
             deleted.extend_from_slice(&to_delete);
         }
-        // Drop deleted pixels, those with 7 or 8 set neighbours, and those whose neighbourhood
-        // did not change in this iteration (found non-deletable by both sub-iterations, they
-        // stay so): none is deletable until a neighbour goes, which lists it again.
+        // Drop deleted pixels and those whose neighbourhood did not change in this iteration
+        // (found non-deletable by both sub-iterations, they stay so until a neighbour goes,
+        // which lists them again).
         candidates.retain(|&i| {
-            let keep = g.px[i] != 0 && g.flags[i] & TOUCHED != 0 && g.code(i).count_ones() <= 6;
+            let keep = g.px[i] != 0 && g.flags[i] & TOUCHED != 0;
             g.flags[i] &= !TOUCHED;
             if !keep {
                 g.flags[i] &= !LISTED;
@@ -763,6 +777,8 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
         order.insert(0, m);
     }
     let mut branches: Vec<CenterlineBranch> = Vec::new();
+    // Pixel chain of each branch, proximal to distal; smoothed in parallel at the end.
+    let mut paths: Vec<Vec<(usize, usize)>> = Vec::new();
     let mut edge_used = vec![false; g.edges.len()];
     let mut root = None;
     for ci in order {
@@ -820,20 +836,13 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
                 if let Some(p) = parent {
                     branches[p].children.push(id);
                 }
-                let points = smooth_resample(&path, opts.smooth_sigma_px, opts.step_px);
-                let radius_px = points
-                    .iter()
-                    .map(|p| {
-                        let (r, c) = (p.row.round().max(0.0) as usize, p.col.round().max(0.0) as usize);
-                        dist.get([r, c]).copied().unwrap_or(0.0)
-                    })
-                    .collect();
+                paths.push(path);
                 branches.push(CenterlineBranch {
                     id,
                     parent,
                     children: Vec::new(),
-                    points,
-                    radius_px,
+                    points: Vec::new(),
+                    radius_px: Vec::new(),
                     start_degree: g.nodes[v].edges.len(),
                     end_degree: g.nodes[to].edges.len(),
                     start_node_radius_px: node_radius(&g.nodes[v]),
@@ -850,6 +859,18 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
             root = Some(first_branch);
         }
     }
+    use rayon::prelude::*;
+    branches.par_iter_mut().zip(paths.par_iter()).for_each(|(b, path)| {
+        b.points = smooth_resample(path, opts.smooth_sigma_px, opts.step_px);
+        b.radius_px = b
+            .points
+            .iter()
+            .map(|p| {
+                let (r, c) = (p.row.round().max(0.0) as usize, p.col.round().max(0.0) as usize);
+                dist.get([r, c]).copied().unwrap_or(0.0)
+            })
+            .collect();
+    });
     Ok(Centerlines {
         branches,
         root,
