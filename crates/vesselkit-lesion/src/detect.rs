@@ -353,7 +353,9 @@ fn defect_sign(b: &Branch, r: std::ops::Range<usize>, rules: &Rules) -> (usize, 
     (multi, low)
 }
 
-fn candidate_segments(p: &Profile, rules: &Rules) -> Vec<Segment> {
+/// `calibrated`: the profile is in mm (the web-from-shape lengths are physical; in pixels of an
+/// uncalibrated image they mean nothing, so mild narrowings are not kept there).
+fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segment> {
     let det = &rules.detection;
     let c = &rules.classification;
     let n = p.s.len();
@@ -371,7 +373,8 @@ fn candidate_segments(p: &Profile, rules: &Rules) -> Vec<Segment> {
             let deepest = (start..=k).map(|m| p.ratio(ok[m])).fold(f64::INFINITY, f64::min);
             let (a, z) = (p.s[ok[start]], p.s[ok[k]]);
             // A mild narrowing counts only with a flat lumen on reliable samples throughout.
-            let shallow = deepest > max_ratio
+            let shallow = calibrated
+                && deepest > max_ratio
                 && deepest <= 1.0 - c.web_min_ds_pct / 100.0
                 && p.range(a, z).all(|i| p.b.samples[i].reliable)
                 && p.plateau_mm(a, z, det.shoulder_fraction)
@@ -969,7 +972,7 @@ fn detect_branch(
     let p = Profile::new(bi, b, opacity, rules)?;
     let mut out = Vec::new();
     let occ = occlusion(&p, tree, beyond_end, rules);
-    let mut segs = candidate_segments(&p, rules);
+    let mut segs = candidate_segments(&p, rules, tree.calibration.is_calibrated());
     if let Some(o) = &occ {
         // Narrowing into the stump is part of the occlusion.
         let cut = o

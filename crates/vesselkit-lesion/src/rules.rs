@@ -168,7 +168,8 @@ pub struct ClassificationRules {
     /// B (web) from the profile shape: a narrowing of at least this % diameter stenosis (and
     /// below `detection.min_ds_pct`, so not reported otherwise) is a candidate web when its lumen
     /// stays flat (see `web_plateau_min_mm`). Webs narrow the lumen only mildly; their lucent
-    /// lines are often below what a single frame resolves. **UNVERIFIED** default 15.
+    /// lines are often below what a single frame resolves. Calibrated images only (the lengths
+    /// are physical). **UNVERIFIED** default 15.
     pub web_min_ds_pct: f64,
     /// B (web) from the profile shape: the narrowing stays in the lower half of its depth for at
     /// least this length, mm (a flat, slit-like lumen between abrupt shoulders; noise dips and

@@ -98,6 +98,10 @@ fn mild_narrowing_below_threshold_is_not_reported() {
         l[0].evidence.plateau_mm
     );
     assert!(l[0].confidence <= 0.75 && l[0].confidence > 0.5, "{}", l[0].confidence);
+    // On an uncalibrated image (lengths in px) the shape rule does not apply.
+    let mut t = one(mild(3.2, 4.0));
+    t.calibration = vesselkit_core::Calibration::uncalibrated();
+    assert!(detect(&t, &Rules::default()).unwrap().is_empty());
     // With the web-shape threshold at the detection threshold the mild narrowing is not kept.
     let mut r = Rules::default();
     r.classification.web_min_ds_pct = r.detection.min_ds_pct;
