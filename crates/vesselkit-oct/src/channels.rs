@@ -385,14 +385,18 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
     // Pixels of the bright components that separate channels, as points of the analysis frame.
     let mut pts: Vec<(f64, f64)> = Vec::new();
     let mut septum_area = 0.0f64;
+    // Buffers reused across components (speckle makes many small ones).
+    let mut pix: Vec<usize> = Vec::new();
+    let mut touching: Vec<usize> = Vec::new();
     for start in 0..na * nk {
         if state[start] != BRIGHT || blab[start] != 0 {
             continue;
         }
         blab[start] = 1;
-        let mut pix = vec![start];
+        pix.clear();
+        pix.push(start);
+        touching.clear();
         let mut i = 0;
-        let mut touching: Vec<usize> = Vec::new();
         while i < pix.len() {
             let p = pix[i];
             i += 1;
