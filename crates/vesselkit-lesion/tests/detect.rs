@@ -402,6 +402,40 @@ fn unreliable_samples_lower_confidence_and_are_skipped() {
 }
 
 #[test]
+fn narrow_unreliable_core_of_a_ring_is_measured() {
+    // The narrowest 1.4 mm of the ring (centre 20 mm) is flagged unreliable, as in a winding.
+    let mut b = ring_branch(1.0);
+    b.flow_grade = Some(3);
+    for s in b.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() < 0.7) {
+        s.reliable = false;
+    }
+    let l = detect(&one(b.clone()), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(close(l[0].mld_mm, 1.0, 1e-9), "{}", l[0].mld_mm);
+    assert!(close(l[0].evidence.arc_mm, 20.0, 0.051), "{}", l[0].evidence.arc_mm);
+    // Reliable samples only: the MLD is the narrowest reliable flank sample, wider than 1 mm.
+    let mut r = Rules::default();
+    r.detection.narrow_unreliable_max_mm = 0.0;
+    let l = detect(&one(b.clone()), &r).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(l[0].mld_mm > 1.3, "{}", l[0].mld_mm);
+    // A flagged stretch longer than the limit is not filled in.
+    let mut long = ring_branch(1.0);
+    for s in long.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() < 2.0) {
+        s.reliable = false;
+    }
+    let l = detect(&one(long), &Rules::default()).unwrap();
+    assert!(l.iter().all(|l| l.mld_mm > 1.3), "{l:#?}");
+    // Flagged samples that read wide (an overlap) are never used.
+    let mut wide = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |_| 4.0);
+    for s in wide.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() < 0.7) {
+        s.reliable = false;
+        s.diameter_mm = 6.0;
+    }
+    assert!(detect(&one(wide), &Rules::default()).unwrap().is_empty());
+}
+
+#[test]
 fn malformed_branch_is_an_error_naming_the_field() {
     let mut b = ring_branch(1.0);
     b.samples[7].arc_mm = b.samples[6].arc_mm;
