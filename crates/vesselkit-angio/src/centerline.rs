@@ -698,10 +698,16 @@ fn smooth_resample(path: &[(usize, usize)], sigma: f64, step: f64) -> Vec<Point>
 /// Skeleton, graph, pruning and tree of a vessel mask. Returns an empty tree for an empty mask.
 pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Centerlines> {
     opts.validate()?;
-    let dist = distance_transform(mask);
-    let mut grid = Grid::from_mask(mask);
-    let cands = grid.set_pixels();
-    thin(&mut grid, &tables(), cands, None);
+    // The distance transform and the thinning are independent: run them side by side.
+    let (dist, mut grid) = rayon::join(
+        || distance_transform(mask),
+        || {
+            let mut grid = Grid::from_mask(mask);
+            let cands = grid.set_pixels();
+            thin(&mut grid, &tables(), cands, None);
+            grid
+        },
+    );
     let g = prune(&mut grid, &dist, opts);
     let skel = grid.to_mask(mask.nrows());
     let node_pos = |n: &Node| {
