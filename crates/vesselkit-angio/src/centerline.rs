@@ -996,6 +996,22 @@ mod tests {
         }
         let y = y_mask();
         assert_eq!(skeletonize(&y), skeletonize_reference(&y));
+        // Dense noise: candidate lists long enough to be marked in parallel.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let noise = Array2::from_shape_fn((160, 170), |_| rng.random_bool(0.6));
+        let listed = noise
+            .indexed_iter()
+            .filter(|&((r, c), &v)| {
+                let n = (r.saturating_sub(1)..(r + 2).min(160))
+                    .flat_map(|y| (c.saturating_sub(1)..(c + 2).min(170)).map(move |x| (y, x)))
+                    .filter(|&q| q != (r, c) && noise[q])
+                    .count();
+                v && n <= 6
+            })
+            .count();
+        assert!(listed >= PAR_MARK_FROM, "{listed}");
+        assert_eq!(skeletonize(&noise), skeletonize_reference(&noise));
     }
 
     #[test]
