@@ -5,7 +5,9 @@
 //! level between lumen and wall are septum candidates; the remaining dark region is split into
 //! 4-connected components (the catheter counts as lumen, so everything that touches it is one
 //! channel); components above a minimum area are channels, and bright components that touch two
-//! or more channels are septa.
+//! or more channels (or, in a web, run long inside one) hold the septa. Those are split into
+//! straight pieces (a hub with n arms gives n), each re-centred and sized on the image
+//! (module `septa`) so that the lumen area can leave them out.
 
 use crate::lumen::{OctOptions, PolarWork, Source, circular_runs};
 use crate::polar::CartesianGrid;

@@ -116,7 +116,8 @@ pub struct OctFrameResult {
     pub metrics: LumenMetrics,
     /// Dark lumen components separated by septa, largest first.
     pub channels: Vec<Channel>,
-    /// Thin bright structures that separate two or more channels.
+    /// Thin bright tissue bands that separate channels, one per straight piece (a hub with n
+    /// arms gives n); `lumen_mask` and `metrics.area_mm2` leave them out.
     pub septa: Vec<Septum>,
     /// The pixel frame of `contour`.
     pub grid: CartesianGrid,
