@@ -116,6 +116,8 @@ const IN_NEXT: u8 = 4;
 const NODE: u8 = 8;
 const VISITED: u8 = 16;
 const TOUCHED: u8 = 32;
+/// Candidate lists at least this long are marked in parallel.
+const PAR_MARK_FROM: usize = 8192;
 
 impl Grid {
     fn from_mask(mask: &Array2<bool>) -> Self {
@@ -278,6 +280,9 @@ fn tables() -> Tables {
 fn thin(g: &mut Grid, t: &Tables, mut candidates: Vec<usize>, first_pass: Option<Vec<usize>>) {
     let mut deleted = Vec::new();
     let mut to_delete = Vec::new();
+    // Pixels with 7 or 8 set neighbours are not deletable until a neighbour goes, which lists
+    // them again.
+    candidates.retain(|&i| g.px[i] != 0 && g.code(i).count_ones() <= 6);
     for &i in &candidates {
         g.flags[i] |= LISTED;
     }
@@ -285,10 +290,19 @@ fn thin(g: &mut Grid, t: &Tables, mut candidates: Vec<usize>, first_pass: Option
         let mut changed = false;
         for step in 0..2 {
             to_delete.clear();
-            for &i in &candidates {
-                if g.px[i] != 0 && t.zs[step][g.code(i) as usize] {
-                    to_delete.push(i);
-                }
+            let marks = |i: usize| g.px[i] != 0 && t.zs[step][g.code(i) as usize];
+            if candidates.len() >= PAR_MARK_FROM {
+                // Marking only reads the grid: split long lists over the pool.
+                use rayon::prelude::*;
+                to_delete.par_extend(
+                    candidates
+                        .par_iter()
+                        .copied()
+                        .with_min_len(PAR_MARK_FROM / 2)
+                        .filter(|&i| marks(i)),
+                );
+            } else {
+                to_delete.extend(candidates.iter().copied().filter(|&i| marks(i)));
             }
             for &i in &to_delete {
                 g.px[i] = 0;
@@ -307,11 +321,11 @@ fn thin(g: &mut Grid, t: &Tables, mut candidates: Vec<usize>, first_pass: Option
             changed |= !to_delete.is_empty();
             deleted.extend_from_slice(&to_delete);
         }
-        // Drop deleted pixels, those with 7 or 8 set neighbours, and those whose neighbourhood
-        // did not change in this iteration (found non-deletable by both sub-iterations, they
-        // stay so): none is deletable until a neighbour goes, which lists it again.
+        // Drop deleted pixels and those whose neighbourhood did not change in this iteration
+        // (found non-deletable by both sub-iterations, they stay so until a neighbour goes,
+        // which lists them again).
         candidates.retain(|&i| {
-            let keep = g.px[i] != 0 && g.flags[i] & TOUCHED != 0 && g.code(i).count_ones() <= 6;
+            let keep = g.px[i] != 0 && g.flags[i] & TOUCHED != 0;
             g.flags[i] &= !TOUCHED;
             if !keep {
                 g.flags[i] &= !LISTED;
@@ -684,10 +698,16 @@ fn smooth_resample(path: &[(usize, usize)], sigma: f64, step: f64) -> Vec<Point>
 /// Skeleton, graph, pruning and tree of a vessel mask. Returns an empty tree for an empty mask.
 pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Centerlines> {
     opts.validate()?;
-    let dist = distance_transform(mask);
-    let mut grid = Grid::from_mask(mask);
-    let cands = grid.set_pixels();
-    thin(&mut grid, &tables(), cands, None);
+    // The distance transform and the thinning are independent: run them side by side.
+    let (dist, mut grid) = rayon::join(
+        || distance_transform(mask),
+        || {
+            let mut grid = Grid::from_mask(mask);
+            let cands = grid.set_pixels();
+            thin(&mut grid, &tables(), cands, None);
+            grid
+        },
+    );
     let g = prune(&mut grid, &dist, opts);
     let skel = grid.to_mask(mask.nrows());
     let node_pos = |n: &Node| {
@@ -763,6 +783,8 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
         order.insert(0, m);
     }
     let mut branches: Vec<CenterlineBranch> = Vec::new();
+    // Pixel chain of each branch, proximal to distal; smoothed in parallel at the end.
+    let mut paths: Vec<Vec<(usize, usize)>> = Vec::new();
     let mut edge_used = vec![false; g.edges.len()];
     let mut root = None;
     for ci in order {
@@ -820,20 +842,13 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
                 if let Some(p) = parent {
                     branches[p].children.push(id);
                 }
-                let points = smooth_resample(&path, opts.smooth_sigma_px, opts.step_px);
-                let radius_px = points
-                    .iter()
-                    .map(|p| {
-                        let (r, c) = (p.row.round().max(0.0) as usize, p.col.round().max(0.0) as usize);
-                        dist.get([r, c]).copied().unwrap_or(0.0)
-                    })
-                    .collect();
+                paths.push(path);
                 branches.push(CenterlineBranch {
                     id,
                     parent,
                     children: Vec::new(),
-                    points,
-                    radius_px,
+                    points: Vec::new(),
+                    radius_px: Vec::new(),
                     start_degree: g.nodes[v].edges.len(),
                     end_degree: g.nodes[to].edges.len(),
                     start_node_radius_px: node_radius(&g.nodes[v]),
@@ -850,6 +865,18 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
             root = Some(first_branch);
         }
     }
+    use rayon::prelude::*;
+    branches.par_iter_mut().zip(paths.par_iter()).for_each(|(b, path)| {
+        b.points = smooth_resample(path, opts.smooth_sigma_px, opts.step_px);
+        b.radius_px = b
+            .points
+            .iter()
+            .map(|p| {
+                let (r, c) = (p.row.round().max(0.0) as usize, p.col.round().max(0.0) as usize);
+                dist.get([r, c]).copied().unwrap_or(0.0)
+            })
+            .collect();
+    });
     Ok(Centerlines {
         branches,
         root,
@@ -969,6 +996,22 @@ mod tests {
         }
         let y = y_mask();
         assert_eq!(skeletonize(&y), skeletonize_reference(&y));
+        // Dense noise: candidate lists long enough to be marked in parallel.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let noise = Array2::from_shape_fn((160, 170), |_| rng.random_bool(0.6));
+        let listed = noise
+            .indexed_iter()
+            .filter(|&((r, c), &v)| {
+                let n = (r.saturating_sub(1)..(r + 2).min(160))
+                    .flat_map(|y| (c.saturating_sub(1)..(c + 2).min(170)).map(move |x| (y, x)))
+                    .filter(|&q| q != (r, c) && noise[q])
+                    .count();
+                v && n <= 6
+            })
+            .count();
+        assert!(listed >= PAR_MARK_FROM, "{listed}");
+        assert_eq!(skeletonize(&noise), skeletonize_reference(&noise));
     }
 
     #[test]

@@ -30,32 +30,46 @@ impl RunComponents {
 /// (`rows` x `cols`) where `fg` holds. Runs of each row are joined to the overlapping runs of
 /// the row above with a union-find, so the cost is one pass over the pixels plus one over the
 /// runs, and no per-pixel label image is needed.
-pub(crate) fn run_components<T: Copy>(
+pub(crate) fn run_components<T: Copy + Sync>(
     m: &[T],
     (rows, cols): (usize, usize),
     eight: bool,
-    fg: impl Fn(T) -> bool,
+    fg: impl Fn(T) -> bool + Sync,
 ) -> RunComponents {
-    // Runs (row, start, end exclusive); row_start[r] = index of the first run of row r.
-    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
-    let mut row_start = Vec::with_capacity(rows + 1);
-    for r in 0..rows {
-        row_start.push(runs.len());
-        let row = &m[r * cols..(r + 1) * cols];
-        let mut c = 0;
-        while c < cols {
-            if fg(row[c]) {
-                let s0 = c;
-                while c < cols && fg(row[c]) {
-                    c += 1;
+    // Runs (row, start, end exclusive), found over blocks of rows in parallel and joined in
+    // raster order; row_start[r] = index of the first run of row r.
+    use rayon::prelude::*;
+    let block_rows = (1 << 16) / cols.max(1) + 1;
+    let blocks: Vec<Vec<(usize, usize, usize)>> = (0..rows.div_ceil(block_rows))
+        .into_par_iter()
+        .map(|b| {
+            let mut runs = Vec::new();
+            for r in b * block_rows..((b + 1) * block_rows).min(rows) {
+                let row = &m[r * cols..(r + 1) * cols];
+                let mut c = 0;
+                while c < cols {
+                    if fg(row[c]) {
+                        let s0 = c;
+                        while c < cols && fg(row[c]) {
+                            c += 1;
+                        }
+                        runs.push((r, s0, c));
+                    } else {
+                        c += 1;
+                    }
                 }
-                runs.push((r, s0, c));
-            } else {
-                c += 1;
             }
-        }
+            runs
+        })
+        .collect();
+    let runs: Vec<(usize, usize, usize)> = blocks.concat();
+    let mut row_start = vec![0; rows + 1];
+    for &(r, _, _) in &runs {
+        row_start[r + 1] += 1;
     }
-    row_start.push(runs.len());
+    for r in 0..rows {
+        row_start[r + 1] += row_start[r];
+    }
     let mut parent: Vec<usize> = (0..runs.len()).collect();
     fn find(p: &mut [usize], mut x: usize) -> usize {
         while p[x] != x {

@@ -131,7 +131,10 @@ pub struct Segmentation {
 /// The value below which `q` of the finite values lie (on a sorted copy of a subsample).
 pub(crate) fn quantile(a: &Array2<f32>, q: f32) -> f32 {
     let step = (a.len() / 200_000).max(1);
-    let mut v: Vec<f32> = a.iter().step_by(step).copied().collect();
+    let mut v: Vec<f32> = match a.as_slice() {
+        Some(px) => px.iter().step_by(step).copied().collect(),
+        None => a.iter().step_by(step).copied().collect(),
+    };
     if v.is_empty() {
         return 0.0;
     }
@@ -296,16 +299,25 @@ fn top_hat(img: ArrayView2<f32>, radius_px: usize, polarity: Polarity) -> Result
     }
     let dark = matches!(polarity, Polarity::DarkOnBright);
     let (cr, cc) = (rows.div_ceil(2), cols.div_ceil(2));
-    let pooled = Array2::from_shape_fn((cr, cc), |(i, j)| {
-        let (r0, c0) = (2 * i, 2 * j);
-        let (r1, c1) = ((r0 + 1).min(rows - 1), (c0 + 1).min(cols - 1));
-        let v = [img[[r0, c0]], img[[r0, c1]], img[[r1, c0]], img[[r1, c1]]];
-        if dark {
-            v.into_iter().fold(f32::MIN, f32::max)
-        } else {
-            v.into_iter().fold(f32::MAX, f32::min)
-        }
-    });
+    use rayon::prelude::*;
+    let mut pooled = Array2::<f32>::zeros((cr, cc));
+    pooled
+        .axis_iter_mut(ndarray::Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, mut out)| {
+            let (r0, r1) = (2 * i, (2 * i + 1).min(rows - 1));
+            let (top, bot) = (img.row(r0), img.row(r1));
+            for (j, o) in out.iter_mut().enumerate() {
+                let (c0, c1) = (2 * j, (2 * j + 1).min(cols - 1));
+                let v = [top[c0], top[c1], bot[c0], bot[c1]];
+                *o = if dark {
+                    v.into_iter().fold(f32::MIN, f32::max)
+                } else {
+                    v.into_iter().fold(f32::MAX, f32::min)
+                };
+            }
+        });
     let bg = morphological_background(pooled.view(), radius_px.div_ceil(2), polarity)?;
     // Full-res pixel i sits at coarse coordinate (i - 0.5) / 2.
     let coord = |i: usize, n: usize| {
@@ -314,20 +326,40 @@ fn top_hat(img: ArrayView2<f32>, radius_px: usize, polarity: Polarity) -> Result
         (i0, (i0 + 1).min(n - 1), x - i0 as f32)
     };
     let col_w: Vec<(usize, usize, f32)> = (0..cols).map(|j| coord(j, cc)).collect();
+    // Each coarse row interpolated along columns once, then every output row blends two of
+    // them (the same arithmetic, in the same order, as interpolating pixel by pixel).
+    let mut wide = Array2::<f32>::zeros((cr, cols));
+    wide.axis_iter_mut(ndarray::Axis(0))
+        .into_par_iter()
+        .zip(bg.axis_iter(ndarray::Axis(0)).into_par_iter())
+        .for_each(|(mut out, brow)| {
+            for (o, &(c0, c1, fc)) in out.iter_mut().zip(&col_w) {
+                *o = brow[c0] + (brow[c1] - brow[c0]) * fc;
+            }
+        });
     let mut out = Array2::<f32>::zeros((rows, cols));
-    use rayon::prelude::*;
     out.axis_iter_mut(ndarray::Axis(0))
         .into_par_iter()
+        .zip(img.axis_iter(ndarray::Axis(0)).into_par_iter())
         .enumerate()
-        .for_each(|(i, mut row)| {
+        .for_each(|(i, (mut row, src))| {
             let (a, b, fr) = coord(i, cr);
-            for (j, v) in row.iter_mut().enumerate() {
-                let (c0, c1, fc) = col_w[j];
-                let top = bg[[a, c0]] + (bg[[a, c1]] - bg[[a, c0]]) * fc;
-                let bot = bg[[b, c0]] + (bg[[b, c1]] - bg[[b, c0]]) * fc;
-                let back = top + (bot - top) * fr;
-                let x = img[[i, j]];
+            let (top, bot) = (wide.row(a), wide.row(b));
+            let blend = |v: &mut f32, t: f32, b: f32, x: f32| {
+                let back = t + (b - t) * fr;
                 *v = if dark { back - x } else { x - back }.max(0.0);
+            };
+            match (row.as_slice_mut(), top.as_slice(), bot.as_slice(), src.as_slice()) {
+                (Some(o), Some(t), Some(bt), Some(x)) => {
+                    for (((v, &t), &b), &x) in o.iter_mut().zip(t).zip(bt).zip(x) {
+                        blend(v, t, b, x);
+                    }
+                }
+                _ => {
+                    for (((v, &t), &b), &x) in row.iter_mut().zip(top.iter()).zip(bot.iter()).zip(src.iter()) {
+                        blend(v, t, b, x);
+                    }
+                }
             }
         });
     Ok(out)

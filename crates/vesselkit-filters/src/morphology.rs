@@ -19,37 +19,57 @@ fn fmin(a: f32, b: f32) -> f32 {
     if a < b { a } else { b }
 }
 
-/// Running min or max over windows of `2 * radius + 1` along one row (edges use the part of the
-/// window inside the row). `p` is scratch; the row is copied into it between neutral pads so
-/// that the block scans need no bounds logic.
+/// Rows filtered together by the horizontal pass.
+const LANES: usize = 8;
+
+/// Element-wise extreme of two lane vectors (vectorises to one or two `maxps`/`minps`).
 #[inline(always)]
-fn running_extreme<const MAX: bool>(src: &[f32], dst: &mut [f32], radius: usize, p: &mut Vec<f32>, g: &mut Vec<f32>) {
-    let n = src.len();
+fn pick8<const MAX: bool>(a: [f32; LANES], b: [f32; LANES]) -> [f32; LANES] {
+    std::array::from_fn(|k| if MAX { fmax(a[k], b[k]) } else { fmin(a[k], b[k]) })
+}
+
+/// Running min or max over windows of `2 * radius + 1` along up to `LANES` rows at once (edges
+/// use the part of the window inside the row). The rows are interleaved into lane vectors, so
+/// the block scans' dependency chains serve eight rows per step; `p` and `g` are scratch.
+fn running_extreme_rows<const MAX: bool>(
+    src: &[&[f32]],
+    dst: &mut [&mut [f32]],
+    radius: usize,
+    p: &mut Vec<[f32; LANES]>,
+    g: &mut Vec<[f32; LANES]>,
+) {
+    let n = src.first().map_or(0, |r| r.len());
     let w = 2 * radius + 1;
     let pad_val = if MAX { f32::NEG_INFINITY } else { f32::INFINITY };
-    let pick = |a: f32, b: f32| if MAX { fmax(a, b) } else { fmin(a, b) };
     let padded_len = (n + 2 * radius).div_ceil(w) * w;
     p.clear();
-    p.resize(padded_len, pad_val);
-    p[radius..radius + n].copy_from_slice(src);
+    p.resize(padded_len, [pad_val; LANES]);
+    for (k, row) in src.iter().enumerate() {
+        for (v, &x) in p[radius..radius + n].iter_mut().zip(row.iter()) {
+            v[k] = x;
+        }
+    }
     g.clear();
-    g.resize(padded_len, pad_val);
+    g.resize(padded_len, [pad_val; LANES]);
     // g: prefix extreme within each block of w; h (kept in p, in place): suffix extreme.
     for (gb, pb) in g.chunks_exact_mut(w).zip(p.chunks_exact_mut(w)) {
-        let mut acc = pad_val;
+        let mut acc = [pad_val; LANES];
         for (gi, &x) in gb.iter_mut().zip(pb.iter()) {
-            acc = pick(acc, x);
+            acc = pick8::<MAX>(acc, x);
             *gi = acc;
         }
-        let mut acc = pad_val;
+        let mut acc = [pad_val; LANES];
         for x in pb.iter_mut().rev() {
-            acc = pick(acc, *x);
+            acc = pick8::<MAX>(acc, *x);
             *x = acc;
         }
     }
     // Window [j, j + w) in padded coordinates is centred on source pixel j.
-    for ((d, &h), &gw) in dst.iter_mut().zip(&p[..n]).zip(&g[w - 1..w - 1 + n]) {
-        *d = pick(h, gw);
+    for (j, (&h, &gw)) in p[..n].iter().zip(&g[w - 1..w - 1 + n]).enumerate() {
+        let v = pick8::<MAX>(h, gw);
+        for (k, d) in dst.iter_mut().enumerate() {
+            d[j] = v[k];
+        }
     }
 }
 
@@ -57,20 +77,37 @@ fn running_extreme<const MAX: bool>(src: &[f32], dst: &mut [f32], radius: usize,
 /// (row-major, same shape).
 fn pass_rows<const MAX: bool>(src: ArrayView2<f32>, dst: &mut [f32], radius: usize) {
     let (rows, cols) = src.dim();
-    let chunk = rows_per_task(rows, cols);
+    let chunk = rows_per_task(rows, cols).next_multiple_of(LANES).min(rows.max(1));
     dst.par_chunks_mut(chunk * cols).enumerate().for_each_init(
         || (Vec::new(), Vec::new(), Vec::new()),
-        |(row, p, g), (ci, block)| {
-            for (i, d) in block.chunks_exact_mut(cols).enumerate() {
-                let s = src.row(ci * chunk + i);
-                match s.as_slice() {
-                    Some(sl) => running_extreme::<MAX>(sl, d, radius, p, g),
-                    None => {
-                        row.clear();
-                        row.extend(s.iter().copied());
-                        running_extreme::<MAX>(row, d, radius, p, g);
+        |(copies, p, g): &mut (Vec<Vec<f32>>, _, _), (ci, block)| {
+            let mut r0 = ci * chunk;
+            for group in block.chunks_mut(LANES * cols) {
+                let mut outs: [&mut [f32]; LANES] = Default::default();
+                let mut k = 0;
+                for (o, d) in outs.iter_mut().zip(group.chunks_exact_mut(cols)) {
+                    *o = d;
+                    k += 1;
+                }
+                if copies.len() < k {
+                    copies.resize(k, Vec::new());
+                }
+                for (i, copy) in copies.iter_mut().enumerate().take(k) {
+                    let s = src.row(r0 + i);
+                    if s.as_slice().is_none() {
+                        copy.clear();
+                        copy.extend(s.iter().copied());
                     }
                 }
+                let mut ins: [&[f32]; LANES] = [&[]; LANES];
+                for (i, (slot, copy)) in ins.iter_mut().zip(copies.iter()).enumerate().take(k) {
+                    *slot = match src.row(r0 + i).to_slice() {
+                        Some(sl) => sl,
+                        None => copy,
+                    };
+                }
+                running_extreme_rows::<MAX>(&ins[..k], &mut outs[..k], radius, p, g);
+                r0 += k;
             }
         },
     );

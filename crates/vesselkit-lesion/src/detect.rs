@@ -182,6 +182,40 @@ struct Profile<'a> {
     opacity: Vec<f64>,
 }
 
+/// Unreliable samples narrower than the shoulder fraction of the reference, inside a stretch of
+/// at most `detection.narrow_unreliable_max_mm` between reliable samples and at least one
+/// reference diameter from a junction, count as measured: the flags that mark a sample
+/// unreliable (another vessel's opacity beside it, lopsided edges) come from a lumen that is
+/// *wider* than the edges say, so a narrow reading there is still the lumen's upper bound.
+/// The narrowest part of a lesion in a winding or next to a crossing is often flagged so.
+fn admit_narrow_unreliable(b: &Branch, s: &[f64], d: &mut [f64], reference: &[f64], rules: &Rules) {
+    let det = &rules.detection;
+    let max_gap = det.narrow_unreliable_max_mm;
+    let n = s.len();
+    // Validated non-negative: 0 switches the admission off.
+    if max_gap <= 0.0 || n < 3 {
+        return;
+    }
+    let measured: Vec<usize> = (0..n).filter(|&i| d[i].is_finite()).collect();
+    let near_junction = |i: usize| {
+        let r = reference[i];
+        (b.parent.is_some() && s[i] - s[0] < r) || (!b.children.is_empty() && s[n - 1] - s[i] < r)
+    };
+    for w in measured.windows(2) {
+        let (a, z) = (w[0], w[1]);
+        if z <= a + 1 || s[z] - s[a] > max_gap {
+            continue;
+        }
+        for i in a + 1..z {
+            let x = b.samples[i].diameter_mm;
+            let r = reference[i];
+            if x.is_finite() && x > 0.0 && r > 0.0 && x < det.shoulder_fraction * r && !near_junction(i) {
+                d[i] = x;
+            }
+        }
+    }
+}
+
 impl<'a> Profile<'a> {
     fn new(bi: usize, b: &'a Branch, opacity: Option<&[f64]>, rules: &Rules) -> Result<Self> {
         for (j, smp) in b.samples.iter().enumerate() {
@@ -213,12 +247,14 @@ impl<'a> Profile<'a> {
                 }
             })
             .collect();
+        let mut d = d;
         let mut reference = running_percentile(
             &s,
             &d,
             rules.detection.reference_window_mm,
             rules.detection.reference_percentile,
         );
+        admit_narrow_unreliable(b, &s, &mut d, &reference, rules);
         for (r, x) in reference.iter_mut().zip(&d) {
             if x.is_nan() {
                 *r = f64::NAN;
@@ -353,7 +389,9 @@ fn defect_sign(b: &Branch, r: std::ops::Range<usize>, rules: &Rules) -> (usize, 
     (multi, low)
 }
 
-fn candidate_segments(p: &Profile, rules: &Rules) -> Vec<Segment> {
+/// `calibrated`: the profile is in mm (the web-from-shape lengths are physical; in pixels of an
+/// uncalibrated image they mean nothing, so mild narrowings are not kept there).
+fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segment> {
     let det = &rules.detection;
     let c = &rules.classification;
     let n = p.s.len();
@@ -371,7 +409,8 @@ fn candidate_segments(p: &Profile, rules: &Rules) -> Vec<Segment> {
             let deepest = (start..=k).map(|m| p.ratio(ok[m])).fold(f64::INFINITY, f64::min);
             let (a, z) = (p.s[ok[start]], p.s[ok[k]]);
             // A mild narrowing counts only with a flat lumen on reliable samples throughout.
-            let shallow = deepest > max_ratio
+            let shallow = calibrated
+                && deepest > max_ratio
                 && deepest <= 1.0 - c.web_min_ds_pct / 100.0
                 && p.range(a, z).all(|i| p.b.samples[i].reliable)
                 && p.plateau_mm(a, z, det.shoulder_fraction)
@@ -969,7 +1008,7 @@ fn detect_branch(
     let p = Profile::new(bi, b, opacity, rules)?;
     let mut out = Vec::new();
     let occ = occlusion(&p, tree, beyond_end, rules);
-    let mut segs = candidate_segments(&p, rules);
+    let mut segs = candidate_segments(&p, rules, tree.calibration.is_calibrated());
     if let Some(o) = &occ {
         // Narrowing into the stump is part of the occlusion.
         let cut = o

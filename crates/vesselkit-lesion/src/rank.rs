@@ -4,10 +4,13 @@
 //! (consensus recommendation 9 [R11]; higher success and fewer complications in A-C [R1]).
 //! Within each group lesions are ordered by a score (see [`crate::rules::RankingRules`]): the
 //! expected gain from % stenosis and the downstream territory, discounted for each risk flag.
+//! Lesions whose type no rule established (reported as the nearest type, low confidence) come
+//! after the typed lesions of their group: the order of recommendation 9 rests on the type, so
+//! an unestablished type goes after the established ones.
 
 use crate::classify::is_tortuous;
 use crate::error::Result;
-use crate::model::{Lesion, StumpShape};
+use crate::model::{Lesion, RuleFired, StumpShape};
 use crate::rules::Rules;
 use vesselkit_core::{LesionType, VesselTree};
 
@@ -70,7 +73,13 @@ pub fn rank(lesions: &mut [Lesion], tree: &VesselTree, rules: &Rules) -> Result<
         l.score = gain * factor;
         l.risk_flags = flags.iter().map(|s| s.to_string()).collect();
         let group = treatment_group(l.lesion_type);
-        let why = if group == 1 {
+        let why = if l.evidence.rule == RuleFired::Fallback {
+            if group == 1 {
+                "group 1 (ring/web/subtotal first, consensus rec. 9), after the typed lesions: type not established"
+            } else {
+                "group 2 (occlusion/tortuous after ring/web/subtotal, consensus rec. 9), after the typed lesions: type not established"
+            }
+        } else if group == 1 {
             "group 1 (ring/web/subtotal first, consensus rec. 9)"
         } else {
             "group 2 (occlusion/tortuous after ring/web/subtotal, consensus rec. 9)"
@@ -91,8 +100,10 @@ pub fn rank(lesions: &mut [Lesion], tree: &VesselTree, rules: &Rules) -> Result<
     let key = |l: &Lesion| if l.score.is_nan() { f64::NEG_INFINITY } else { l.score };
     order.sort_by(|&a, &b| {
         let (la, lb) = (&lesions[a], &lesions[b]);
+        let untyped = |l: &Lesion| l.evidence.rule == RuleFired::Fallback;
         treatment_group(la.lesion_type)
             .cmp(&treatment_group(lb.lesion_type))
+            .then(untyped(la).cmp(&untyped(lb)))
             .then(key(lb).total_cmp(&key(la)))
             .then(la.id.cmp(&lb.id))
     });

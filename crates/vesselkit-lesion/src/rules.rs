@@ -108,6 +108,12 @@ pub struct DetectionRules {
     /// cannot be told from the vessel branching or ending there. Cut-offs are exempt.
     /// **UNVERIFIED** default 3 (0 disables; ostial lesions need it off).
     pub min_reference_samples: usize,
+    /// Unreliable profile samples narrower than the shoulder fraction of the reference count as
+    /// measured inside a stretch of at most this length between reliable samples (not next to
+    /// a junction): the narrowest part of a lesion in a winding or beside a crossing is often
+    /// flagged, while the flags mark lumens that read too wide, not too narrow. mm;
+    /// **UNVERIFIED** default 3 (0 uses reliable samples only).
+    pub narrow_unreliable_max_mm: f64,
     /// Narrowings and web signs shorter than this (shoulder to shoulder) are not reported:
     /// a dip over a few profile samples is edge noise at the scale of the detector blur, not
     /// a measurable lesion. Cut-offs are exempt. **UNVERIFIED** default 1.0 mm.
@@ -144,6 +150,7 @@ impl Default for DetectionRules {
             beyond_end_max_ratio: 0.45,
             beyond_end_probe_mm: 5.0,
             min_reference_samples: 3,
+            narrow_unreliable_max_mm: 3.0,
             min_length_mm: 1.0,
             edge_margin_mm: 3.0,
         }
@@ -168,7 +175,8 @@ pub struct ClassificationRules {
     /// B (web) from the profile shape: a narrowing of at least this % diameter stenosis (and
     /// below `detection.min_ds_pct`, so not reported otherwise) is a candidate web when its lumen
     /// stays flat (see `web_plateau_min_mm`). Webs narrow the lumen only mildly; their lucent
-    /// lines are often below what a single frame resolves. **UNVERIFIED** default 15.
+    /// lines are often below what a single frame resolves. Calibrated images only (the lengths
+    /// are physical). **UNVERIFIED** default 15.
     pub web_min_ds_pct: f64,
     /// B (web) from the profile shape: the narrowing stays in the lower half of its depth for at
     /// least this length, mm (a flat, slit-like lumen between abrupt shoulders; noise dips and
@@ -432,6 +440,7 @@ impl Rules {
         )?;
         positive(d.beyond_end_probe_mm, "detection.beyond_end_probe_mm")?;
         non_negative(d.min_length_mm, "detection.min_length_mm")?;
+        non_negative(d.narrow_unreliable_max_mm, "detection.narrow_unreliable_max_mm")?;
         non_negative(d.edge_margin_mm, "detection.edge_margin_mm")?;
         in_range(
             d.continuation_max_angle_deg,

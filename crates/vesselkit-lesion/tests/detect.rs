@@ -98,6 +98,10 @@ fn mild_narrowing_below_threshold_is_not_reported() {
         l[0].evidence.plateau_mm
     );
     assert!(l[0].confidence <= 0.75 && l[0].confidence > 0.5, "{}", l[0].confidence);
+    // On an uncalibrated image (lengths in px) the shape rule does not apply.
+    let mut t = one(mild(3.2, 4.0));
+    t.calibration = vesselkit_core::Calibration::uncalibrated();
+    assert!(detect(&t, &Rules::default()).unwrap().is_empty());
     // With the web-shape threshold at the detection threshold the mild narrowing is not kept.
     let mut r = Rules::default();
     r.classification.web_min_ds_pct = r.detection.min_ds_pct;
@@ -395,6 +399,40 @@ fn unreliable_samples_lower_confidence_and_are_skipped() {
     let f = l[0].evidence.reliable_fraction;
     assert!(f > 0.6 && f < 0.9, "{f}");
     assert!(close(l[0].mld_mm, 1.0, 1e-9));
+}
+
+#[test]
+fn narrow_unreliable_core_of_a_ring_is_measured() {
+    // The narrowest 1.4 mm of the ring (centre 20 mm) is flagged unreliable, as in a winding.
+    let mut b = ring_branch(1.0);
+    b.flow_grade = Some(3);
+    for s in b.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() < 0.7) {
+        s.reliable = false;
+    }
+    let l = detect(&one(b.clone()), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(close(l[0].mld_mm, 1.0, 1e-9), "{}", l[0].mld_mm);
+    assert!(close(l[0].evidence.arc_mm, 20.0, 0.051), "{}", l[0].evidence.arc_mm);
+    // Reliable samples only: the MLD is the narrowest reliable flank sample, wider than 1 mm.
+    let mut r = Rules::default();
+    r.detection.narrow_unreliable_max_mm = 0.0;
+    let l = detect(&one(b.clone()), &r).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(l[0].mld_mm > 1.3, "{}", l[0].mld_mm);
+    // A flagged stretch longer than the limit is not filled in.
+    let mut long = ring_branch(1.0);
+    for s in long.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() < 2.0) {
+        s.reliable = false;
+    }
+    let l = detect(&one(long), &Rules::default()).unwrap();
+    assert!(l.iter().all(|l| l.mld_mm > 1.3), "{l:#?}");
+    // Flagged samples that read wide (an overlap) are never used.
+    let mut wide = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |_| 4.0);
+    for s in wide.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() < 0.7) {
+        s.reliable = false;
+        s.diameter_mm = 6.0;
+    }
+    assert!(detect(&one(wide), &Rules::default()).unwrap().is_empty());
 }
 
 #[test]

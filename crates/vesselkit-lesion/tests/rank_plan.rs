@@ -179,6 +179,21 @@ fn ranking_by_group_then_gain_and_risk() {
     );
     assert!((ls[0].score - 1.545 * 0.7 * 0.5).abs() < 1e-3);
     assert_eq!((ls[4].priority, ls[0].priority), (Some(4), Some(5)));
+
+    // A lesion whose type no rule established goes after the typed lesions of its group, even
+    // with the higher score: the 80 % ring (score 0.967) after the typed 40 % ring (0.567).
+    ls[2].reference_diameter_mm = 4.0;
+    for l in ls.iter_mut() {
+        l.evidence.rule = RuleFired::ARing;
+    }
+    ls[2].evidence.rule = RuleFired::Fallback;
+    rank(&mut ls, &t, &Rules::default()).unwrap();
+    assert!(ls[2].score > ls[1].score);
+    assert_eq!(
+        (ls[3].priority, ls[1].priority, ls[2].priority, ls[4].priority),
+        (Some(1), Some(2), Some(3), Some(4))
+    );
+    assert!(ls[2].reason.contains("type not established"), "{}", ls[2].reason);
 }
 
 fn any_type() -> impl Strategy<Value = LesionType> {

@@ -1,5 +1,6 @@
-//! Speed of one 750x750 frame and of a 270-frame pullback (synthetic frames; real frames
-//! from `shared/data/ivoct-pullback` are timed by the `ivoct_eval` example).
+//! Speed of one 750x750 frame, of a four-channel web frame and of a 270-frame pullback
+//! (synthetic frames; real frames from `shared/data/ivoct-pullback` are timed by the
+//! `ivoct_eval` example).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::{Array3, Axis};
@@ -38,6 +39,22 @@ fn bench(c: &mut Criterion) {
     c.bench_function("oct_lumen 750x750", |b| {
         b.iter(|| oct_lumen(black_box(frame.view()), &opts))
     });
+
+    // A four-channel web (phantom, 512x512): septa found, sized on the image and left out.
+    let mut wp = vesselkit_phantom::OctParams {
+        channels: 4,
+        ..Default::default()
+    };
+    wp.lumen_diameter_mm = wp.lumen_diameter_mm.max(4.0 * wp.catheter_radius_mm + 0.8);
+    if let Ok(web) = vesselkit_phantom::generate_oct_frame(&wp, 4005) {
+        let wo = OctOptions {
+            mm_per_px: wp.cart_mm_per_px(),
+            ..Default::default()
+        };
+        c.bench_function("oct_lumen web 512x512 (4 channels)", |b| {
+            b.iter(|| oct_lumen(black_box(web.cartesian.view()), &wo))
+        });
+    }
 
     let n = 270;
     let base: Vec<_> = (0..10).map(|i| spec(i).cartesian(750, MM).0).collect();

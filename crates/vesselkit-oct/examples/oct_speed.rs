@@ -1,7 +1,8 @@
-//! Time `oct_lumen` on the bench frame (750x750 synthetic, guidewire) in a loop, for profiling.
-//! Prints wall and process CPU time per frame.
+//! Time `oct_lumen` on the bench frame (750x750 synthetic, guidewire) in a loop, for profiling;
+//! with `web`, on a four-channel phantom web frame (512x512) instead. Prints wall time per
+//! frame (mean and minimum) and process CPU time per frame.
 //!
-//! Run: `cargo run --release -p vesselkit-oct --example oct_speed [iterations]`
+//! Run: `cargo run --release -p vesselkit-oct --example oct_speed [iterations] [web]`
 
 use std::time::Instant;
 use vesselkit_oct::synthetic::SyntheticSpec;

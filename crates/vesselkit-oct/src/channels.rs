@@ -5,7 +5,9 @@
 //! level between lumen and wall are septum candidates; the remaining dark region is split into
 //! 4-connected components (the catheter counts as lumen, so everything that touches it is one
 //! channel); components above a minimum area are channels, and bright components that touch two
-//! or more channels are septa.
+//! or more channels (or, in a web, run long inside one) hold the septa. Those are split into
+//! straight pieces (a hub with n arms gives n), each re-centred and sized on the image
+//! (module `septa`) so that the lumen area can leave them out.
 
 use crate::lumen::{OctOptions, PolarWork, Source, circular_runs};
 use crate::polar::CartesianGrid;
@@ -259,10 +261,13 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
     // Pixel area (mm²) at radial index k.
     let dth = TAU / na as f64;
     let pix_area = |k: usize| (k as f64 + 0.5) * work.dr * work.dr * dth * mm * mm;
+    let w_k: Vec<f64> = (0..nk).map(pix_area).collect();
     let mut area = vec![0.0f64; nl + 1];
-    for (p, &l) in lab.iter().enumerate() {
-        if l > 0 {
-            area[l as usize] += pix_area(p % nk);
+    for row in lab.chunks_exact(nk) {
+        for (&l, &w) in row.iter().zip(&w_k) {
+            if l > 0 {
+                area[l as usize] += w;
+            }
         }
     }
 
@@ -327,17 +332,32 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
     let mut m_r = vec![0.0f64; nl + 1];
     let mut m_c = vec![0.0f64; nl + 1];
     let trig: Vec<(f64, f64)> = (0..na).map(|a| (a as f64 * dth).sin_cos()).collect();
-    for (p, &l) in lab.iter().enumerate() {
-        if l == 0 {
-            continue;
+    // Per angle and merged component: sums of w and w * radius, then the centroid terms once
+    // per angle (w * (centre + radius * direction)).
+    let roots: Vec<usize> = (0..=n_lab).map(|l| root(&mut parent, l) as usize).collect();
+    let wr_k: Vec<f64> = (0..nk).map(|k| w_k[k] * k as f64 * work.dr).collect();
+    let mut row_w = vec![0.0f64; nl + 1];
+    let mut row_wr = vec![0.0f64; nl + 1];
+    let mut touched: Vec<usize> = Vec::new();
+    for (a, row) in lab.chunks_exact(nk).enumerate() {
+        for (k, &l) in row.iter().enumerate() {
+            if l == 0 {
+                continue;
+            }
+            let r = roots[l as usize];
+            if row_w[r] == 0.0 {
+                touched.push(r);
+            }
+            row_w[r] += w_k[k];
+            row_wr[r] += wr_k[k];
         }
-        let r = root(&mut parent, l) as usize;
-        let (a, k) = (p / nk, p % nk);
-        let w = pix_area(k);
-        let rad = k as f64 * work.dr;
-        m_area[r] += w;
-        m_r[r] += w * (center.row + rad * trig[a].0);
-        m_c[r] += w * (center.col + rad * trig[a].1);
+        for r in touched.drain(..) {
+            m_area[r] += row_w[r];
+            m_r[r] += row_w[r] * center.row + row_wr[r] * trig[a].0;
+            m_c[r] += row_w[r] * center.col + row_wr[r] * trig[a].1;
+            row_w[r] = 0.0;
+            row_wr[r] = 0.0;
+        }
     }
     let kept: Vec<bool> = (0..=nl)
         .map(|r| r > 0 && parent[r] == r as u32 && m_area[r] >= opts.min_channel_area_mm2)
@@ -367,14 +387,18 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
     // Pixels of the bright components that separate channels, as points of the analysis frame.
     let mut pts: Vec<(f64, f64)> = Vec::new();
     let mut septum_area = 0.0f64;
+    // Buffers reused across components (speckle makes many small ones).
+    let mut pix: Vec<usize> = Vec::new();
+    let mut touching: Vec<usize> = Vec::new();
     for start in 0..na * nk {
         if state[start] != BRIGHT || blab[start] != 0 {
             continue;
         }
         blab[start] = 1;
-        let mut pix = vec![start];
+        pix.clear();
+        pix.push(start);
+        touching.clear();
         let mut i = 0;
-        let mut touching: Vec<usize> = Vec::new();
         while i < pix.len() {
             let p = pix[i];
             i += 1;

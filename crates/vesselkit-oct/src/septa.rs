@@ -94,12 +94,14 @@ pub(crate) fn line_pieces(pts: &[(f64, f64)], tol: f64, gap: f64, min_len: f64) 
             *v = if add { *v + 1 } else { v.saturating_sub(1) };
         }
     };
-    for &p in pts {
-        vote(&mut acc, p, true);
+    // Every other point votes (the septum bands are several points wide); all are inliers.
+    let voters: Vec<usize> = (0..pts.len()).step_by(2).collect();
+    for &i in &voters {
+        vote(&mut acc, pts[i], true);
     }
     let mut live = vec![true; pts.len()];
     let mut out = Vec::new();
-    let min_votes = ((min_len / (2.0 * tol)).ceil() as u32).max(3);
+    let min_votes = ((min_len / (4.0 * tol)).ceil() as u32).max(3);
     let mut misses = 0;
     for _ in 0..MAX_TRIES {
         if misses >= MAX_MISSES {
@@ -148,7 +150,9 @@ pub(crate) fn line_pieces(pts: &[(f64, f64)], tol: f64, gap: f64, min_len: f64) 
         let run: Vec<(f64, f64)> = on[i0..=i1].iter().map(|&(_, i)| pts[i]).collect();
         for &(_, i) in &on[i0..=i1] {
             live[i] = false;
-            vote(&mut acc, pts[i], false);
+            if i % 2 == 0 {
+                vote(&mut acc, pts[i], false);
+            }
         }
         if let Some((cen, u, (lo, hi))) = principal_axis(&run) {
             out.push((
