@@ -93,7 +93,9 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
             return done(
                 LesionType::Occlusion,
                 RuleFired::DCutoffImageOnly,
-                "D: cut-off without distal vessel; flow unknown (no cine), decided from the image".into(),
+                "D: cut-off without distal vessel; flow past it unknown (no cine, or a stump that fills normally \
+                 with nothing beyond to time), decided from the image"
+                    .into(),
                 c.no_cine_confidence,
             );
         }

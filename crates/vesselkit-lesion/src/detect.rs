@@ -636,8 +636,10 @@ fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, rules: &Rules) -
 fn occlusion(p: &Profile, tree: &VesselTree, beyond_end: Option<f64>, rules: &Rules) -> Option<Lesion> {
     let b = p.b;
     let det = &rules.detection;
-    // An abrupt end that still fills normally (flow grade 3) is not an occlusion sign.
-    if b.distal_end != BranchEnd::Abrupt || b.flow_grade == Some(3) || b.samples.is_empty() {
+    // A branch's flow grade is its own filling: at a cut-off that is the stump's, which fills
+    // normally in front of an occlusion as well. Without densitometry past the end, normal
+    // filling (grade 3) is taken as no occlusion sign; with it, the contrast beyond decides.
+    if b.distal_end != BranchEnd::Abrupt || (b.flow_grade == Some(3) && beyond_end.is_none()) || b.samples.is_empty() {
         return None;
     }
     // The vessel goes on filling about as well past the end: the centreline broke on a patent
@@ -707,6 +709,11 @@ fn occlusion(p: &Profile, tree: &VesselTree, beyond_end: Option<f64>, rules: &Ru
     ev.focal = ev.length_mm <= rules.classification.ring_max_length_ref * refd;
     ev.proximal_shoulder_slope_per_mm = shoulder_slopes(p, win_start, tip_arc, tip_arc, refd).0;
     ev.cutoff = true;
+    if b.flow_grade == Some(3) {
+        // The stump filled normally; the filling past the cut-off is not timed (no vessel).
+        ev.flow_grade = None;
+        ev.flow_known = false;
+    }
     ev.stump = Some(stump);
     ev.continuation_gap_mm = continuation_gap(p, tree, tip, rules);
     ev.beyond_end_ratio = beyond_end;

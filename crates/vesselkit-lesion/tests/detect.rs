@@ -804,6 +804,18 @@ fn faint_vessel_beyond_a_cut_off_makes_it_subtotal_without_cine() {
     // a patent lumen, no lesion at all (`beyond_end_max_ratio` 0.45).
     assert!(at(0.6).is_empty());
     assert_eq!(at(0.44).len(), 1);
+    // On cine the stump itself fills normally (grade 3): that says nothing about the territory
+    // past the cut-off, so with nothing beyond it is still D from the image.
+    let mut n = b.clone();
+    n.flow_grade = Some(3);
+    let l = &detect_with_opacity(&one(n.clone()), &[], &[Some(0.05)], &Rules::default()).unwrap()[0];
+    assert_eq!(l.evidence.rule, RuleFired::DCutoffImageOnly);
+    assert!(!l.evidence.flow_known && l.evidence.flow_grade.is_none());
+    assert!(
+        detect_with_opacity(&one(n), &[], &[Some(0.6)], &Rules::default())
+            .unwrap()
+            .is_empty()
+    );
     // With cine, flow grade 0 still decides D.
     let mut c = b.clone();
     c.flow_grade = Some(0);
