@@ -100,24 +100,34 @@ impl SyntheticSpec {
             / n as f64
     }
 
-    /// Lumen area less the septa (the union of the channels, mm²), on a 4 µm grid.
+    /// Lumen area less the septa (the union of the channels, mm²): each band sampled on a 2 µm
+    /// grid in its own coordinates (along x across), overlaps with earlier bands counted once.
     pub fn channel_area_mm2(&self) -> f64 {
-        if self.septa.is_empty() {
-            return self.lumen_area_mm2();
-        }
-        let step = 0.004;
+        let step = 0.002;
         let ext = self.lumen_radius_mm * 1.5 + self.lumen_offset_mm.0.abs().max(self.lumen_offset_mm.1.abs());
-        let n = (2.0 * ext / step) as usize;
-        let mut septa = 0usize;
-        for i in 0..n {
-            for j in 0..n {
-                let (y, x) = (-ext + (i as f64 + 0.5) * step, -ext + (j as f64 + 0.5) * step);
-                if self.in_septum(y, x) && self.inside_lumen(y, x) {
-                    septa += 1;
+        let (r0, c0) = self.lumen_offset_mm;
+        let mut septa = 0.0;
+        for (i, sp) in self.septa.iter().enumerate() {
+            let (nr, nc) = (sp.normal_angle.sin(), sp.normal_angle.cos());
+            let (ur, uc) = (-nc, nr);
+            let n_across = (sp.thickness_mm / step).ceil() as usize;
+            let n_along = (2.0 * ext / step) as usize;
+            for j in 0..n_across {
+                let d = sp.offset_mm - 0.5 * sp.thickness_mm + (j as f64 + 0.5) * sp.thickness_mm / n_across as f64;
+                for k in 0..n_along {
+                    let t = -ext + (k as f64 + 0.5) * step;
+                    let (y, x) = (r0 + d * nr + t * ur, c0 + d * nc + t * uc);
+                    let earlier = self.septa[..i].iter().any(|q| {
+                        let dq = (y - r0) * q.normal_angle.sin() + (x - c0) * q.normal_angle.cos();
+                        (dq - q.offset_mm).abs() < 0.5 * q.thickness_mm
+                    });
+                    if !earlier && self.inside_lumen(y, x) {
+                        septa += step * sp.thickness_mm / n_across as f64;
+                    }
                 }
             }
         }
-        self.lumen_area_mm2() - septa as f64 * step * step
+        self.lumen_area_mm2() - septa
     }
 
     fn in_septum(&self, row_mm: f64, col_mm: f64) -> bool {
