@@ -149,8 +149,16 @@ pub fn ivoct_cases(root: &Path, mm_per_px: f64) -> Result<Vec<RealOctCase>, CliE
     Ok(cases)
 }
 
+/// How many phantoms of each kind to judge.
+pub struct Counts {
+    pub cases: usize,
+    pub cine_cases: usize,
+    pub oct_cases: usize,
+    pub pullback_cases: usize,
+}
+
 pub fn run(
-    cases: usize,
+    counts: Counts,
     seed: u64,
     real: Option<&Path>,
     oct_mm_per_px: f64,
@@ -158,7 +166,10 @@ pub fn run(
 ) -> Result<(), CliError> {
     let pipeline = Vesselkit::default();
     let cfg = vesselkit_eval::EvalConfig {
-        cases,
+        cases: counts.cases,
+        cine_cases: counts.cine_cases,
+        oct_cases: counts.oct_cases,
+        pullback_cases: counts.pullback_cases,
         seed,
         ..Default::default()
     };

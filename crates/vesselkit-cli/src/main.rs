@@ -90,6 +90,15 @@ enum Command {
         /// Number of angiographic phantoms.
         #[arg(long, default_value_t = 10)]
         cases: usize,
+        /// Number of cine phantoms.
+        #[arg(long, default_value_t = 2)]
+        cine_cases: usize,
+        /// Number of single OCT phantom frames (1 to 4 channels in turn).
+        #[arg(long, default_value_t = 8)]
+        oct_cases: usize,
+        /// Number of OCT phantom pullbacks.
+        #[arg(long, default_value_t = 1)]
+        pullback_cases: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Folder holding xca-dca1-subset/ and ivoct-pullback/ (e.g. ../shared/data).
@@ -269,11 +278,26 @@ fn main() -> ExitCode {
         }),
         Command::Eval {
             cases,
+            cine_cases,
+            oct_cases,
+            pullback_cases,
             seed,
             real,
             oct_pixel_spacing,
             json,
-        } => eval::run(cases, seed, real.as_deref(), oct_pixel_spacing, json.as_deref()).map(|()| ExitCode::SUCCESS),
+        } => eval::run(
+            eval::Counts {
+                cases,
+                cine_cases,
+                oct_cases,
+                pullback_cases,
+            },
+            seed,
+            real.as_deref(),
+            oct_pixel_spacing,
+            json.as_deref(),
+        )
+        .map(|()| ExitCode::SUCCESS),
         Command::Demo { out, seed } => demo::run(&out, seed).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -120,6 +120,7 @@ fn oct_section(out: &mut String, o: &OctScores) {
     row(out, "lumen area error, relative", stat_abs(&o.area_error_pct, " %", 2));
     row(out, "  frames of 2+ channels", stat_abs(&o.web_area_error_pct, " %", 2));
     row(out, "channel count accuracy", frac(o.channel_accuracy));
+    row(out, "  frames of 2+ channels", frac(o.web_channel_accuracy));
     row(out, "pullback area error", stat(&o.pullback_area_error_mm2, " mm²", 3));
     row(
         out,

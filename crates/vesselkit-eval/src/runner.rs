@@ -184,6 +184,9 @@ pub struct OctScores {
     #[serde(default)]
     pub web_area_error_pct: Option<Stat>,
     pub channel_accuracy: Option<f64>,
+    /// Channel count accuracy on frames of 2 or more true channels (webs) alone.
+    #[serde(default)]
+    pub web_channel_accuracy: Option<f64>,
     pub ms_per_frame: Option<Stat>,
     /// Pullback: measured - true area per frame, mm².
     pub pullback_area_error_mm2: Option<Stat>,
@@ -583,6 +586,7 @@ fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores
     let (mut dices, mut areas, mut ms) = (vec![], vec![], vec![]);
     let (mut areas_pct, mut web_pct) = (vec![], vec![]);
     let mut channel_ok = (0usize, 0usize);
+    let mut web_ok = (0usize, 0usize);
     for i in 0..cfg.oct_cases {
         let channels = (i % 4) as u8 + 1;
         let mut p = cfg.oct.clone();
@@ -611,8 +615,13 @@ fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores
                         web_pct.push(pct);
                     }
                 }
+                let right = ch == u32::from(ph.truth.frame.channels);
                 channel_ok.1 += 1;
-                channel_ok.0 += usize::from(ch == u32::from(ph.truth.frame.channels));
+                channel_ok.0 += usize::from(right);
+                if ph.truth.frame.channels > 1 {
+                    web_ok.1 += 1;
+                    web_ok.0 += usize::from(right);
+                }
             }
             Err(e) => {
                 s.failures += 1;
@@ -661,6 +670,7 @@ fn run_oct_phantoms(oct: &dyn OctPipeline, cfg: &EvalConfig) -> Result<OctScores
     s.area_error_pct = Stat::of(&areas_pct);
     s.web_area_error_pct = Stat::of(&web_pct);
     s.channel_accuracy = (channel_ok.1 > 0).then(|| channel_ok.0 as f64 / channel_ok.1 as f64);
+    s.web_channel_accuracy = (web_ok.1 > 0).then(|| web_ok.0 as f64 / web_ok.1 as f64);
     s.ms_per_frame = if s.failures == s.frames + cfg.pullback_cases {
         None
     } else {

@@ -157,6 +157,7 @@ fn truth_pipeline_scores_perfectly() {
     assert_eq!(o.failures, 0, "{:?}", o.first_error);
     assert_eq!(o.lumen_dice.unwrap().mean, 1.0);
     assert_eq!(o.channel_accuracy, Some(1.0));
+    assert_eq!(o.web_channel_accuracy, Some(1.0));
     // Mask area vs geometric area: only pixelisation error.
     assert!(o.area_error_mm2.unwrap().mae < 0.05, "{:?}", o.area_error_mm2);
     // The truth mask reproduces the truth area to pixelisation, so well inside 1 %, web frames too.
