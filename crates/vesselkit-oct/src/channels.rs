@@ -7,7 +7,15 @@
 //! channel); components above a minimum area are channels, and bright components that touch two
 //! or more channels (or, in a web, run long inside one) hold the septa. Those are split into
 //! straight pieces (a hub with n arms gives n), each re-centred and sized on the image
-//! (module `septa`) so that the lumen area can leave them out.
+//! (module `septa`) so that the lumen area can leave them out. A piece that runs into the
+//! guidewire shadow is continued to the wall (nothing is seen there).
+//!
+//! The count is then taken again on the frame: the lumen inside the contour, cut by the septum
+//! pieces, falls into connected parts (`cut_channels`). A gap in a speckled septum joins two
+//! channels in the dark-pixel labelling but not in the cut, and a sliver between two septa is
+//! no channel by its share of the lumen (`OctOptions::min_channel_fraction`), so the cut's
+//! channels are reported unless they are fewer than the labelling's (a septum the piece search
+//! missed).
 
 use crate::lumen::{OctOptions, PolarWork, Source, circular_runs};
 use crate::polar::CartesianGrid;
@@ -359,8 +367,10 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
             row_wr[r] = 0.0;
         }
     }
+    let dark_total: f64 = (1..=nl).filter(|&r| parent[r] == r as u32).map(|r| m_area[r]).sum();
+    let min_area = opts.min_channel_area_mm2.max(opts.min_channel_fraction * dark_total);
     let kept: Vec<bool> = (0..=nl)
-        .map(|r| r > 0 && parent[r] == r as u32 && m_area[r] >= opts.min_channel_area_mm2)
+        .map(|r| r > 0 && parent[r] == r as u32 && m_area[r] >= min_area)
         .collect();
     let mut channels: Vec<Channel> = (1..=nl)
         .filter(|&r| kept[r])
@@ -445,11 +455,18 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
     let total_len_px: f64 = pieces.iter().map(|p| p.0.dist(p.1)).sum();
     let fallback_px = septum_area / (total_len_px * mm * mm);
     let reach = WALL_REACH_SAMPLES * work.dr;
+    // In the guidewire shadow nothing is seen: a septum that runs into it continues to the wall.
+    let cath_px = k0 as f64 * work.dr;
+    let unseen = |p: Point| {
+        let (dr, dc) = (p.row - center.row, p.col - center.col);
+        let a = (dr.atan2(dc).rem_euclid(TAU) / dth) as usize % na;
+        in_arc(a) && dr.hypot(dc) > cath_px
+    };
     for (p0, p1) in pieces {
         // Ends close to the outline run into the wall: the channel analysis stops a margin
         // short of it.
-        let p0 = extend_to_outline(p0, p1, radius, center, reach);
-        let p1 = extend_to_outline(p1, p0, radius, center, reach);
+        let p0 = extend_to_outline(p0, p1, radius, center, reach, &unseen);
+        let p1 = extend_to_outline(p1, p0, radius, center, reach, &unseen);
         let seg = src
             .and_then(|s| septa::measure(s, p0, p1, mm, contrast))
             .unwrap_or(septa::Segment {
@@ -466,7 +483,196 @@ pub(crate) fn find_channels(inp: &ChannelInput) -> (Vec<Channel>, Vec<Septum>) {
             end: seg.end,
         });
     }
+    let cut = cut_channels(
+        contour,
+        &septa,
+        (grid.rows, grid.cols),
+        center,
+        cath_px,
+        mm,
+        (opts.min_channel_area_mm2, opts.min_channel_fraction),
+    );
+    // A septum that separates two dark regions gives two channels, even where the polar
+    // labelling joined them through a gap in it: the cut count wins unless it is lower.
+    if cut.len() >= channels.len() {
+        return (cut, septa);
+    }
     (channels, septa)
+}
+
+/// Half-width (px) at which a septum cuts the lumen when channels are counted: at least this,
+/// so that a thin septum drawn on the pixel grid leaves no 4-connected path across it.
+const CUT_MIN_HALF_PX: f64 = 0.75;
+/// A septum end this close (mm) to another septum or to the outline cuts on to it.
+const CUT_JOIN_MM: f64 = 0.3;
+
+/// Channels as the parts of the lumen that the septa cut apart: pixel centres inside the
+/// contour (as [`crate::contour_mask`] on a `rows x cols` frame), minus every septum band
+/// (at its measured thickness, at least `2 * CUT_MIN_HALF_PX`), split into 4-connected
+/// components. The catheter (within `catheter_px` of `center`) is lumen: a septum never runs
+/// through it, so everything that touches it is one channel. Components of at least
+/// `min_area.0` mm² and `min_area.1` of the lumen area are channels, largest first; areas
+/// (mm²) and centroids are those of their pixels, so the channels partition the lumen mask
+/// less the slivers.
+pub(crate) fn cut_channels(
+    contour: &Contour,
+    septa: &[Septum],
+    frame: (usize, usize),
+    center: Point,
+    catheter_px: f64,
+    mm_per_px: f64,
+    min_area: (f64, f64),
+) -> Vec<Channel> {
+    let (rows, cols) = frame;
+    let pts = &contour.points;
+    let n = pts.len();
+    if n < 3 || rows == 0 || cols == 0 || mm_per_px.is_nan() || mm_per_px <= 0.0 {
+        return vec![];
+    }
+    let lo = pts.iter().map(|p| p.row).fold(f64::INFINITY, f64::min);
+    let hi = pts.iter().map(|p| p.row).fold(f64::NEG_INFINITY, f64::max);
+    if !(lo.is_finite() && hi.is_finite()) || hi < 0.0 || lo > (rows - 1) as f64 {
+        return vec![];
+    }
+    let r0 = lo.ceil().max(0.0) as usize;
+    let r1 = (hi.floor().min((rows - 1) as f64)).max(r0 as f64) as usize;
+    let h = r1 - r0 + 1;
+    // Free pixels of the box [r0..=r1] x [0..cols): inside the contour (scanline fill).
+    let mut free = vec![false; h * cols];
+    let mut xs: Vec<f64> = Vec::new();
+    for r in r0..=r1 {
+        let y = r as f64;
+        xs.clear();
+        for i in 0..n {
+            let (a, b) = (pts[i], pts[(i + 1) % n]);
+            if (a.row <= y && b.row > y) || (b.row <= y && a.row > y) {
+                xs.push(a.col + (y - a.row) / (b.row - a.row) * (b.col - a.col));
+            }
+        }
+        xs.sort_by(f64::total_cmp);
+        for pair in xs.chunks_exact(2) {
+            let c0 = pair[0].ceil().max(0.0);
+            let c1 = pair[1].floor().min(cols as f64 - 1.0);
+            if c1 >= c0 {
+                free[(r - r0) * cols + c0 as usize..=(r - r0) * cols + c1 as usize].fill(true);
+            }
+        }
+    }
+    // Septum bands leave the lumen, except inside the catheter. An end that stops short of
+    // another septum or of the outline by at most `CUT_JOIN_MM` (a hub whose centre the piece
+    // search left out, a septum's last stretch lost in speckle) is drawn on to it.
+    let cath2 = catheter_px * catheter_px;
+    let halves: Vec<f64> = septa
+        .iter()
+        .map(|s| (0.5 * s.thickness_mm / mm_per_px).max(CUT_MIN_HALF_PX))
+        .collect();
+    let inside = |p: Point| {
+        let (r, c) = (p.row.round(), p.col.round());
+        if r < r0 as f64 || r > r1 as f64 || c < 0.0 || c > (cols - 1) as f64 {
+            return false;
+        }
+        free[(r as usize - r0) * cols + c as usize]
+    };
+    let join_px = CUT_JOIN_MM / mm_per_px;
+    let reach_end = |i: usize, end: Point, other: Point| {
+        let l = end.dist(other);
+        if l.is_nan() || l <= 0.0 {
+            return end;
+        }
+        let u = ((end.row - other.row) / l, (end.col - other.col) / l);
+        let mut t = 0.0;
+        while t <= join_px {
+            let p = Point::new(end.row + t * u.0, end.col + t * u.1);
+            let on_other = septa
+                .iter()
+                .enumerate()
+                .any(|(j, o)| j != i && septa::dist2_to_segment(p.row, p.col, o.start, o.end) < halves[j] * halves[j]);
+            if on_other || !inside(p) {
+                return p;
+            }
+            t += 0.5;
+        }
+        end
+    };
+    let drawn: Vec<(Point, Point)> = septa
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (reach_end(i, s.start, s.end), reach_end(i, s.end, s.start)))
+        .collect();
+    for ((&(start, end), s), &half) in drawn.iter().zip(septa).zip(&halves) {
+        let s = Septum {
+            start,
+            end,
+            ..s.clone()
+        };
+        if !half.is_finite() {
+            continue;
+        }
+        let br0 = (s.start.row.min(s.end.row) - half).ceil().max(r0 as f64);
+        let br1 = (s.start.row.max(s.end.row) + half).floor().min(r1 as f64);
+        let bc0 = (s.start.col.min(s.end.col) - half).ceil().max(0.0);
+        let bc1 = (s.start.col.max(s.end.col) + half).floor().min((cols - 1) as f64);
+        if !(br0 <= br1 && bc0 <= bc1) {
+            continue;
+        }
+        for r in br0 as usize..=br1 as usize {
+            for c in bc0 as usize..=bc1 as usize {
+                let (y, x) = (r as f64, c as f64);
+                let (dy, dx) = (y - center.row, x - center.col);
+                if dy * dy + dx * dx >= cath2 && septa::dist2_to_segment(y, x, s.start, s.end) < half * half {
+                    free[(r - r0) * cols + c] = false;
+                }
+            }
+        }
+    }
+    // 4-connected components by flood fill.
+    let px2 = mm_per_px * mm_per_px;
+    let mut seen = vec![false; h * cols];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    let px_total = free.iter().filter(|&&f| f).count() as f64;
+    let min_area_mm2 = min_area.0.max(min_area.1 * px_total * px2);
+    for p0 in 0..h * cols {
+        if !free[p0] || seen[p0] {
+            continue;
+        }
+        seen[p0] = true;
+        stack.push(p0);
+        let (mut cnt, mut sr, mut sc) = (0usize, 0.0f64, 0.0f64);
+        while let Some(p) = stack.pop() {
+            let (r, c) = (p / cols, p % cols);
+            cnt += 1;
+            sr += (r + r0) as f64;
+            sc += c as f64;
+            let mut visit = |q: usize| {
+                if free[q] && !seen[q] {
+                    seen[q] = true;
+                    stack.push(q);
+                }
+            };
+            if r > 0 {
+                visit(p - cols);
+            }
+            if r + 1 < h {
+                visit(p + cols);
+            }
+            if c > 0 {
+                visit(p - 1);
+            }
+            if c + 1 < cols {
+                visit(p + 1);
+            }
+        }
+        let area_mm2 = cnt as f64 * px2;
+        if area_mm2 >= min_area_mm2 {
+            out.push(Channel {
+                area_mm2,
+                centroid: Point::new(sr / cnt as f64, sc / cnt as f64),
+            });
+        }
+    }
+    out.sort_by(|a, b| b.area_mm2.total_cmp(&a.area_mm2));
+    out
 }
 
 /// Septum pixels within this distance (mm) of a line belong to it: half a septum's width plus
@@ -489,8 +695,16 @@ pub(crate) fn radius_at(radius: &[f64], t: f64) -> f64 {
 }
 
 /// Move `end` (of the line from `other`) outwards to the outline when the outline lies within
-/// `reach` px beyond it; otherwise keep it.
-fn extend_to_outline(end: Point, other: Point, radius: &[f64], center: Point, reach: f64) -> Point {
+/// `reach` px beyond it, or beyond that through points that were not seen (`unseen`, the
+/// guidewire shadow); otherwise keep it.
+fn extend_to_outline(
+    end: Point,
+    other: Point,
+    radius: &[f64],
+    center: Point,
+    reach: f64,
+    unseen: &dyn Fn(Point) -> bool,
+) -> Point {
     let l = end.dist(other);
     if l.is_nan() || l <= 0.0 || radius.is_empty() {
         return end;
@@ -501,11 +715,16 @@ fn extend_to_outline(end: Point, other: Point, radius: &[f64], center: Point, re
         dr.hypot(dc) < radius_at(radius, dr.atan2(dc))
     };
     let step = 0.5;
+    // No walk goes farther than across the outline.
+    let limit = 2.0 * radius.iter().fold(0.0f64, |m, &r| m.max(r)) + reach;
     let mut s = 0.0;
-    while s <= reach {
+    while s <= limit {
         let p = Point::new(end.row + s * u.0, end.col + s * u.1);
         if !inside(p) {
             return p;
+        }
+        if s > reach && !unseen(p) {
+            break;
         }
         s += step;
     }
@@ -515,6 +734,74 @@ fn extend_to_outline(end: Point, other: Point, radius: &[f64], center: Point, re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn circle(center: Point, r: f64) -> Contour {
+        Contour::new(
+            (0..360)
+                .map(|i| {
+                    let t = TAU * i as f64 / 360.0;
+                    Point::new(center.row + r * t.sin(), center.col + r * t.cos())
+                })
+                .collect(),
+        )
+    }
+
+    fn septum(start: Point, end: Point, thickness_mm: f64) -> Septum {
+        Septum {
+            position: start.lerp(end, 0.5),
+            thickness_mm,
+            length_mm: start.dist(end) * 0.01,
+            start,
+            end,
+        }
+    }
+
+    #[test]
+    fn septa_cut_the_lumen_into_channels() {
+        let c = Point::new(60.0, 60.0);
+        let contour = circle(c, 50.0);
+        let mm = 0.01;
+        let min = (0.02, 0.02);
+        // No septum: one channel, the whole disc (pi 50² px at 1e-4 mm² each).
+        let one = cut_channels(&contour, &[], (121, 121), c, 0.0, mm, min);
+        assert_eq!(one.len(), 1);
+        assert!((one[0].area_mm2 - std::f64::consts::PI * 0.25).abs() < 0.01, "{one:?}");
+        // A chord 20 px above the centre that stops 10 px (0.1 mm) short of the wall on both
+        // sides still cuts (its ends are drawn on to the outline): a cap and the rest.
+        let half = (50f64 * 50.0 - 20.0 * 20.0).sqrt();
+        let chord = septum(
+            Point::new(40.0, 60.0 - half + 10.0),
+            Point::new(40.0, 60.0 + half - 10.0),
+            0.04,
+        );
+        let two = cut_channels(&contour, std::slice::from_ref(&chord), (121, 121), c, 0.0, mm, min);
+        assert_eq!(two.len(), 2, "{two:?}");
+        assert!(two[1].centroid.row < 40.0 && two[0].centroid.row > 40.0, "{two:?}");
+        // A second septum at right angles through the cap meets the first one: three channels.
+        let stem = septum(Point::new(12.0, 60.0), Point::new(38.0, 60.0), 0.04);
+        let three = cut_channels(&contour, &[chord.clone(), stem], (121, 121), c, 0.0, mm, min);
+        assert_eq!(three.len(), 3, "{three:?}");
+        // A diameter through the catheter does not split what touches the catheter.
+        let diameter = septum(Point::new(60.0, 5.0), Point::new(60.0, 115.0), 0.04);
+        let joined = cut_channels(&contour, std::slice::from_ref(&diameter), (121, 121), c, 8.0, mm, min);
+        assert_eq!(joined.len(), 1, "{joined:?}");
+        let split = cut_channels(&contour, &[diameter], (121, 121), c, 0.0, mm, min);
+        assert_eq!(split.len(), 2, "{split:?}");
+        // A sliver below the fraction of the lumen is not a channel.
+        let near_wall = septum(Point::new(14.0, 40.0), Point::new(14.0, 80.0), 0.04);
+        let with_sliver = cut_channels(
+            &contour,
+            std::slice::from_ref(&near_wall),
+            (121, 121),
+            c,
+            0.0,
+            mm,
+            (0.0, 0.0),
+        );
+        assert_eq!(with_sliver.len(), 2, "{with_sliver:?}");
+        let no_sliver = cut_channels(&contour, &[near_wall], (121, 121), c, 0.0, mm, min);
+        assert_eq!(no_sliver.len(), 1, "{no_sliver:?}");
+    }
 
     #[test]
     fn union_find_roots() {

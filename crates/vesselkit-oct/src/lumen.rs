@@ -64,8 +64,17 @@ pub struct OctOptions {
     pub septum_contrast: f32,
     /// Dark components smaller than this are not counted as channels (mm²).
     pub min_channel_area_mm2: f64,
+    /// Dark components smaller than this fraction of the lumen area are not counted as
+    /// channels either: the slivers left between two septa that meet at an angle, or between
+    /// a septum and the wall, are a few per cent of the lumen at most.
+    #[serde(default = "default_min_channel_fraction")]
+    pub min_channel_fraction: f64,
     /// Side of the resampled patch used for channel analysis, in pixels.
     pub channel_patch_px: usize,
+}
+
+fn default_min_channel_fraction() -> f64 {
+    0.02
 }
 
 impl Default for OctOptions {
@@ -92,6 +101,7 @@ impl Default for OctOptions {
             min_edge: 0.08,
             septum_contrast: 0.5,
             min_channel_area_mm2: 0.02,
+            min_channel_fraction: default_min_channel_fraction(),
             channel_patch_px: 192,
         }
     }
@@ -685,6 +695,12 @@ fn check_options(o: &OctOptions) -> Result<()> {
     positive("edge_inner_mm", o.edge_inner_mm)?;
     positive("edge_outer_mm", o.edge_outer_mm)?;
     positive("min_channel_area_mm2", o.min_channel_area_mm2)?;
+    if !(o.min_channel_fraction >= 0.0 && o.min_channel_fraction < 1.0) {
+        return Err(OctError::invalid(
+            "min_channel_fraction",
+            format!("must be in [0, 1), got {}", o.min_channel_fraction),
+        ));
+    }
     if let Some(r) = o.catheter_radius_mm {
         positive("catheter_radius_mm", r)?;
     }
