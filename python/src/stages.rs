@@ -311,6 +311,7 @@ pub fn oct_lumen<'py>(
     d.set_item("contour", points_to(py, &r.contour.points))?;
     d.set_item("n_channels", r.n_channels())?;
     d.set_item("mask", r.lumen_mask(rows, cols).into_pyarray(py))?;
+    d.set_item("outline_mask", r.outline_mask(rows, cols).into_pyarray(py))?;
     Ok(out)
 }
 

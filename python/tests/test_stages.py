@@ -142,6 +142,11 @@ def test_oct_lumen_on_a_phantom():
     true_area = truth.sum() * p["mm_per_px"] ** 2
     assert r["metrics"]["area_mm2"] == pytest.approx(true_area, rel=0.05)
     assert r["contour"].shape[1] == 2
+    # The outline holds the lumen (septa, when there are any, lie between them).
+    outline = r["outline_mask"]
+    assert not (r["mask"] & ~outline).any()
+    outline_area = outline.sum() * p["mm_per_px"] ** 2
+    assert r["metrics"]["outline_area_mm2"] == pytest.approx(outline_area, rel=0.02)
 
 
 def test_oct_pullback_finds_the_narrowest_frame():

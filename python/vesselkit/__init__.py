@@ -208,9 +208,10 @@ def tortuosity(
 
 
 def oct_lumen(frame: Any, *, pixel_spacing: float, center: "Optional[tuple[float, float]]" = None) -> dict:
-    """Lumen of one cartesian OCT frame: ``contour`` (N, 2), ``metrics`` (area_mm2, min/max/mean
-    diameter through the centroid, eccentricity), ``channels``, ``septa``, ``guidewire_shadow``,
-    ``mask``."""
+    """Lumen of one cartesian OCT frame: ``contour`` (N, 2), ``metrics`` (area_mm2 without the
+    septa, outline_area_mm2, min/max/mean diameter through the centroid, eccentricity),
+    ``channels``, ``septa``, ``guidewire_shadow``, ``side_branch``, ``mask`` (lumen without the
+    septa) and ``outline_mask`` (inside the contour)."""
     return _native.oct_lumen(_f32_2d(frame, "frame"), pixel_spacing, center)
 
 
