@@ -1,41 +1,14 @@
 //! Full analysis of one 1024x1024 frame and of a 60-frame 512x512 cine (synthetic trees).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ndarray::{Array2, Array3, Axis};
+use ndarray::{Array3, Axis};
 use std::hint::black_box;
 use vesselkit_angio::{AngioOptions, analyze_cine, analyze_view};
 use vesselkit_core::{Calibration, Cine};
 
-/// Dark Beer-Lambert vessel tree: a trunk with branches of decreasing radius, mild texture.
-fn synthetic(n: usize, fill: f32) -> Array2<f32> {
-    let s = n as f32 / 1024.0;
-    // (start (row, col), end (row, col), radius px) in 1024-px coordinates.
-    type Seg = ((f32, f32), (f32, f32), f32);
-    let segs: Vec<Seg> = vec![
-        ((0.0, 500.0), (400.0, 480.0), 9.0),
-        ((400.0, 480.0), (700.0, 250.0), 7.0),
-        ((400.0, 480.0), (750.0, 700.0), 6.5),
-        ((700.0, 250.0), (1023.0, 150.0), 5.0),
-        ((700.0, 250.0), (950.0, 420.0), 4.0),
-        ((750.0, 700.0), (1000.0, 650.0), 4.5),
-        ((750.0, 700.0), (980.0, 950.0), 3.5),
-        ((200.0, 490.0), (120.0, 900.0), 3.0),
-    ];
-    Array2::from_shape_fn((n, n), |(r, c)| {
-        let (y, x) = (r as f32 / s, c as f32 / s);
-        let mut chord: f32 = 0.0;
-        for &((r0, c0), (r1, c1), rad) in &segs {
-            let (dr, dc) = (r1 - r0, c1 - c0);
-            let u = (((y - r0) * dr + (x - c0) * dc) / (dr * dr + dc * dc)).clamp(0.0, 1.0);
-            let d = (y - r0 - u * dr).hypot(x - c0 - u * dc);
-            if d < rad {
-                chord = chord.max(2.0 * (rad * rad - d * d).sqrt() * s);
-            }
-        }
-        let bg = 1000.0 + 80.0 * (x / 300.0).sin() * (y / 400.0).cos();
-        bg * (-0.03 * fill * chord).exp() + ((r * 7919 + c * 104_729) % 17) as f32
-    })
-}
+#[path = "common/bench_tree.rs"]
+mod bench_tree;
+use bench_tree::synthetic;
 
 fn bench(c: &mut Criterion) {
     let img = synthetic(1024, 1.0);

@@ -8,6 +8,9 @@
 //! options of the seed), so that two builds can be compared on identical input.
 
 use ndarray::Array2;
+
+#[path = "../benches/common/bench_tree.rs"]
+mod bench_tree;
 use std::time::Instant;
 use vesselkit_angio::{AngioOptions, analyze_view, build_tree, centerlines, mask, segment, skeletonize};
 use vesselkit_core::Calibration;
@@ -162,30 +165,5 @@ fn cpu_ns() -> Option<u64> {
 
 /// The synthetic tree of `benches/analyze.rs` (full opacification).
 fn bench_tree(n: usize) -> Array2<f32> {
-    let s = n as f32 / 1024.0;
-    type Seg = ((f32, f32), (f32, f32), f32);
-    let segs: Vec<Seg> = vec![
-        ((0.0, 500.0), (400.0, 480.0), 9.0),
-        ((400.0, 480.0), (700.0, 250.0), 7.0),
-        ((400.0, 480.0), (750.0, 700.0), 6.5),
-        ((700.0, 250.0), (1023.0, 150.0), 5.0),
-        ((700.0, 250.0), (950.0, 420.0), 4.0),
-        ((750.0, 700.0), (1000.0, 650.0), 4.5),
-        ((750.0, 700.0), (980.0, 950.0), 3.5),
-        ((200.0, 490.0), (120.0, 900.0), 3.0),
-    ];
-    Array2::from_shape_fn((n, n), |(r, c)| {
-        let (y, x) = (r as f32 / s, c as f32 / s);
-        let mut chord: f32 = 0.0;
-        for &((r0, c0), (r1, c1), rad) in &segs {
-            let (dr, dc) = (r1 - r0, c1 - c0);
-            let u = (((y - r0) * dr + (x - c0) * dc) / (dr * dr + dc * dc)).clamp(0.0, 1.0);
-            let d = (y - r0 - u * dr).hypot(x - c0 - u * dc);
-            if d < rad {
-                chord = chord.max(2.0 * (rad * rad - d * d).sqrt() * s);
-            }
-        }
-        let bg = 1000.0 + 80.0 * (x / 300.0).sin() * (y / 400.0).cos();
-        bg * (-0.03 * chord).exp() + ((r * 7919 + c * 104_729) % 17) as f32
-    })
+    bench_tree::synthetic(n, 1.0)
 }

@@ -1,7 +1,7 @@
 //! Cross-check on the `vesselkit-phantom` OCT generator (ray-marched speckle, guidewire, webs).
 
-use vesselkit_oct::{OctOptions, contour_mask, dice, oct_lumen};
-use vesselkit_phantom::{OctParams, generate_oct_frame};
+use vesselkit_oct::{OctFrameResult, OctOptions, contour_mask, dice, oct_lumen};
+use vesselkit_phantom::{OctParams, OctPhantom, generate_oct_frame};
 
 #[test]
 fn phantom_frames_dice_area_and_two_channel_webs() {
@@ -37,23 +37,30 @@ fn phantom_frames_dice_area_and_two_channel_webs() {
     }
 }
 
+/// A web phantom frame with the smallest lumen that holds the catheter in one channel (as the
+/// eval runner draws them), and its analysis.
+fn web_frame(channels: u8, seed: u64) -> (OctParams, OctPhantom, OctFrameResult) {
+    let mut p = OctParams {
+        channels,
+        ..Default::default()
+    };
+    p.lumen_diameter_mm = p.lumen_diameter_mm.max(4.0 * p.catheter_radius_mm + 0.8);
+    let ph = generate_oct_frame(&p, seed).unwrap();
+    let o = OctOptions {
+        mm_per_px: p.cart_mm_per_px(),
+        ..Default::default()
+    };
+    let r = oct_lumen(ph.cartesian.view(), &o).unwrap();
+    (p, ph, r)
+}
+
 /// Three- and four-channel webs at the phantom's default difficulty, with the smallest lumen
 /// that holds the catheter in one channel (as the eval runner draws them): septa seen edge-on
 /// fade into their own shadow, and septa cross the guidewire shadow, yet the count holds.
 #[test]
 fn phantom_webs_with_three_and_four_channels() {
     for (channels, seed) in [(3u8, 3000u64), (3, 3001), (4, 4000), (4, 4001)] {
-        let mut p = OctParams {
-            channels,
-            ..Default::default()
-        };
-        p.lumen_diameter_mm = p.lumen_diameter_mm.max(4.0 * p.catheter_radius_mm + 0.8);
-        let ph = generate_oct_frame(&p, seed).unwrap();
-        let o = OctOptions {
-            mm_per_px: p.cart_mm_per_px(),
-            ..Default::default()
-        };
-        let r = oct_lumen(ph.cartesian.view(), &o).unwrap();
+        let (p, ph, r) = web_frame(channels, seed);
         assert_eq!(r.n_channels(), channels as usize, "seed {seed}: {:?}", r.channels);
         // Every septum separates channels; a hub with n arms is at least one septum.
         assert!(!r.septa.is_empty(), "seed {seed}");
@@ -92,17 +99,7 @@ fn phantom_webs_with_three_and_four_channels() {
 #[test]
 fn phantom_webs_with_broken_septa() {
     for (channels, seed) in [(3u8, 3014u64), (3, 3024), (4, 4011)] {
-        let mut p = OctParams {
-            channels,
-            ..Default::default()
-        };
-        p.lumen_diameter_mm = p.lumen_diameter_mm.max(4.0 * p.catheter_radius_mm + 0.8);
-        let ph = generate_oct_frame(&p, seed).unwrap();
-        let o = OctOptions {
-            mm_per_px: p.cart_mm_per_px(),
-            ..Default::default()
-        };
-        let r = oct_lumen(ph.cartesian.view(), &o).unwrap();
+        let (_, _, r) = web_frame(channels, seed);
         assert_eq!(r.n_channels(), channels as usize, "seed {seed}: {:?}", r.channels);
         let total: f64 = r.channels.iter().map(|c| c.area_mm2).sum();
         assert!(
