@@ -132,6 +132,12 @@ pub fn table(r: &Report) -> String {
     for sess in &r.plan.sessions {
         s += &format!("session {}: lesions {:?} {}\n", sess.index, sess.lesions, sess.note);
     }
+    if r.plan.sessions.is_empty() && !r.lesions.is_empty() {
+        // Say why there is no plan (e.g. no physical scale).
+        if let Some(n) = r.plan.notes.first() {
+            s += &format!("plan: {n}\n");
+        }
+    }
     s += &format!("{}\n", r.notice);
     s
 }

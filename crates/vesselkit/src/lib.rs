@@ -151,7 +151,10 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     };
     let mut lesions = vesselkit_lesion::detect_with_opacity(&angio.tree, &opacity, &beyond, &opts.rules)?;
     vesselkit_lesion::drop_edge_cutoffs(&mut lesions, used.dim(), &angio.tree, &opts.rules);
-    let assessment = vesselkit_lesion::assess_detected(lesions, &angio.tree, &opts.rules, &opts.plan)?;
+    let mut assessment = vesselkit_lesion::assess_detected(lesions, &angio.tree, &opts.rules, &opts.plan)?;
+    if !calibrated {
+        withhold_balloons(&mut assessment);
+    }
     let t_lesion = ms(t1);
 
     let (rows, cols) = (cine.frames.len_of(Axis(1)), cine.frames.len_of(Axis(2)));
@@ -178,6 +181,22 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
         assessment,
         frame_used,
     })
+}
+
+/// Plan note when the frame has no physical scale.
+pub const UNCALIBRATED_PLAN_NOTE: &str = "No balloon sizes: the image has no physical scale, so diameters are in \
+     pixels and a balloon in mm cannot be chosen. Give the pixel spacing (--pixel-spacing, \
+     `pixel_spacing=`) or calibrate on the catheter.";
+
+/// Balloons come from a catalogue in mm: on an uncalibrated frame (diameters in pixels) any
+/// size would be made up, so the plan keeps its lesion ranking but no balloons or sessions.
+fn withhold_balloons(a: &mut Assessment) {
+    a.plan.balloons.clear();
+    a.plan.sessions.clear();
+    a.plan.notes.insert(0, UNCALIBRATED_PLAN_NOTE.to_string());
+    for l in &mut a.lesions {
+        l.balloon_mm.clear();
+    }
 }
 
 /// Bilinear sample of `img` at `(row, col)`; `None` outside the image.
@@ -546,5 +565,32 @@ mod tests {
         // A vessel brighter than its background (wrong polarity) gives no value.
         let inv = img.mapv(|v| 2000.0 - v);
         assert!(branch_opacity(inv.view(), &tree)[0].iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn uncalibrated_frames_get_no_balloon_sizes() {
+        use vesselkit_phantom::{AngioParams, generate_angio};
+        let ph = generate_angio(&AngioParams::default(), 1).unwrap();
+        let analysed = |cal: vesselkit_core::Calibration| {
+            let frame = vesselkit_core::Frame::new(ph.image.clone(), cal).unwrap();
+            analyze_frame(&frame, &Options::default()).unwrap()
+        };
+        let mm = analysed(ph.calibration());
+        assert!(!mm.assessment.lesions.is_empty());
+        assert!(!mm.assessment.plan.balloons.is_empty());
+        assert!(mm.assessment.lesions.iter().any(|l| !l.balloon_mm.is_empty()));
+        assert!(!mm.report.plan.sessions.is_empty());
+
+        let px = analysed(vesselkit_core::Calibration::uncalibrated());
+        assert!(!px.assessment.lesions.is_empty(), "lesions are still found and ranked");
+        assert!(
+            px.assessment
+                .lesions
+                .iter()
+                .all(|l| l.priority.is_some() && l.balloon_mm.is_empty())
+        );
+        assert!(px.assessment.plan.balloons.is_empty());
+        assert!(px.report.plan.sessions.is_empty());
+        assert_eq!(px.report.plan.notes[0], UNCALIBRATED_PLAN_NOTE);
     }
 }
