@@ -180,6 +180,11 @@ struct Profile<'a> {
     /// Densitometric contrast per mm of diameter at reliable samples, else NaN (all NaN
     /// without densitometry).
     opacity: Vec<f64>,
+    /// Centreline contrast at every sample where it was measured (reliable or not), else NaN:
+    /// the densitometric signal of a narrowing whose edges the blur bridged.
+    raw: Vec<f64>,
+    /// Running reference of `raw` (as `reference` for diameters).
+    raw_ref: Vec<f64>,
 }
 
 /// Unreliable samples narrower than the shoulder fraction of the reference, inside a stretch of
@@ -217,7 +222,7 @@ fn admit_narrow_unreliable(b: &Branch, s: &[f64], d: &mut [f64], reference: &[f6
 }
 
 impl<'a> Profile<'a> {
-    fn new(bi: usize, b: &'a Branch, opacity: Option<&[f64]>, rules: &Rules) -> Result<Self> {
+    fn new(bi: usize, b: &'a Branch, opacity: Option<&[f64]>, clean: Option<&[f64]>, rules: &Rules) -> Result<Self> {
         for (j, smp) in b.samples.iter().enumerate() {
             if !smp.arc_mm.is_finite() || (j > 0 && smp.arc_mm <= b.samples[j - 1].arc_mm) {
                 return Err(LesionError::invalid(
@@ -260,6 +265,10 @@ impl<'a> Profile<'a> {
                 *r = f64::NAN;
             }
         }
+        let raw: Vec<f64> = match clean {
+            Some(o) if o.len() == b.samples.len() => o.to_vec(),
+            _ => vec![f64::NAN; b.samples.len()],
+        };
         let opacity = match opacity {
             Some(o) if o.len() == b.samples.len() => b
                 .samples
@@ -281,13 +290,32 @@ impl<'a> Profile<'a> {
             }
             None => vec![f64::NAN; b.samples.len()],
         };
+        let raw_ref = running_percentile(
+            &s,
+            &raw,
+            rules.detection.reference_window_mm,
+            rules.detection.reference_percentile,
+        );
         Ok(Self {
             b,
             s,
             d,
             reference,
             opacity,
+            raw,
+            raw_ref,
         })
+    }
+
+    /// Median contrast per mm of measured diameter over arc `[lo, hi]`, unreliable samples
+    /// included; `None` with fewer than three.
+    fn opacity_any_in(&self, lo: f64, hi: f64) -> Option<f64> {
+        let mut v: Vec<f64> = self
+            .range(lo, hi)
+            .map(|i| self.raw[i] / self.b.samples[i].diameter_mm)
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .collect();
+        (v.len() >= 3).then(|| percentile(&mut v, 50.0))
     }
 
     fn ok(&self, i: usize) -> bool {
@@ -375,6 +403,8 @@ struct Segment {
     /// A mild narrowing (below `detection.min_ds_pct`) kept for its web-like flat lumen; it is
     /// measured against `classification.web_min_ds_pct` instead.
     shallow: bool,
+    /// Centreline contrast far below its running reference (see [`dens_dip`]).
+    dens: bool,
 }
 
 /// Whether samples `r` carry the web sign for long enough (same test as rule B).
@@ -422,6 +452,7 @@ fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segme
                     narrowing: true,
                     defect: false,
                     shallow,
+                    dens: false,
                 });
             }
         }
@@ -446,10 +477,35 @@ fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segme
                     narrowing: false,
                     defect: true,
                     shallow: false,
+                    dens: false,
                 });
             }
         }
         i += 1;
+    }
+    // Densitometric runs: centreline contrast far below its running reference (validated
+    // in [0, 1]; 0 switches them off).
+    if det.dens_run_ratio > 0.0 {
+        let idx: Vec<usize> = (0..n).filter(|&i| p.raw[i].is_finite() && p.raw_ref[i] > 0.0).collect();
+        let low = |i: usize| p.raw[i] < det.dens_run_ratio * p.raw_ref[i];
+        let mut k = 0;
+        while k < idx.len() {
+            if low(idx[k]) {
+                let start = k;
+                while k + 1 < idx.len() && low(idx[k + 1]) {
+                    k += 1;
+                }
+                segs.push(Segment {
+                    start: p.s[idx[start]],
+                    end: p.s[idx[k]],
+                    narrowing: false,
+                    defect: false,
+                    shallow: false,
+                    dens: true,
+                });
+            }
+            k += 1;
+        }
     }
     segs.sort_by(|a, b| a.start.total_cmp(&b.start));
     let mut merged: Vec<Segment> = Vec::new();
@@ -461,6 +517,7 @@ fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segme
                 m.shallow = (m.shallow || !m.narrowing) && (sg.shallow || !sg.narrowing);
                 m.narrowing |= sg.narrowing;
                 m.defect |= sg.defect;
+                m.dens |= sg.dens;
             }
             _ => merged.push(sg),
         }
@@ -535,6 +592,7 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
         distal_vessel_visible: !b.children.is_empty(),
         continuation_gap_mm: None,
         distal_opacity_ratio: None,
+        densitometric_ds_pct: None,
         beyond_end_ratio: None,
         stump: None,
         segment_tortuosity: None,
@@ -782,10 +840,174 @@ fn path_around(tree: &VesselTree, p: &Profile, lo: f64, hi: f64, dir_mm: f64, ma
     pts
 }
 
+/// Centreline contrast per branch for densitometric candidates: measured, positive values
+/// clear of junctions by `detection.dens_junction_clear_ref` branch diameters, else NaN.
+fn clean_raw(tree: &VesselTree, opacity: &[Vec<f64>], rules: &Rules) -> Vec<Vec<f64>> {
+    let k = rules.detection.dens_junction_clear_ref;
+    tree.branches
+        .iter()
+        .zip(opacity)
+        .map(|(b, o)| {
+            let n = b.samples.len();
+            if o.len() != n || n == 0 {
+                return vec![f64::NAN; n];
+            }
+            let mut d: Vec<f64> = b
+                .samples
+                .iter()
+                .map(|x| x.diameter_mm)
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .collect();
+            let clear = k * percentile(&mut d, 50.0);
+            let (first, last) = (b.samples[0].arc_mm, b.samples[n - 1].arc_mm);
+            b.samples
+                .iter()
+                .zip(o)
+                .map(|(x, &v)| {
+                    let near = clear.is_nan()
+                        || (b.parent.is_some() && x.arc_mm - first < clear)
+                        || (!b.children.is_empty() && last - x.arc_mm < clear);
+                    if v.is_finite() && v > 0.0 && !near { v } else { f64::NAN }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Centreline contrast over arc `[lo, hi]` of branch `b` (measured values), continued into the
+/// parent where `lo` lies before the branch start and into the brightest child where `hi`
+/// lies past its end: a narrowing next to a junction has its normal lumen on the far side.
+fn raw_values(tree: &VesselTree, all: &[Vec<f64>], p: &Profile, lo: f64, hi: f64) -> Vec<f64> {
+    let b = p.b;
+    let (first, last) = (p.s[0], p.s[p.s.len() - 1]);
+    let finite = |o: &[f64], c: &Branch, a: f64, z: f64| -> Vec<f64> {
+        c.samples
+            .iter()
+            .zip(o)
+            .filter(|(x, v)| x.arc_mm >= a && x.arc_mm <= z && v.is_finite() && **v > 0.0)
+            .map(|(_, &v)| v)
+            .collect()
+    };
+    let mut v: Vec<f64> = p.raw[p.range(lo, hi)]
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite())
+        .collect();
+    if lo < first
+        && let Some(par) = b.parent.and_then(|q| tree.branches.get(q))
+        && let Some(o) = all.get(par.id)
+        && o.len() == par.samples.len()
+    {
+        let from = par.length_mm - (first - lo);
+        let to = par.length_mm - (first - hi).max(0.0);
+        v.extend(finite(o, par, from, to));
+    }
+    if hi > last {
+        let best = b
+            .children
+            .iter()
+            .filter_map(|&c| tree.branches.get(c))
+            .filter_map(|c| {
+                let o = all.get(c.id).filter(|o| o.len() == c.samples.len())?;
+                let mut w = finite(o, c, (lo - last).max(0.0), hi - last);
+                let med = percentile(&mut w, 50.0);
+                (!w.is_empty()).then_some((med, w))
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, w)) = best {
+            v.extend(w);
+        }
+    }
+    v
+}
+
+/// A densitometric narrowing: the deepest centreline contrast of a candidate run, its ratio
+/// to the contrast before it, and the extent over which the contrast stays in the lower half
+/// of the dip.
+#[derive(Debug, Clone, Copy)]
+struct DensDip {
+    min_i: usize,
+    ratio: f64,
+    extent: (f64, f64),
+}
+
+/// Checks a densitometric run. The run is where the centreline contrast (median of three
+/// samples) stays below `dens_run_ratio` of its running reference around its deepest point;
+/// the narrowing is the first local minimum in it that reaches the run's typical level (past
+/// a near-occlusion the diluted vessel stays low, and its noise must not move the site
+/// downstream). Reported when that minimum is at most `dens_max_ratio` of the contrast before
+/// the run and the vessel beyond it keeps at least `dens_min_distal_ratio` of that contrast
+/// and no less than the minimum itself (it goes on rather than ending), each side measured on
+/// `min_reference_samples` (at least three) samples.
+fn dens_dip(p: &Profile, tree: &VesselTree, all: &[Vec<f64>], seg: Segment, rules: &Rules) -> Option<DensDip> {
+    let det = &rules.detection;
+    let m = det.qca_margin_mm;
+    let idx: Vec<usize> = p.range(seg.start, seg.end).filter(|&i| p.raw[i].is_finite()).collect();
+    if idx.is_empty() {
+        return None;
+    }
+    let med: Vec<f64> = (0..idx.len())
+        .map(|k| {
+            let mut w = [
+                p.raw[idx[k.saturating_sub(1)]],
+                p.raw[idx[k]],
+                p.raw[idx[(k + 1).min(idx.len() - 1)]],
+            ];
+            w.sort_by(f64::total_cmp);
+            w[1]
+        })
+        .collect();
+    let low = |k: usize| med[k] < det.dens_run_ratio * p.raw_ref[idx[k]];
+    let k0 = (0..med.len()).min_by(|&a, &b| med[a].total_cmp(&med[b]))?;
+    let (mut a, mut z) = (k0, k0);
+    while a > 0 && low(a - 1) {
+        a -= 1;
+    }
+    while z + 1 < med.len() && low(z + 1) {
+        z += 1;
+    }
+    let mut level: Vec<f64> = med[a..=z].to_vec();
+    let level = percentile(&mut level, 50.0);
+    let mut k = (a..=z).find(|&k| med[k] <= level)?;
+    while k < z && med[k + 1] < med[k] {
+        k += 1;
+    }
+    let min = med[k];
+    let need = det.min_reference_samples.max(3);
+    let start = p.s[idx[a]];
+    let mut before = raw_values(tree, all, p, start - m, start - MARKER_WINDOW_MM);
+    // Beyond the narrowing rather than the run: the diluted vessel may stay in the run.
+    let from = p.s[idx[k]] + det.dens_distal_gap_mm;
+    let mut after = raw_values(tree, all, p, from, from + m);
+    if before.len() < need || after.len() < need {
+        return None;
+    }
+    let prox = percentile(&mut before, 50.0);
+    let dist = percentile(&mut after, 50.0);
+    let ok = prox > 0.0 && min / prox <= det.dens_max_ratio && dist >= det.dens_min_distal_ratio * prox && min <= dist;
+    if !ok {
+        return None;
+    }
+    let half = min + 0.5 * (prox.min(dist) - min);
+    let (mut lo, mut hi) = (k, k);
+    while lo > 0 && med[lo - 1] <= half {
+        lo -= 1;
+    }
+    while hi + 1 < med.len() && med[hi + 1] <= half {
+        hi += 1;
+    }
+    Some(DensDip {
+        min_i: idx[k],
+        ratio: min / prox,
+        extent: (p.s[idx[lo]], p.s[idx[hi]]),
+    })
+}
+
 /// Measures one merged candidate segment; `None` when it does not hold up under QCA.
 fn measure_segment(
     p: &Profile,
     tree: &VesselTree,
+    all: &[Vec<f64>],
     seg: Segment,
     bounds: (f64, f64),
     rules: &Rules,
@@ -830,11 +1052,35 @@ fn measure_segment(
         det.min_ds_pct
     };
     let narrowing = seg.narrowing && q.diameter_stenosis_pct >= min_ds;
-    if !narrowing && !seg.defect {
+    let dip = if seg.dens {
+        dens_dip(p, tree, all, seg, rules)
+    } else {
+        None
+    };
+    if !narrowing && !seg.defect && dip.is_none() {
         return Ok(None);
     }
+    // The densitometric numbers win where they show the deeper narrowing: the edges of a
+    // lumen near the resolution limit are bridged by the blur [Q10].
+    let dens = dip.filter(|d| !narrowing || 100.0 * (1.0 - d.ratio) > q.diameter_stenosis_pct);
 
-    let (mld_i, mld, refd, ds, extent, length, symmetry) = if narrowing {
+    let (mld_i, mld, refd, ds, extent, length, symmetry) = if let Some(dd) = dens {
+        let i = dd.min_i;
+        let near = r
+            .clone()
+            .filter(|&j| p.ok(j) && p.reference[j] > 0.0)
+            .min_by(|&a, &b| (p.s[a] - p.s[i]).abs().total_cmp(&(p.s[b] - p.s[i]).abs()));
+        let refd = near.map_or(q.reference_diameter_mm, |j| p.reference[j]);
+        (
+            i,
+            refd * dd.ratio,
+            refd,
+            100.0 * (1.0 - dd.ratio),
+            dd.extent,
+            dd.extent.1 - dd.extent.0,
+            None,
+        )
+    } else if narrowing {
         let e = (q.lesion_start_mm.min(seg.start), q.lesion_end_mm.max(seg.end));
         let sym = q.symmetry.is_finite().then_some(q.symmetry);
         (
@@ -881,7 +1127,7 @@ fn measure_segment(
         // junction bulge, not a defect inside one lumen.
         return Ok(None);
     }
-    if length < det.min_length_mm && !seg.shallow {
+    if length < det.min_length_mm && !seg.shallow && dip.is_none() {
         // A dip over a few samples: edge noise, not a measurable narrowing. (A mild narrowing
         // already had to stay flat over `web_plateau_min_mm` to become a candidate.)
         return Ok(None);
@@ -914,15 +1160,17 @@ fn measure_segment(
     } else {
         0
     };
-    if measured_in(lo, extent.0 - MARKER_WINDOW_MM) + before < det.min_reference_samples
-        || measured_in(extent.1 + MARKER_WINDOW_MM, hi) + after < det.min_reference_samples
+    // A densitometric narrowing was measured against the contrast on both sides instead.
+    if dip.is_none()
+        && (measured_in(lo, extent.0 - MARKER_WINDOW_MM) + before < det.min_reference_samples
+            || measured_in(extent.1 + MARKER_WINDOW_MM, hi) + after < det.min_reference_samples)
     {
         // No measured normal lumen on one side: the dip cannot be told from the vessel
         // branching, crossing or ending there.
         return Ok(None);
     }
     let mut ev = base_evidence(p, tree, extent, (lo, hi), rules);
-    if ev.reliable_fraction < det.min_reliable_fraction {
+    if ev.reliable_fraction < det.min_reliable_fraction && dip.is_none() {
         // Mostly junction, overlap or border samples: the narrowing or band is more likely a
         // measurement artefact than a lesion.
         return Ok(None);
@@ -991,7 +1239,17 @@ fn measure_segment(
         p.opacity_in(extent.1, extent.1 + m),
     ) {
         ev.distal_opacity_ratio = Some(after / before);
+    } else if dens.is_some()
+        && let (Some(before), Some(after)) = (
+            p.opacity_any_in(extent.0 - m, extent.0),
+            p.opacity_any_in(extent.1, extent.1 + m),
+        )
+    {
+        // The samples around a near-occlusion are often flagged (a junction nearby, lopsided
+        // edges); their contrast per mm still tells the filling.
+        ev.distal_opacity_ratio = Some(after / before);
     }
+    ev.densitometric_ds_pct = dip.map(|d| 100.0 * (1.0 - d.ratio));
     let lesion = new_lesion(Some(b.id), Some(site_of(b.samples[mld_i].point)), ev, rules);
     if ds < det.min_ds_pct && !seg.defect && lesion.evidence.rule != RuleFired::BPlateau {
         // Kept below the detection threshold only for a web-like flat lumen, which the
@@ -1004,6 +1262,7 @@ fn measure_segment(
 fn detect_branch(
     bi: usize,
     tree: &VesselTree,
+    all: &[Vec<f64>],
     opacity: Option<&[f64]>,
     beyond_end: Option<f64>,
     rules: &Rules,
@@ -1012,7 +1271,7 @@ fn detect_branch(
     if b.samples.is_empty() {
         return Ok(Vec::new());
     }
-    let p = Profile::new(bi, b, opacity, rules)?;
+    let p = Profile::new(bi, b, opacity, all.get(bi).map(|v| v.as_slice()), rules)?;
     let mut out = Vec::new();
     let occ = occlusion(&p, tree, beyond_end, rules);
     let mut segs = candidate_segments(&p, rules, tree.calibration.is_calibrated());
@@ -1029,7 +1288,7 @@ fn detect_branch(
     for k in 0..segs.len() {
         let lo = if k > 0 { segs[k - 1].end } else { first };
         let hi = if k + 1 < segs.len() { segs[k + 1].start } else { last };
-        if let Some(l) = measure_segment(&p, tree, segs[k], (lo, hi), rules)? {
+        if let Some(l) = measure_segment(&p, tree, all, segs[k], (lo, hi), rules)? {
             out.push(l);
         }
     }
@@ -1079,11 +1338,13 @@ pub fn detect_with_opacity(
             ));
         }
     }
+    let clean = clean_raw(tree, opacity, rules);
     let mut all = Vec::new();
     for bi in 0..tree.branches.len() {
         all.extend(detect_branch(
             bi,
             tree,
+            &clean,
             opacity.get(bi).map(|v| v.as_slice()),
             beyond_end.get(bi).copied().flatten(),
             rules,
@@ -1306,6 +1567,7 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             distal_vessel_visible: true,
             continuation_gap_mm: None,
             distal_opacity_ratio: None,
+            densitometric_ds_pct: None,
             beyond_end_ratio: None,
             stump: None,
             segment_tortuosity: None,

@@ -137,6 +137,11 @@ pub struct Evidence {
     /// filling; < 1 = fainter distal vessel). `None` without densitometry.
     #[serde(default)]
     pub distal_opacity_ratio: Option<f64>,
+    /// Densitometric diameter stenosis: 1 − the deepest centreline contrast over the contrast
+    /// before the narrowing, % (a round lumen's contrast grows with its diameter). `None`
+    /// where no densitometric narrowing was found.
+    #[serde(default)]
+    pub densitometric_ds_pct: Option<f64>,
     /// Cut-off: contrast along the straight continuation past the stump relative to the
     /// stump's own (≈ 0 when nothing fills beyond). `None` without densitometry.
     #[serde(default)]

@@ -122,6 +122,33 @@ pub struct DetectionRules {
     /// (only applied where the field size is known, see `detect::drop_edge_cutoffs`): the
     /// vessel may leave the field there. **UNVERIFIED** default 3 mm.
     pub edge_margin_mm: f64,
+    /// Densitometric candidates: centreline opacity (log attenuation against the local
+    /// background) below this fraction of its running reference (the `reference_percentile`
+    /// of the opacity within `reference_window_mm`) starts a candidate. A near-occlusion whose
+    /// lumen the blur bridges keeps wide edges but loses most of its contrast [Q10]. An
+    /// image-processing parameter, **UNVERIFIED** default 0.35; 0 switches densitometric
+    /// candidates off.
+    pub dens_run_ratio: f64,
+    /// A densitometric candidate is reported when its deepest opacity (median of three samples)
+    /// is at most this fraction of the opacity before it (median over one QCA margin); its
+    /// densitometric diameter stenosis is `1 − ratio` (opacity of a round lumen grows with its
+    /// diameter). An image-processing parameter, **UNVERIFIED** default 0.3 (70 % DS).
+    pub dens_max_ratio: f64,
+    /// ... and when the vessel beyond it keeps at least this fraction of the opacity before it
+    /// (median over one QCA margin): the vessel goes on, fainter or not, rather than ending.
+    /// An image-processing parameter, **UNVERIFIED** default 0.1.
+    pub dens_min_distal_ratio: f64,
+    /// Centreline contrast within this many branch diameters (median of the branch) of a
+    /// junction is not used for densitometric candidates: the background ring beside the
+    /// centreline takes in the other vessel there and reads the contrast too low. An
+    /// image-processing parameter, **UNVERIFIED** default 1.5.
+    pub dens_junction_clear_ref: f64,
+    /// The contrast beyond a densitometric candidate is measured over one QCA margin starting
+    /// this far past its deepest point, mm (past a near-occlusion the diluted vessel may stay
+    /// below the run threshold all the way, so the run's end is no shoulder). An
+    /// image-processing parameter, **UNVERIFIED** default 1.5 (about half a near-occlusion's
+    /// length).
+    pub dens_distal_gap_mm: f64,
 }
 
 impl Default for DetectionRules {
@@ -153,6 +180,11 @@ impl Default for DetectionRules {
             narrow_unreliable_max_mm: 3.0,
             min_length_mm: 1.0,
             edge_margin_mm: 3.0,
+            dens_run_ratio: 0.35,
+            dens_max_ratio: 0.3,
+            dens_min_distal_ratio: 0.1,
+            dens_junction_clear_ref: 1.5,
+            dens_distal_gap_mm: 1.5,
         }
     }
 }
@@ -442,6 +474,11 @@ impl Rules {
         non_negative(d.min_length_mm, "detection.min_length_mm")?;
         non_negative(d.narrow_unreliable_max_mm, "detection.narrow_unreliable_max_mm")?;
         non_negative(d.edge_margin_mm, "detection.edge_margin_mm")?;
+        in_range(d.dens_run_ratio, 0.0, 1.0, "detection.dens_run_ratio")?;
+        in_range(d.dens_max_ratio, 0.0, 1.0, "detection.dens_max_ratio")?;
+        in_range(d.dens_min_distal_ratio, 0.0, 1.0, "detection.dens_min_distal_ratio")?;
+        non_negative(d.dens_junction_clear_ref, "detection.dens_junction_clear_ref")?;
+        non_negative(d.dens_distal_gap_mm, "detection.dens_distal_gap_mm")?;
         in_range(
             d.continuation_max_angle_deg,
             0.0,

@@ -858,3 +858,88 @@ fn cut_offs_at_the_edge_of_the_field_are_dropped() {
     drop_edge_cutoffs(&mut l, (101, 460), &t, &r);
     assert_eq!(l.len(), 1);
 }
+
+/// Centreline contrast along a 4 mm branch whose edges the blur bridged across a
+/// near-occlusion at 20 mm: the edges dip by 10 % only, the contrast falls to `min` of its
+/// level before (cosine over 3 mm) and stays at `after` beyond it (diluted distal vessel).
+fn bridged_subtotal(min: f64, after: f64) -> (Branch, Vec<f64>) {
+    let b = straight(
+        0,
+        None,
+        Point::new(100.0, 50.0),
+        (0.0, 1.0),
+        40.0,
+        cosine(4.0, 3.6, 20.0, 3.0),
+    );
+    let o = b
+        .samples
+        .iter()
+        .map(|s| {
+            let u = (s.arc_mm - 20.0) / 1.5;
+            let base = if s.arc_mm > 20.0 { after } else { 1.0 };
+            let dip = if u.abs() < 1.0 {
+                min + (base - min) * 0.5 * (1.0 - (PI * u).cos())
+            } else {
+                base
+            };
+            0.4 * dip
+        })
+        .collect();
+    (b, o)
+}
+
+#[test]
+fn near_occlusion_with_bridged_edges_is_found_by_its_contrast() {
+    let rules = Rules::default();
+    let (b, o) = bridged_subtotal(0.06, 0.3);
+    // Edges alone: a 10 % dip, nothing to report.
+    assert!(detect(&one(b.clone()), &rules).unwrap().is_empty());
+    let l = detect_with_opacity(&one(b.clone()), std::slice::from_ref(&o), &[], &rules).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let ev = &l[0].evidence;
+    // Densitometric DS 1 − 0.06 = 94 %: near-occlusive, distal vessel visible, no cine.
+    assert!(close(l[0].diameter_stenosis_pct, 94.0, 0.5), "{ev:#?}");
+    assert!(close(ev.densitometric_ds_pct.unwrap(), 94.0, 0.5), "{ev:#?}");
+    assert!(close(ev.arc_mm, 20.0, 0.2), "{ev:#?}");
+    assert!(close(l[0].mld_mm, 0.06 * 4.0, 0.05), "{}", l[0].mld_mm);
+    assert_eq!(l[0].lesion_type, LesionType::Subtotal);
+    // A shallower contrast dip (70 % of the contrast lost, filling 30 % beyond): typed by the
+    // poor distal filling.
+    let (b2, o2) = bridged_subtotal(0.2, 0.3);
+    let l = detect_with_opacity(&one(b2), &[o2], &[], &rules).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(close(l[0].diameter_stenosis_pct, 80.0, 0.5));
+    assert_eq!(l[0].lesion_type, LesionType::Subtotal);
+    assert_eq!(l[0].evidence.rule, RuleFired::CPoorDistalFilling);
+    // The same contrast falling to nothing with no vessel beyond is not a narrowing (the
+    // vessel ends or leaves the opacified field).
+    let (b3, o3) = bridged_subtotal(0.0, 0.0);
+    let l = detect_with_opacity(&one(b3), &[o3], &[], &rules).unwrap();
+    assert!(l.is_empty(), "{l:#?}");
+    // A dip that keeps 40 % of the contrast is above `dens_max_ratio`.
+    let (b4, o4) = bridged_subtotal(0.4, 1.0);
+    let l = detect_with_opacity(&one(b4), &[o4], &[], &rules).unwrap();
+    assert!(l.is_empty(), "{l:#?}");
+    // Switched off by the rule table.
+    let mut off = rules.clone();
+    off.detection.dens_run_ratio = 0.0;
+    assert!(detect_with_opacity(&one(b), &[o], &[], &off).unwrap().is_empty());
+}
+
+#[test]
+fn contrast_dip_beside_a_junction_is_not_densitometric_evidence() {
+    // The background ring beside the centreline takes in the sibling vessel next to a
+    // junction; a contrast dip within 1.5 branch diameters of the branch start is ignored.
+    let (mut b, o) = bridged_subtotal(0.06, 1.0);
+    b.id = 1;
+    b.parent = Some(0);
+    let parent = straight(0, None, Point::new(100.0, -250.0), (0.0, 1.0), 30.0, |_| 4.0);
+    // Shift the dip to 3 mm from the start of the child.
+    let shift = (17.0 / STEP_MM).round() as usize;
+    let mut o_child: Vec<f64> = o[shift..].to_vec();
+    o_child.resize(o.len(), 0.4);
+    let o_parent = vec![0.4; parent.samples.len()];
+    let t = tree(vec![parent, b]);
+    let l = detect_with_opacity(&t, &[o_parent, o_child], &[], &Rules::default()).unwrap();
+    assert!(l.iter().all(|l| l.evidence.densitometric_ds_pct.is_none()), "{l:#?}");
+}

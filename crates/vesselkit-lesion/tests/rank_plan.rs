@@ -41,6 +41,7 @@ fn plain() -> Evidence {
         distal_vessel_visible: true,
         continuation_gap_mm: None,
         distal_opacity_ratio: None,
+        densitometric_ds_pct: None,
         beyond_end_ratio: None,
         stump: None,
         segment_tortuosity: None,

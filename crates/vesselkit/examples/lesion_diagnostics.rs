@@ -171,10 +171,11 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
         )
     });
     format!(
-        "{:?} conf {:.2} DS {:.0}% MLD {:.2} ref {:.2} len {:.1} | br {:?} len {:.0} end {} flow {:?} arc {:.1} [{:.1},{:.1}] rel {:.2} ch {} mc {} dens {:?} low {} sym {:?} angle {:?} segDM {:?} segB {:?} loc {:?} gap {:?} opa {:?} | {}",
+        "{:?} conf {:.2} DS {:.0}% dDS {:?} MLD {:.2} ref {:.2} len {:.1} | br {:?} len {:.0} end {} flow {:?} arc {:.1} [{:.1},{:.1}] rel {:.2} ch {} mc {} dens {:?} low {} sym {:?} angle {:?} segDM {:?} segB {:?} loc {:?} gap {:?} opa {:?} | {}",
         l.lesion_type,
         l.confidence,
         l.diameter_stenosis_pct,
+        ev.densitometric_ds_pct.map(|x| x.round()),
         l.mld_mm,
         l.reference_diameter_mm,
         l.length_mm,
@@ -202,7 +203,9 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
     )
 }
 
-fn profile_around(tree: &VesselTree, truth: &AngioTruth, t: &vesselkit_phantom::LesionTruth, offset: [f64; 2]) {
+/// Prints the profile around a true lesion: arc:diameter, `u` unreliable, `cN` channels,
+/// `rX` density ratio, `oN` centreline opacity ×100 (log attenuation against the background).
+fn profile_around(tree: &VesselTree, opacity: &[Vec<f64>], t: &vesselkit_phantom::LesionTruth, offset: [f64; 2]) {
     let site = Point::new(t.site.row + offset[0], t.site.col + offset[1]);
     let Some((bid, i, _)) = nearest_sample(tree, site) else {
         return;
@@ -215,9 +218,15 @@ fn profile_around(tree: &VesselTree, truth: &AngioTruth, t: &vesselkit_phantom::
         b.parent, b.length_mm, b.distal_end, s0
     );
     let mut line = String::new();
-    for s in b.samples.iter().filter(|s| (s.arc_mm - s0).abs() <= half) {
+    for (k, s) in b
+        .samples
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| (s.arc_mm - s0).abs() <= half)
+    {
+        let o = opacity.get(bid).and_then(|v| v.get(k)).copied().unwrap_or(f64::NAN);
         line.push_str(&format!(
-            " {:.1}:{:.2}{}{}{}",
+            " {:.1}:{:.2}{}{}{}o{:.0}",
             s.arc_mm,
             s.diameter_mm,
             if s.reliable { "" } else { "u" },
@@ -230,17 +239,18 @@ fn profile_around(tree: &VesselTree, truth: &AngioTruth, t: &vesselkit_phantom::
                 format!("r{:.2}", s.density_ratio)
             } else {
                 String::new()
-            }
+            },
+            o * 100.0
         ));
     }
     println!("       {line}");
-    let _ = truth;
 }
 
 #[allow(clippy::too_many_arguments)]
 fn score(
     name: &str,
     tree: &VesselTree,
+    opacity: &[Vec<f64>],
     lesions: &[Lesion],
     truth: &AngioTruth,
     offset: [f64; 2],
@@ -337,7 +347,7 @@ fn score(
             }
         }
         if show_profile || mt[j].is_none() {
-            profile_around(tree, truth, t, offset);
+            profile_around(tree, opacity, t, offset);
         }
     }
     for (i, l) in lesions.iter().enumerate() {
@@ -452,6 +462,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         score(
             &format!("angio seed {s}"),
             &tree,
+            &opacity,
             &a.lesions,
             &ph.truth,
             [0.0, 0.0],
@@ -497,6 +508,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         score(
             &format!("cine seed {s}"),
             &tree,
+            &opacity,
             &a.lesions,
             &ph.truth.geometry,
             off,
