@@ -593,6 +593,7 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
         continuation_gap_mm: None,
         distal_opacity_ratio: None,
         densitometric_ds_pct: None,
+        stump_contrast_ratio: None,
         beyond_end_ratio: None,
         stump: None,
         segment_tortuosity: None,
@@ -690,6 +691,17 @@ fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, rules: &Rules) -
     best
 }
 
+/// Median centreline contrast over arc `[lo, hi]` and the number of measured samples.
+fn raw_median(p: &Profile, lo: f64, hi: f64) -> (f64, usize) {
+    let mut v: Vec<f64> = p.raw[p.range(lo, hi)]
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite())
+        .collect();
+    let n = v.len();
+    (percentile(&mut v, 50.0), n)
+}
+
 /// The occlusion candidate at an abrupt branch end, if any.
 fn occlusion(p: &Profile, tree: &VesselTree, beyond_end: Option<f64>, rules: &Rules) -> Option<Lesion> {
     let b = p.b;
@@ -783,6 +795,16 @@ fn occlusion(p: &Profile, tree: &VesselTree, beyond_end: Option<f64>, rules: &Ru
         .is_some_and(|g| g <= rules.detection.continuation_max_gap_ref * refd)
     {
         ev.distal_vessel_visible = true;
+    }
+    // A filled column ends at full density; contrast fading over the last millimetre is
+    // contrast thinning out into a vessel that goes on.
+    let (tip_c, n_tip) = raw_median(p, tip_arc - 1.0, tip_arc);
+    let (base_c, n_base) = raw_median(p, win_start - 2.0, win_start);
+    if n_tip >= 3 && n_base >= 3 && base_c > 0.0 {
+        ev.stump_contrast_ratio = Some(tip_c / base_c);
+        if tip_c < det.cutoff_fade_ratio * base_c {
+            ev.distal_vessel_visible = true;
+        }
     }
     Some(new_lesion(Some(b.id), Some(site_of(b.samples[tip].point)), ev, rules))
 }
@@ -1568,6 +1590,7 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             continuation_gap_mm: None,
             distal_opacity_ratio: None,
             densitometric_ds_pct: None,
+            stump_contrast_ratio: None,
             beyond_end_ratio: None,
             stump: None,
             segment_tortuosity: None,

@@ -142,6 +142,11 @@ pub struct Evidence {
     /// where no densitometric narrowing was found.
     #[serde(default)]
     pub densitometric_ds_pct: Option<f64>,
+    /// Cut-off: centreline contrast over the stump's last millimetre relative to that just
+    /// before the stump window (≈ 1 for a filled column ending at full density; low where
+    /// the contrast thins out into a vessel that goes on). `None` without densitometry.
+    #[serde(default)]
+    pub stump_contrast_ratio: Option<f64>,
     /// Cut-off: contrast along the straight continuation past the stump relative to the
     /// stump's own (≈ 0 when nothing fills beyond). `None` without densitometry.
     #[serde(default)]

@@ -149,6 +149,12 @@ pub struct DetectionRules {
     /// image-processing parameter, **UNVERIFIED** default 1.5 (about half a near-occlusion's
     /// length).
     pub dens_distal_gap_mm: f64,
+    /// A cut-off whose centreline contrast over its last millimetre is below this fraction of
+    /// the contrast over the 2 mm before its stump window has distal vessel visible: a filled
+    /// column ends at full density, while contrast that thins out towards the tip is passing
+    /// into a vessel that goes on ("some contrast passing the lesion" [R1][R2]). An
+    /// image-processing parameter, **UNVERIFIED** default 0.5; 0 switches it off.
+    pub cutoff_fade_ratio: f64,
 }
 
 impl Default for DetectionRules {
@@ -185,6 +191,7 @@ impl Default for DetectionRules {
             dens_min_distal_ratio: 0.1,
             dens_junction_clear_ref: 1.5,
             dens_distal_gap_mm: 1.5,
+            cutoff_fade_ratio: 0.5,
         }
     }
 }
@@ -479,6 +486,7 @@ impl Rules {
         in_range(d.dens_min_distal_ratio, 0.0, 1.0, "detection.dens_min_distal_ratio")?;
         non_negative(d.dens_junction_clear_ref, "detection.dens_junction_clear_ref")?;
         non_negative(d.dens_distal_gap_mm, "detection.dens_distal_gap_mm")?;
+        in_range(d.cutoff_fade_ratio, 0.0, 1.0, "detection.cutoff_fade_ratio")?;
         in_range(
             d.continuation_max_angle_deg,
             0.0,

@@ -943,3 +943,32 @@ fn contrast_dip_beside_a_junction_is_not_densitometric_evidence() {
     let l = detect_with_opacity(&t, &[o_parent, o_child], &[], &Rules::default()).unwrap();
     assert!(l.iter().all(|l| l.evidence.densitometric_ds_pct.is_none()), "{l:#?}");
 }
+
+#[test]
+fn contrast_fading_into_a_cut_off_is_contrast_passing() {
+    // Round stump (stays 4 mm wide to the end); the centreline contrast either stays at its
+    // level to the tip (a filled column) or falls to 20 % over the last 1.5 mm.
+    let b = stump_branch(|_| 4.0);
+    let contrast = |fade: f64| -> Vec<f64> {
+        b.samples
+            .iter()
+            .map(|s| if s.arc_mm > 18.5 { 0.4 * fade } else { 0.4 })
+            .collect()
+    };
+    let rules = Rules::default();
+    let l = detect_with_opacity(&one(b.clone()), &[contrast(1.0)], &[], &rules).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].lesion_type, LesionType::Occlusion);
+    assert!(close(l[0].evidence.stump_contrast_ratio.unwrap(), 1.0, 1e-9));
+    let l = detect_with_opacity(&one(b.clone()), &[contrast(0.2)], &[], &rules).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(close(l[0].evidence.stump_contrast_ratio.unwrap(), 0.2, 1e-9));
+    assert!(l[0].evidence.distal_vessel_visible);
+    assert_eq!(l[0].lesion_type, LesionType::Subtotal);
+    // Switched off: occlusion again.
+    let mut off = rules.clone();
+    off.detection.cutoff_fade_ratio = 0.0;
+    let faded = contrast(0.2);
+    let l = detect_with_opacity(&one(b), &[faded], &[], &off).unwrap();
+    assert_eq!(l[0].lesion_type, LesionType::Occlusion);
+}

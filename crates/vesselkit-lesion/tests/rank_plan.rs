@@ -42,6 +42,7 @@ fn plain() -> Evidence {
         continuation_gap_mm: None,
         distal_opacity_ratio: None,
         densitometric_ds_pct: None,
+        stump_contrast_ratio: None,
         beyond_end_ratio: None,
         stump: None,
         segment_tortuosity: None,

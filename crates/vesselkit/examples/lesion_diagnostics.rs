@@ -142,7 +142,7 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
         };
         d.sort_by(f64::total_cmp);
         return format!(
-            "{:?} conf {:.2} CUTOFF ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} | {}",
+            "{:?} conf {:.2} CUTOFF ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} fade {:?} | {}",
             l.lesion_type,
             l.confidence,
             l.reference_diameter_mm,
@@ -156,6 +156,7 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
             ev.reliable_fraction,
             ev.continuation_gap_mm.map(|g| (g * 10.0).round() / 10.0),
             ev.beyond_end_ratio.map(|g| (g * 100.0).round() / 100.0),
+            ev.stump_contrast_ratio.map(|g| (g * 100.0).round() / 100.0),
             ev.rule_text
         );
     }
