@@ -19,6 +19,16 @@ pub struct CenterlineOptions {
     pub min_branch_px: f64,
     /// Skeleton components shorter than this (px of centerline) are dropped.
     pub min_component_px: f64,
+    /// Keep a terminal branch shorter than the spur limit when it is a stub of its own (an
+    /// occlusion stump): its mask reaches beyond the parent's edge by at least
+    /// `stump_min_length_radii` times its own radius, that radius is at least
+    /// `stump_min_radius_fraction` of the junction's, and it runs straight. A bulge of the
+    /// parent's mask is short for its width and is pruned as before.
+    pub keep_stumps: bool,
+    /// See `keep_stumps`: reach beyond the parent's edge, in radii of the stub itself.
+    pub stump_min_length_radii: f64,
+    /// See `keep_stumps`: stub radius as a fraction of the junction radius.
+    pub stump_min_radius_fraction: f64,
     /// Gaussian sigma (px of arc) that smooths the pixel chains into sub-pixel polylines.
     pub smooth_sigma_px: f64,
     /// Resampling step along the centerline, px (<= 0.5 keeps profile spacing fine).
@@ -33,6 +43,9 @@ impl Default for CenterlineOptions {
             spur_factor: 2.0,
             min_branch_px: 4.0,
             min_component_px: 10.0,
+            keep_stumps: true,
+            stump_min_length_radii: 1.5,
+            stump_min_radius_fraction: 0.35,
             smooth_sigma_px: 2.0,
             step_px: 0.5,
             seed: None,
@@ -46,6 +59,8 @@ impl CenterlineOptions {
             ("spur_factor", self.spur_factor),
             ("min_branch_px", self.min_branch_px),
             ("min_component_px", self.min_component_px),
+            ("stump_min_length_radii", self.stump_min_length_radii),
+            ("stump_min_radius_fraction", self.stump_min_radius_fraction),
             ("smooth_sigma_px", self.smooth_sigma_px),
         ] {
             if !(v.is_finite() && v >= 0.0) {
@@ -554,6 +569,49 @@ fn build_graph(g: &mut Grid, pixels: &[usize]) -> Graph {
     Graph { nodes, edges }
 }
 
+/// Whether the terminal edge `e` hanging from node `junction` is a vessel stub of its own
+/// rather than a spur of the parent's mask (see [`CenterlineOptions::keep_stumps`]).
+///
+/// The parent's edge is taken at the junction radius `R` from the node. The stub's own radius
+/// is the largest distance-transform value of its skeleton beyond that edge, and its reach is
+/// where its mask ends (tip distance from the node plus the mask radius at the tip) minus `R`.
+/// A bulge or a thinning artefact at a junction reaches about its own radius beyond the edge
+/// (a round cap and nothing else); a stump adds a tube of its own before the cap.
+fn is_stump(e: &Edge, junction: usize, node: &Node, dist: &Array2<f32>, opts: &CenterlineOptions) -> bool {
+    let big_r = node.pixels.iter().map(|&(r, c)| dist[[r, c]]).fold(0f32, f32::max) as f64;
+    let k = node.pixels.len().max(1) as f64;
+    let (nr, nc) = node
+        .pixels
+        .iter()
+        .fold((0.0, 0.0), |(r, c), p| (r + p.0 as f64, c + p.1 as f64));
+    let (nr, nc) = (nr / k, nc / k);
+    let from_node = |&(r, c): &(usize, usize)| (r as f64 - nr).hypot(c as f64 - nc);
+    let path: Vec<(usize, usize)> = if e.a == junction {
+        e.path.clone()
+    } else {
+        e.path.iter().rev().copied().collect()
+    };
+    let Some(&tip) = path.last() else { return false };
+    let beyond: Vec<(usize, usize)> = path.iter().copied().filter(|p| from_node(p) > big_r).collect();
+    if beyond.len() < 3 {
+        return false;
+    }
+    // The widest station beyond the edge: a tube keeps its radius up to the cap, a bulge is
+    // widest where it leaves the parent.
+    let own_r = beyond.iter().map(|&(r, c)| dist[[r, c]]).fold(0f32, f32::max) as f64;
+    if own_r < 1.5 || own_r < opts.stump_min_radius_fraction * big_r {
+        return false;
+    }
+    let reach = from_node(&tip) + dist[[tip.0, tip.1]] as f64 - big_r;
+    if reach < opts.min_branch_px || reach < opts.stump_min_length_radii * own_r {
+        return false;
+    }
+    // Straight: a stump is a short tube, not a skeleton curling along the parent's edge.
+    let (b0, b1) = (beyond[0], tip);
+    let chord = (b0.0 as f64 - b1.0 as f64).hypot(b0.1 as f64 - b1.1 as f64);
+    chord >= 0.8 * path_len(&beyond)
+}
+
 /// Prune spurs and tiny components from the skeleton in place; returns the final graph.
 ///
 /// Each round removes spurs and re-thins only around them: the skeleton is a fixed point of
@@ -580,7 +638,10 @@ fn prune(g: &mut Grid, dist: &Array2<f32>, opts: &CenterlineOptions) -> Graph {
             let limit = opts
                 .min_branch_px
                 .max(opts.spur_factor * node_radius(&gr.nodes[junction]));
-            if len < limit && best[junction].is_none_or(|(l, _)| len < l) {
+            if len < limit
+                && best[junction].is_none_or(|(l, _)| len < l)
+                && !(opts.keep_stumps && is_stump(e, junction, &gr.nodes[junction], dist, opts))
+            {
                 best[junction] = Some((len, ei));
             }
         }
@@ -755,17 +816,39 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
     };
     // Root node per component: the seed's nearest node (seed component only), else the widest
     // free end (mean radius over the first few px of its branch).
+    // Width of a free end: mean radius over the first few px of its branch. Where the image
+    // edge cuts a vessel the distance transform reads the distance to the edge, not the
+    // vessel's radius, so stations capped by the edge are skipped (a trunk entering the field
+    // is otherwise narrower than a wide stump).
+    let (rows, cols) = mask.dim();
+    let capped = |r: usize, c: usize| {
+        let edge = (r + 1).min(c + 1).min(rows - r).min(cols - c) as f32;
+        dist[[r, c]] >= edge
+    };
     let end_width = |v: usize| -> f64 {
         let Some(&e) = g.nodes[v].edges.first() else { return 0.0 };
         let path = &g.edges[e].path;
         let from_a = g.edges[e].a == v;
-        let k = path.len().min(8);
-        let take: Vec<&(usize, usize)> = if from_a {
-            path.iter().take(k).collect()
+        let ordered: Box<dyn Iterator<Item = &(usize, usize)>> = if from_a {
+            Box::new(path.iter())
         } else {
-            path.iter().rev().take(k).collect()
+            Box::new(path.iter().rev())
         };
-        take.iter().map(|&&(r, c)| dist[[r, c]] as f64).sum::<f64>() / k.max(1) as f64
+        let free: Vec<f64> = ordered
+            .filter(|&&(r, c)| !capped(r, c))
+            .take(8)
+            .map(|&(r, c)| dist[[r, c]] as f64)
+            .collect();
+        if free.is_empty() {
+            let k = path.len().min(8);
+            let take: Vec<&(usize, usize)> = if from_a {
+                path.iter().take(k).collect()
+            } else {
+                path.iter().rev().take(k).collect()
+            };
+            return take.iter().map(|&&(r, c)| dist[[r, c]] as f64).sum::<f64>() / k.max(1) as f64;
+        }
+        free.iter().sum::<f64>() / free.len() as f64
     };
     let seed_node = opts.seed.and_then(|s| {
         (0..nn)
@@ -804,7 +887,6 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
                 // Vessels enter the field from outside: among ends nearly as wide as the widest,
                 // prefer one at the image border.
                 let widest = pool.iter().map(|&v| end_width(v)).fold(0.0, f64::max);
-                let (rows, cols) = mask.dim();
                 let at_border = |v: usize| {
                     let p = node_pos(&g.nodes[v]);
                     let m = end_width(v) + 3.0;
@@ -1107,6 +1189,78 @@ mod tests {
         let root = &cl.branches[cl.root.unwrap()];
         // Root starts at the upper arm's free end.
         assert!(root.points[0].row < 15.0, "{:?}", root.points[0]);
+    }
+
+    /// A wide horizontal tube (radius 8 about row 32, cols 5..=150) with `extra` set on top.
+    fn tube_with(extra: impl Fn(f64, f64) -> bool) -> Array2<bool> {
+        Array2::from_shape_fn((70, 160), |(r, c)| {
+            let (y, x) = (r as f64, c as f64);
+            ((y - 32.0).abs() <= 8.0 && (5.0..=150.0).contains(&x)) || extra(y, x)
+        })
+    }
+
+    /// Free distal ends of a tree.
+    fn distal_ends(cl: &Centerlines) -> Vec<Point> {
+        cl.branches
+            .iter()
+            .filter(|b| b.children.is_empty() && b.end_degree == 1)
+            .filter_map(|b| b.points.last().copied())
+            .collect()
+    }
+
+    #[test]
+    fn a_stump_on_the_side_of_a_wide_tube_is_kept() {
+        // A stub of radius 4 leaving the tube downwards at col 70 and reaching 11 px beyond the
+        // tube's edge (row 40) to a round end: shorter than twice the junction radius, so plain
+        // spur pruning removes it.
+        let m = tube_with(|y, x| {
+            ((x - 70.0).abs() <= 4.0 && (32.0..=47.0).contains(&y)) || (y - 47.0).hypot(x - 70.0) <= 4.0
+        });
+        let plain = CenterlineOptions {
+            keep_stumps: false,
+            ..Default::default()
+        };
+        assert_eq!(centerlines(&m, &plain).unwrap().branches.len(), 1);
+        let cl = centerlines(&m, &CenterlineOptions::default()).unwrap();
+        assert_eq!(cl.branches.len(), 3, "{:?}", distal_ends(&cl));
+        let stub = distal_ends(&cl)
+            .into_iter()
+            .find(|p| (p.col - 70.0).abs() < 3.0)
+            .expect("a free end on the stub");
+        // The end lies in the stub's round cap (centre row 47, edge row 51).
+        assert!((44.0..=51.0).contains(&stub.row), "{stub:?}");
+    }
+
+    #[test]
+    fn a_bulge_as_wide_as_the_tube_is_pruned() {
+        // A half disc of radius 8 on the tube's edge reaches only its own radius beyond it.
+        let m = tube_with(|y, x| y >= 40.0 && (y - 40.0).hypot(x - 70.0) <= 8.0);
+        let cl = centerlines(&m, &CenterlineOptions::default()).unwrap();
+        assert_eq!(cl.branches.len(), 1, "{:?}", distal_ends(&cl));
+        // A thin finger (radius 1) is pruned however long it is relative to its width.
+        let m = tube_with(|y, x| (x - 70.0).abs() <= 1.0 && (32.0..=50.0).contains(&y));
+        let cl = centerlines(&m, &CenterlineOptions::default()).unwrap();
+        assert_eq!(cl.branches.len(), 1, "{:?}", distal_ends(&cl));
+    }
+
+    #[test]
+    fn a_trunk_cut_by_the_image_edge_roots_the_tree_rather_than_a_wide_stump() {
+        // A trunk of radius 12 enters obliquely through the top edge and stops bluntly near row
+        // 60. Near the top edge the distance transform reads the distance to the edge, so the
+        // entry must be measured further in to beat the trunk's own wide stump end.
+        let m = Array2::from_shape_fn((100, 160), |(r, c)| {
+            let (y, x) = (r as f64, c as f64);
+            // Axis from (0, 40) at 30 degrees from vertical.
+            let (dy, dx) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+            let along = y * dy + (x - 40.0) * dx;
+            let across = (-(y) * dx + (x - 40.0) * dy).abs();
+            across <= 12.0 && along <= 70.0
+        });
+        let cl = centerlines(&m, &CenterlineOptions::default()).unwrap();
+        let root = &cl.branches[cl.root.unwrap()];
+        assert!(root.points[0].row < 15.0, "{:?}", root.points[0]);
+        // The stump end stays a distal free end.
+        assert!(distal_ends(&cl).iter().any(|p| p.row > 45.0), "{:?}", distal_ends(&cl));
     }
 
     #[test]
