@@ -232,6 +232,29 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
         );
     }
 
+    // B from densitometry: a mild narrowing inside which the centreline carries much less
+    // contrast per mm of diameter than the vessel (a lucent band along the lumen), filling
+    // normally beyond. Scale: half the ratio threshold.
+    if !ev.cutoff
+        && ds < c.web_plateau_max_ds_pct
+        && ev.densitometric_ds_pct.is_none()
+        && ev.low_contrast_samples >= c.web_min_samples
+        && ev.distal_opacity_ratio.is_none_or(|r| r >= c.poor_filling_max_ratio)
+        && let Some(r) = ev.centreline_contrast_ratio_min
+        && r < c.web_contrast_max_ratio
+    {
+        return done(
+            LesionType::Web,
+            RuleFired::BCentrelineContrast,
+            format!(
+                "B: mild {ds:.0}% narrowing whose centreline contrast per mm falls to {r:.2} (< {:.2}) of the \
+                 vessel's over {} samples: a lucent band along the lumen",
+                c.web_contrast_max_ratio, ev.low_contrast_samples
+            ),
+            margin(c.web_contrast_max_ratio - r, 0.0, 0.5 * c.web_contrast_max_ratio),
+        );
+    }
+
     // B from the shape alone: a mild narrowing whose lumen stays flat between abrupt shoulders
     // (a slit-like lumen whose lucent bands are not resolved). One indirect sign: at most 0.75.
     // Scale: as much plateau again as the minimum.

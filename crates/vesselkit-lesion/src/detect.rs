@@ -185,6 +185,9 @@ struct Profile<'a> {
     raw: Vec<f64>,
     /// Running reference of `raw` (as `reference` for diameters).
     raw_ref: Vec<f64>,
+    /// `raw` per mm of measured diameter (median of three samples) over its running median,
+    /// else NaN: below 1 where a band inside the lumen takes away contrast.
+    q_ratio: Vec<f64>,
 }
 
 /// Unreliable samples narrower than the shoulder fraction of the reference, inside a stretch of
@@ -296,6 +299,36 @@ impl<'a> Profile<'a> {
             rules.detection.reference_window_mm,
             rules.detection.reference_percentile,
         );
+        let per_mm: Vec<f64> = raw
+            .iter()
+            .zip(&b.samples)
+            .map(|(&v, x)| {
+                if x.diameter_mm.is_finite() && x.diameter_mm > 0.0 {
+                    v / x.diameter_mm
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        let idx: Vec<usize> = (0..per_mm.len()).filter(|&i| per_mm[i].is_finite()).collect();
+        let mut q_ratio = vec![f64::NAN; per_mm.len()];
+        let smooth: Vec<f64> = (0..idx.len())
+            .map(|k| {
+                let mut w = [
+                    per_mm[idx[k.saturating_sub(1)]],
+                    per_mm[idx[k]],
+                    per_mm[idx[(k + 1).min(idx.len() - 1)]],
+                ];
+                w.sort_by(f64::total_cmp);
+                w[1]
+            })
+            .collect();
+        let q_ref = running_percentile(&s, &per_mm, rules.detection.reference_window_mm, 50.0);
+        for (k, &i) in idx.iter().enumerate() {
+            if q_ref[i] > 0.0 {
+                q_ratio[i] = smooth[k] / q_ref[i];
+            }
+        }
         Ok(Self {
             b,
             s,
@@ -304,6 +337,7 @@ impl<'a> Profile<'a> {
             opacity,
             raw,
             raw_ref,
+            q_ratio,
         })
     }
 
@@ -438,13 +472,17 @@ fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segme
             }
             let deepest = (start..=k).map(|m| p.ratio(ok[m])).fold(f64::INFINITY, f64::min);
             let (a, z) = (p.s[ok[start]], p.s[ok[k]]);
-            // A mild narrowing counts only with a flat lumen on reliable samples throughout.
+            // A mild narrowing counts only with a flat lumen on reliable samples throughout, or
+            // with a lucent band along it (centreline contrast per mm well below the vessel's).
+            let lucent = c.web_contrast_max_ratio > 0.0
+                && longest_run(p.range(a, z).map(|i| p.q_ratio[i] < c.web_contrast_max_ratio)) >= c.web_min_samples;
             let shallow = calibrated
                 && deepest > max_ratio
                 && deepest <= 1.0 - c.web_min_ds_pct / 100.0
-                && p.range(a, z).all(|i| p.b.samples[i].reliable)
-                && p.plateau_mm(a, z, det.shoulder_fraction)
-                    .is_some_and(|x| x >= c.web_plateau_min_mm - ARC_EPS_MM);
+                && (lucent
+                    || (p.range(a, z).all(|i| p.b.samples[i].reliable)
+                        && p.plateau_mm(a, z, det.shoulder_fraction)
+                            .is_some_and(|x| x >= c.web_plateau_min_mm - ARC_EPS_MM)));
             if deepest <= max_ratio || shallow {
                 segs.push(Segment {
                     start: a,
@@ -482,6 +520,31 @@ fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segme
             }
         }
         i += 1;
+    }
+    // Lucent bands along the lumen: contrast per mm of diameter well below the vessel's.
+    if c.web_contrast_max_ratio > 0.0 {
+        let low = |i: usize| p.q_ratio[i] < c.web_contrast_max_ratio;
+        let mut i = 0;
+        while i < n {
+            if low(i) {
+                let start = i;
+                while i + 1 < n && (low(i + 1) || p.q_ratio[i + 1].is_nan()) {
+                    i += 1;
+                }
+                let run = (start..=i).filter(|&k| low(k)).count();
+                if run >= c.web_min_samples {
+                    segs.push(Segment {
+                        start: p.s[start],
+                        end: p.s[i],
+                        narrowing: false,
+                        defect: true,
+                        shallow: false,
+                        dens: false,
+                    });
+                }
+            }
+            i += 1;
+        }
     }
     // Densitometric runs: centreline contrast far below its running reference (validated
     // in [0, 1]; 0 switches them off).
@@ -542,6 +605,13 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
         .filter(|x| x.reliable && x.density_ratio.is_finite())
         .map(|x| x.density_ratio)
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))));
+    let q: Vec<f64> = r.clone().map(|i| p.q_ratio[i]).collect();
+    let centreline_contrast_ratio_min = q
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite())
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))));
+    let low_contrast_samples = longest_run(q.iter().map(|&x| x < rules.classification.web_contrast_max_ratio));
     let wr = p.range(window.0, window.1);
     let reliable_fraction = if wr.is_empty() {
         0.0
@@ -593,6 +663,8 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
         continuation_gap_mm: None,
         distal_opacity_ratio: None,
         densitometric_ds_pct: None,
+        centreline_contrast_ratio_min,
+        low_contrast_samples,
         stump_contrast_ratio: None,
         beyond_end_ratio: None,
         stump: None,
@@ -1192,7 +1264,13 @@ fn measure_segment(
         return Ok(None);
     }
     let mut ev = base_evidence(p, tree, extent, (lo, hi), rules);
-    if ev.reliable_fraction < det.min_reliable_fraction && dip.is_none() {
+    let er = p.range(extent.0, extent.1);
+    let extent_reliable = if er.is_empty() {
+        0.0
+    } else {
+        er.clone().filter(|&i| b.samples[i].reliable).count() as f64 / er.len() as f64
+    };
+    if extent_reliable < det.min_reliable_fraction && dip.is_none() {
         // Mostly junction, overlap or border samples: the narrowing or band is more likely a
         // measurement artefact than a lesion.
         return Ok(None);
@@ -1273,9 +1351,16 @@ fn measure_segment(
     }
     ev.densitometric_ds_pct = dip.map(|d| 100.0 * (1.0 - d.ratio));
     let lesion = new_lesion(Some(b.id), Some(site_of(b.samples[mld_i].point)), ev, rules);
-    if ds < det.min_ds_pct && !seg.defect && lesion.evidence.rule != RuleFired::BPlateau {
-        // Kept below the detection threshold only for a web-like flat lumen, which the
-        // measured lesion does not show.
+    if ds < det.min_ds_pct
+        && ((!seg.defect
+            && !matches!(
+                lesion.evidence.rule,
+                RuleFired::BPlateau | RuleFired::BCentrelineContrast
+            ))
+            || lesion.evidence.rule == RuleFired::Fallback)
+    {
+        // Kept below the detection threshold only for a web sign, which the measured lesion
+        // does not show (no type rule fired).
         return Ok(None);
     }
     Ok(Some(lesion))
@@ -1590,6 +1675,8 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             continuation_gap_mm: None,
             distal_opacity_ratio: None,
             densitometric_ds_pct: None,
+            centreline_contrast_ratio_min: None,
+            low_contrast_samples: 0,
             stump_contrast_ratio: None,
             beyond_end_ratio: None,
             stump: None,

@@ -58,6 +58,9 @@ pub enum RuleFired {
     BChannels,
     /// B: densitometric / geometric area ratio below threshold.
     BDensity,
+    /// B: centreline contrast per mm of diameter falls well below the vessel's in a mild
+    /// narrowing that fills normally beyond (a lucent band along the lumen).
+    BCentrelineContrast,
     /// B: mild narrowing with a flat (slit-like) lumen between abrupt shoulders; the lucent
     /// bands themselves are not resolved.
     BPlateau,
@@ -142,6 +145,15 @@ pub struct Evidence {
     /// where no densitometric narrowing was found.
     #[serde(default)]
     pub densitometric_ds_pct: Option<f64>,
+    /// Smallest centreline contrast per mm of measured diameter in the lesion relative to its
+    /// running median (median of three samples; < 1 = a lucent band along the lumen). `None`
+    /// without densitometry.
+    #[serde(default)]
+    pub centreline_contrast_ratio_min: Option<f64>,
+    /// Longest run of consecutive samples with that ratio below
+    /// `classification.web_contrast_max_ratio`.
+    #[serde(default)]
+    pub low_contrast_samples: usize,
     /// Cut-off: centreline contrast over the stump's last millimetre relative to that just
     /// before the stump window (≈ 1 for a filled column ending at full density; low where
     /// the contrast thins out into a vessel that goes on). `None` without densitometry.

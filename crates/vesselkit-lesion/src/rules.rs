@@ -224,6 +224,13 @@ pub struct ClassificationRules {
     /// B (web) from the profile shape applies only below this % diameter stenosis (deeper focal
     /// narrowings are rings unless a lucent band or channels are seen). **UNVERIFIED** default 35.
     pub web_plateau_max_ds_pct: f64,
+    /// B (web) from densitometry: the centreline contrast per mm of measured diameter (median
+    /// of three samples) falls below this fraction of its running median over
+    /// `detection.reference_window_mm` on at least `web_min_samples` samples, while the edges
+    /// narrow by less than `web_plateau_max_ds_pct` and the vessel beyond fills normally: a
+    /// lucent band along the lumen (a filling defect [Q12]) that the edges do not show.
+    /// **UNVERIFIED** default 0.6; 0 switches it off.
+    pub web_contrast_max_ratio: f64,
     /// A (ring): lesion length at most this multiple of the reference diameter (domain.md
     /// rule 6, default 2).
     pub ring_max_length_ref: f64,
@@ -262,6 +269,7 @@ impl Default for ClassificationRules {
             web_min_ds_pct: 15.0,
             web_plateau_min_mm: 0.6,
             web_plateau_max_ds_pct: 35.0,
+            web_contrast_max_ratio: 0.6,
             ring_max_length_ref: 2.0,
             ring_min_symmetry: 0.5,
             tortuous_min_dm: 1.3,
@@ -521,6 +529,12 @@ impl Rules {
             0.0,
             1.0,
             "classification.web_max_density_ratio",
+        )?;
+        in_range(
+            c.web_contrast_max_ratio,
+            0.0,
+            1.0,
+            "classification.web_contrast_max_ratio",
         )?;
         positive(c.ring_max_length_ref, "classification.ring_max_length_ref")?;
         in_range(c.ring_min_symmetry, 0.0, 1.0, "classification.ring_min_symmetry")?;

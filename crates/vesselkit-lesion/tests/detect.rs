@@ -916,14 +916,19 @@ fn near_occlusion_with_bridged_edges_is_found_by_its_contrast() {
     let (b3, o3) = bridged_subtotal(0.0, 0.0);
     let l = detect_with_opacity(&one(b3), &[o3], &[], &rules).unwrap();
     assert!(l.is_empty(), "{l:#?}");
-    // A dip that keeps 40 % of the contrast is above `dens_max_ratio`.
+    // A dip that keeps 40 % of the contrast is above `dens_max_ratio`: no densitometric
+    // narrowing; with the edges nearly straight and normal filling beyond it is a lucent band.
     let (b4, o4) = bridged_subtotal(0.4, 1.0);
     let l = detect_with_opacity(&one(b4), &[o4], &[], &rules).unwrap();
-    assert!(l.is_empty(), "{l:#?}");
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(l[0].evidence.densitometric_ds_pct.is_none());
+    assert_eq!(l[0].evidence.rule, RuleFired::BCentrelineContrast);
     // Switched off by the rule table.
     let mut off = rules.clone();
     off.detection.dens_run_ratio = 0.0;
-    assert!(detect_with_opacity(&one(b), &[o], &[], &off).unwrap().is_empty());
+    off.classification.web_contrast_max_ratio = 0.0;
+    let l = detect_with_opacity(&one(b), &[o], &[], &off).unwrap();
+    assert!(l.is_empty(), "{l:#?}");
 }
 
 #[test]
@@ -971,4 +976,38 @@ fn contrast_fading_into_a_cut_off_is_contrast_passing() {
     let faded = contrast(0.2);
     let l = detect_with_opacity(&one(b), &[faded], &[], &off).unwrap();
     assert_eq!(l[0].lesion_type, LesionType::Occlusion);
+}
+
+#[test]
+fn lucent_band_along_a_mild_narrowing_is_a_web() {
+    // A 20 % cosine narrowing (V-shaped, no flat lumen) at 20 mm; the centreline contrast per
+    // mm of diameter falls to `band` of the vessel's over the middle 1.2 mm.
+    let b = ring_branch(3.2);
+    let contrast = |band: f64| -> Vec<f64> {
+        b.samples
+            .iter()
+            .map(|s| 0.1 * s.diameter_mm * if (s.arc_mm - 20.0).abs() < 0.6 { band } else { 1.0 })
+            .collect()
+    };
+    let rules = Rules::default();
+    // Edges alone, or a contrast that follows the diameter: the shape rule only.
+    for l in [
+        detect(&one(b.clone()), &rules).unwrap(),
+        detect_with_opacity(&one(b.clone()), &[contrast(1.0)], &[], &rules).unwrap(),
+    ] {
+        assert_eq!(l.len(), 1, "{l:#?}");
+        assert_eq!(l[0].evidence.rule, RuleFired::BPlateau);
+    }
+    let l = detect_with_opacity(&one(b.clone()), &[contrast(0.4)], &[], &rules).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let ev = &l[0].evidence;
+    assert_eq!(l[0].lesion_type, LesionType::Web, "{ev:#?}");
+    assert_eq!(ev.rule, RuleFired::BCentrelineContrast);
+    assert!(close(ev.centreline_contrast_ratio_min.unwrap(), 0.4, 0.02), "{ev:#?}");
+    assert!(close(l[0].diameter_stenosis_pct, 20.0, 0.5));
+    assert!(close(ev.arc_mm, 20.0, 0.3), "{}", ev.arc_mm);
+    // A band that keeps 70 % of the contrast is above `web_contrast_max_ratio` (0.6).
+    let faint = contrast(0.7);
+    let l = detect_with_opacity(&one(b), &[faint], &[], &rules).unwrap();
+    assert_eq!(l[0].evidence.rule, RuleFired::BPlateau);
 }

@@ -42,6 +42,8 @@ fn plain() -> Evidence {
         continuation_gap_mm: None,
         distal_opacity_ratio: None,
         densitometric_ds_pct: None,
+        centreline_contrast_ratio_min: None,
+        low_contrast_samples: 0,
         stump_contrast_ratio: None,
         beyond_end_ratio: None,
         stump: None,
