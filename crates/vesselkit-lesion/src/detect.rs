@@ -731,8 +731,9 @@ fn site_of(p: Point) -> Site {
 
 /// Distance (mm) from the cut-off tip at sample `tip` to the nearest free end of another
 /// branch (the start of a root branch or the end of a terminal one) that lies ahead of the
-/// stump: within `continuation_max_angle_deg` of the direction of the last
-/// `angle_window_mm` of centerline.
+/// stump and from which that branch runs on the same way: both the direction to the end and
+/// the direction of the branch's first `angle_window_mm` from it within
+/// `continuation_max_angle_deg` of the direction of the stump's last `angle_window_mm`.
 fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, rules: &Rules) -> Option<f64> {
     let det = &rules.detection;
     let mm = tree.calibration.mm_per_px;
@@ -747,13 +748,27 @@ fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, rules: &Rules) -
         let (Some(first), Some(last)) = (o.samples.first(), o.samples.last()) else {
             continue;
         };
+        // Each free end with the point `angle_window_mm` into the piece from it: a vessel
+        // resuming across a gap runs on away from the stump, along its direction.
+        let into_first = o
+            .samples
+            .iter()
+            .find(|x| x.arc_mm - first.arc_mm >= det.angle_window_mm);
+        let into_last = o
+            .samples
+            .iter()
+            .rev()
+            .find(|x| last.arc_mm - x.arc_mm >= det.angle_window_mm);
         let ends = [
-            (o.parent.is_none()).then_some(first.point),
-            (o.children.is_empty()).then_some(last.point),
+            (o.parent.is_none()).then_some((first.point, into_first.map(|x| x.point))),
+            (o.children.is_empty()).then_some((last.point, into_last.map(|x| x.point))),
         ];
-        for e in ends.into_iter().flatten() {
+        for (e, into) in ends.into_iter().flatten() {
             let v = (e.row - t.row, e.col - t.col);
-            let ahead = angle_between(dir, v).is_some_and(|a| a <= det.continuation_max_angle_deg);
+            let runs_on = into.is_some_and(|q| {
+                angle_between(dir, (q.row - e.row, q.col - e.col)).is_some_and(|a| a <= det.continuation_max_angle_deg)
+            });
+            let ahead = runs_on && angle_between(dir, v).is_some_and(|a| a <= det.continuation_max_angle_deg);
             let d = t.dist(e) * mm;
             if ahead && best.is_none_or(|b| d < b) {
                 best = Some(d);

@@ -1011,3 +1011,29 @@ fn lucent_band_along_a_mild_narrowing_is_a_web() {
     let l = detect_with_opacity(&one(b), &[faint], &[], &rules).unwrap();
     assert_eq!(l[0].evidence.rule, RuleFired::BPlateau);
 }
+
+#[test]
+fn vessel_resuming_across_a_gap_must_run_on_the_same_way() {
+    // Round 4 mm stump ending at (250, 50) heading down the rows; another piece starts 3 mm
+    // ahead on the axis.
+    let stump = stump_branch(|_| 4.0);
+    let ahead = Point::new(250.0 + 30.0, 50.0);
+    let resumed = |dir: (f64, f64)| {
+        let mut t = tree(vec![stump.clone(), straight(1, None, ahead, dir, 15.0, |_| 4.0)]);
+        t.root = Some(0);
+        detect(&t, &Rules::default()).unwrap()
+    };
+    // Running on along the stump's axis: the vessel goes on past a lost narrowing.
+    let l = resumed((1.0, 0.0));
+    let c: Vec<_> = l.iter().filter(|l| l.evidence.cutoff).collect();
+    assert_eq!(c.len(), 1, "{l:#?}");
+    assert!(close(c[0].evidence.continuation_gap_mm.unwrap(), 3.0, 0.06));
+    assert!(c[0].evidence.distal_vessel_visible);
+    assert_eq!(c[0].lesion_type, LesionType::Subtotal);
+    // Starting there but running across the axis: another vessel, the cut-off is total.
+    let l = resumed((0.0, 1.0));
+    let c: Vec<_> = l.iter().filter(|l| l.evidence.cutoff).collect();
+    assert_eq!(c.len(), 1, "{l:#?}");
+    assert!(c[0].evidence.continuation_gap_mm.is_none());
+    assert_eq!(c[0].lesion_type, LesionType::Occlusion);
+}
