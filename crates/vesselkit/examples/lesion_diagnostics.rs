@@ -172,7 +172,7 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
         )
     });
     format!(
-        "{:?} conf {:.2} DS {:.0}% dDS {:?} MLD {:.2} ref {:.2} len {:.1} | br {:?} len {:.0} end {} flow {:?} arc {:.1} [{:.1},{:.1}] rel {:.2} ch {} mc {} dens {:?} low {} sym {:?} angle {:?} segDM {:?} segB {:?} loc {:?} gap {:?} opa {:?} | {}",
+        "{:?} conf {:.2} DS {:.0}% dDS {:?} MLD {:.2} ref {:.2} len {:.1} | br {:?} len {:.0} end {} flow {:?} arc {:.1} [{:.1},{:.1}] rel {:.2} ch {} mc {} dens {:?} low {} sym {:?} angle {:?} segDM {:?} segB {:?} loc {:?} gap {:?} opa {:?} qmin {:?} | {}",
         l.lesion_type,
         l.confidence,
         l.diameter_stenosis_pct,
@@ -200,6 +200,7 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
             .map(|t| (t.bends, (t.max_bend_deg).round(), (t.dm * 100.0).round() / 100.0)),
         ev.continuation_gap_mm.map(|g| (g * 10.0).round() / 10.0),
         ev.distal_opacity_ratio.map(|g| (g * 100.0).round() / 100.0),
+        ev.centreline_contrast_ratio_min.map(|g| (g * 100.0).round() / 100.0),
         ev.rule_text
     )
 }
