@@ -8,7 +8,8 @@
 //! `cargo run --release -p vesselkit-angio --example stumps [FIRST_SEED] [LAST_SEED]`
 //! (default 101..=140, the development seeds; the evaluation uses 1..=10).
 //! `STUMPS_SHOW=1` prints a character crop (image, mask, tree) around every missed occlusion;
-//! `STUMPS_ENDS=1` lists the false ends with the nearest truth station.
+//! `STUMPS_ENDS=1` lists the false ends with the nearest truth station. `STUMPS_KEEP=0|1`,
+//! `STUMPS_SPLIT=0|1` and `STUMPS_LENGTH_RADII=x` override the centerline options.
 
 use vesselkit_angio::{AngioOptions, analyze_view};
 use vesselkit_core::{BranchEnd, LesionType, Point, VesselTree};
@@ -164,7 +165,18 @@ fn main() {
         };
         let cal = p.calibration();
         let mm = cal.mm_per_px;
-        let opts = AngioOptions::for_scale(mm);
+        let mut opts = AngioOptions::for_scale(mm);
+        // Overrides for comparing tree options on the same seeds.
+        let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+        if let Some(v) = env("STUMPS_LENGTH_RADII") {
+            opts.centerline.stump_min_length_radii = v;
+        }
+        if let Some(v) = env("STUMPS_KEEP") {
+            opts.centerline.keep_stumps = v != 0.0;
+        }
+        if let Some(v) = env("STUMPS_SPLIT") {
+            opts.centerline.split_caliber_drops = v != 0.0;
+        }
         let res = match analyze_view(p.image.view(), &cal, &opts) {
             Ok(r) => r,
             Err(e) => {

@@ -29,6 +29,13 @@ pub struct CenterlineOptions {
     pub stump_min_length_radii: f64,
     /// See `keep_stumps`: stub radius as a fraction of the junction radius.
     pub stump_min_radius_fraction: f64,
+    /// Where a branch's radius drops abruptly to at most `caliber_drop_fraction` of what it was
+    /// and stays there (a wide vessel that stops where a thin branch leaves it, so that the
+    /// skeleton runs on into the thin one), end the wide part with a short terminal branch
+    /// through its cap and start the thin part there as a separate child.
+    pub split_caliber_drops: bool,
+    /// See `split_caliber_drops`.
+    pub caliber_drop_fraction: f64,
     /// Gaussian sigma (px of arc) that smooths the pixel chains into sub-pixel polylines.
     pub smooth_sigma_px: f64,
     /// Resampling step along the centerline, px (<= 0.5 keeps profile spacing fine).
@@ -46,6 +53,8 @@ impl Default for CenterlineOptions {
             keep_stumps: true,
             stump_min_length_radii: 1.5,
             stump_min_radius_fraction: 0.35,
+            split_caliber_drops: false,
+            caliber_drop_fraction: 0.5,
             smooth_sigma_px: 2.0,
             step_px: 0.5,
             seed: None,
@@ -61,6 +70,7 @@ impl CenterlineOptions {
             ("min_component_px", self.min_component_px),
             ("stump_min_length_radii", self.stump_min_length_radii),
             ("stump_min_radius_fraction", self.stump_min_radius_fraction),
+            ("caliber_drop_fraction", self.caliber_drop_fraction),
             ("smooth_sigma_px", self.smooth_sigma_px),
         ] {
             if !(v.is_finite() && v >= 0.0) {
@@ -702,6 +712,150 @@ fn prune(g: &mut Grid, dist: &Array2<f32>, opts: &CenterlineOptions) -> Graph {
     build_graph(g, &pixels)
 }
 
+/// Smallest radius (px) of a vessel whose abrupt end [`split_caliber_drops`] represents.
+const MIN_DROP_RADIUS_PX: f32 = 3.0;
+/// The thin part of a caliber drop leaves the wide one's direction by more than 30 degrees.
+const MAX_DROP_TURN_COS: f64 = 0.866;
+
+/// Index along `r` (radii along a pixel chain) where a wide vessel ends and a thin one takes
+/// over: the radius there is at least [`MIN_DROP_RADIUS_PX`] and about the median of the
+/// preceding two radii of arc, and past a transition of 1.5 radii (the wide vessel's cap) the
+/// chain stays below `fraction` of it for at least 4 radii. A narrowing that recovers (a ring)
+/// or a gradual taper does not qualify.
+fn caliber_drop(r: &[f32], fraction: f64) -> Option<usize> {
+    let n = r.len();
+    for i in 1..n {
+        let ri = r[i];
+        if ri < MIN_DROP_RADIUS_PX {
+            continue;
+        }
+        let w = (2.0 * ri).ceil() as usize;
+        if i < w.min(4) {
+            continue;
+        }
+        let mut before: Vec<f32> = r[i.saturating_sub(w)..i].to_vec();
+        before.sort_by(f32::total_cmp);
+        if before[before.len() / 2] < 0.9 * ri {
+            continue;
+        }
+        let j0 = i + (1.5 * ri).ceil() as usize;
+        let len = (4.0 * ri).ceil() as usize;
+        if j0 + len > n {
+            break;
+        }
+        let mut after: Vec<f32> = r[j0..j0 + len].to_vec();
+        after.sort_by(f32::total_cmp);
+        let p90 = after[(after.len() * 9 / 10).min(after.len() - 1)];
+        if (p90 as f64) <= fraction * ri as f64 {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Split the edges of `g` at abrupt caliber drops (see
+/// [`CenterlineOptions::split_caliber_drops`]): a node where the wide part ends, the thin part
+/// continuing from it, and a straight terminal edge from it along the wide part's direction to
+/// the end of its mask (the cap), so that the wide vessel has a free end of its own.
+fn split_caliber_drops(g: &mut Graph, dist: &Array2<f32>, mask: &Array2<bool>, opts: &CenterlineOptions) {
+    let (rows, cols) = mask.dim();
+    for ei in 0..g.edges.len() {
+        let path = &g.edges[ei].path;
+        let r: Vec<f32> = path.iter().map(|&(y, x)| dist[[y, x]]).collect();
+        let rev: Vec<f32> = r.iter().rev().copied().collect();
+        let n = path.len();
+        // Index on the path and the direction the wide part runs in.
+        let (k, back) = match (
+            caliber_drop(&r, opts.caliber_drop_fraction),
+            caliber_drop(&rev, opts.caliber_drop_fraction),
+        ) {
+            (Some(i), _) => (i, i.saturating_sub((2.0 * r[i]).ceil() as usize)),
+            (None, Some(i)) => (n - 1 - i, (n - 1 - i + (2.0 * rev[i]).ceil() as usize).min(n - 1)),
+            (None, None) => continue,
+        };
+        if k == 0 || k + 1 >= n || back == k {
+            continue;
+        }
+        let (p, q) = (path[k], path[back]);
+        let (dy, dx) = (p.0 as f64 - q.0 as f64, p.1 as f64 - q.1 as f64);
+        let norm = dy.hypot(dx);
+        if !(norm > 0.0) {
+            continue;
+        }
+        let (uy, ux) = (dy / norm, dx / norm);
+        // The thin part must leave sideways: straight on, it is the same vessel narrowing (a
+        // subtotal lesion), not a branch leaving a stump.
+        let reach = (5.5 * dist[[p.0, p.1]]).ceil() as usize;
+        let ahead = if back < k {
+            path[(k + reach).min(n - 1)]
+        } else {
+            path[k.saturating_sub(reach)]
+        };
+        let (ay, ax) = (ahead.0 as f64 - p.0 as f64, ahead.1 as f64 - p.1 as f64);
+        let along = (ay * uy + ax * ux) / ay.hypot(ax).max(1e-9);
+        if along > MAX_DROP_TURN_COS {
+            continue;
+        }
+        let wide_r = dist[[p.0, p.1]] as f64;
+        // March through the cap to the end of the mask (or to where the lumen turns thin).
+        let mut cap = vec![p];
+        for step in 1.. {
+            let t = 0.5 * step as f64;
+            let (y, x) = (p.0 as f64 + t * uy, p.1 as f64 + t * ux);
+            if y < -0.5 || x < -0.5 {
+                break;
+            }
+            let (yi, xi) = (y.round() as usize, x.round() as usize);
+            if yi >= rows || xi >= cols || !mask[[yi, xi]] || t > 3.0 * wide_r {
+                break;
+            }
+            if cap.last() != Some(&(yi, xi)) {
+                cap.push((yi, xi));
+            }
+        }
+        if path_len(&cap) < opts.min_branch_px {
+            continue;
+        }
+        let (a, b) = (g.edges[ei].a, g.edges[ei].b);
+        let node = g.nodes.len();
+        let tail = g.edges.len();
+        let stub = tail + 1;
+        let tip = stub_tip(&cap);
+        let full = std::mem::take(&mut g.edges[ei].path);
+        g.edges[ei] = Edge {
+            a,
+            b: node,
+            path: full[..=k].to_vec(),
+        };
+        g.edges.push(Edge {
+            a: node,
+            b,
+            path: full[k..].to_vec(),
+        });
+        g.edges.push(Edge {
+            a: node,
+            b: node + 1,
+            path: cap,
+        });
+        // `b` now meets the tail instead of the original edge (for a loop, its second end).
+        if let Some(slot) = g.nodes[b].edges.iter().rposition(|&e| e == ei) {
+            g.nodes[b].edges[slot] = tail;
+        }
+        g.nodes.push(Node {
+            pixels: vec![p],
+            edges: vec![ei, tail, stub],
+        });
+        g.nodes.push(Node {
+            pixels: vec![tip],
+            edges: vec![stub],
+        });
+    }
+}
+
+fn stub_tip(cap: &[(usize, usize)]) -> (usize, usize) {
+    cap.last().copied().unwrap_or((0, 0))
+}
+
 /// Gaussian smoothing of a polyline's vertices with `sigma` in vertices; the window shrinks near
 /// the ends so that the ends stay put.
 pub fn smooth_points(pts: &[Point], sigma: f64) -> Vec<Point> {
@@ -769,7 +923,10 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
             grid
         },
     );
-    let g = prune(&mut grid, &dist, opts);
+    let mut g = prune(&mut grid, &dist, opts);
+    if opts.split_caliber_drops {
+        split_caliber_drops(&mut g, &dist, mask, opts);
+    }
     let skel = grid.to_mask(mask.nrows());
     let node_pos = |n: &Node| {
         let k = n.pixels.len().max(1) as f64;
@@ -865,6 +1022,21 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
         order.retain(|&c| c != m);
         order.insert(0, m);
     }
+    // Positions on the main component's skeleton (every few px: enough to tell which end of
+    // a detached piece faces it).
+    let main_px: Vec<Point> = match main_comp {
+        Some(m) => {
+            let mut seen = std::collections::HashSet::new();
+            comps[m]
+                .iter()
+                .flat_map(|&v| g.nodes[v].edges.iter().copied())
+                .filter(|e| seen.insert(*e))
+                .flat_map(|e| g.edges[e].path.iter().step_by(4))
+                .map(|&(r, c)| Point::new(r as f64, c as f64))
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let mut branches: Vec<CenterlineBranch> = Vec::new();
     // Pixel chain of each branch, proximal to distal; smoothed in parallel at the end.
     let mut paths: Vec<Vec<(usize, usize)>> = Vec::new();
@@ -896,10 +1068,25 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
                     let w = end_width(v);
                     w + if at_border(v) && w >= 0.7 * widest { widest } else { 0.0 }
                 };
-                pool.iter()
-                    .copied()
-                    .max_by(|&a, &b| score(a).total_cmp(&score(b)))
-                    .unwrap_or(members[0])
+                let entering = pool.iter().any(|&v| at_border(v) && end_width(v) >= 0.7 * widest);
+                if Some(ci) != main_comp && !entering && !main_px.is_empty() {
+                    // A piece cut off from the main tree (behind a narrowing the mask lost, or
+                    // an occluded stub whose origin it lost) is fed from it: its proximal end
+                    // is the one nearest the main tree, not its widest (a stump's round end).
+                    let gap = |v: usize| {
+                        let p = node_pos(&g.nodes[v]);
+                        main_px.iter().map(|q| q.dist(p)).fold(f64::INFINITY, f64::min)
+                    };
+                    pool.iter()
+                        .copied()
+                        .min_by(|&a, &b| gap(a).total_cmp(&gap(b)))
+                        .unwrap_or(members[0])
+                } else {
+                    pool.iter()
+                        .copied()
+                        .max_by(|&a, &b| score(a).total_cmp(&score(b)))
+                        .unwrap_or(members[0])
+                }
             }
         };
         let mut incoming: Vec<Option<usize>> = vec![None; nn];
@@ -1261,6 +1448,74 @@ mod tests {
         assert!(root.points[0].row < 15.0, "{:?}", root.points[0]);
         // The stump end stays a distal free end.
         assert!(distal_ends(&cl).iter().any(|p| p.row > 45.0), "{:?}", distal_ends(&cl));
+    }
+
+    /// A wide vessel (radius 8 from the left edge along row 32, round end at col 80) whose
+    /// lumen runs on without a junction into a thin branch (radius 2) leaving at 60 degrees.
+    fn caliber_step_mask() -> Array2<bool> {
+        let (uy, ux) = (60f64.to_radians().sin(), 60f64.to_radians().cos());
+        Array2::from_shape_fn((110, 150), |(r, c)| {
+            let (y, x) = (r as f64 - 32.0, c as f64 - 80.0);
+            let wide = (y.abs() <= 8.0 && x <= 0.0) || y.hypot(x) <= 8.0;
+            let t = (y * uy + x * ux).clamp(0.0, 75.0);
+            let thin = (y - t * uy).hypot(x - t * ux) <= 2.0;
+            wide || thin
+        })
+    }
+
+    #[test]
+    fn an_abrupt_caliber_step_ends_the_wide_vessel() {
+        let m = caliber_step_mask();
+        let plain = centerlines(&m, &CenterlineOptions::default()).unwrap();
+        let opts = CenterlineOptions {
+            split_caliber_drops: true,
+            ..Default::default()
+        };
+        let cl = centerlines(&m, &opts).unwrap();
+        // Without the split no free end lies in the wide vessel's cap (col 80..=88 on row 32).
+        let in_cap = |p: &Point| (p.row - 32.0).abs() <= 4.0 && p.col >= 80.0;
+        assert!(!distal_ends(&plain).iter().any(in_cap), "{:?}", distal_ends(&plain));
+        assert!(distal_ends(&cl).iter().any(in_cap), "{:?}", distal_ends(&cl));
+        // The wide part is the root and ends at the step; the cap and the thin branch are its
+        // children, the thin one still reaching the bottom right.
+        let root = &cl.branches[cl.root.unwrap()];
+        assert!(root.points[0].col < 15.0, "{:?}", root.points[0]);
+        assert_eq!(root.children.len(), 2);
+        assert!(
+            root.children
+                .iter()
+                .any(|&c| cl.branches[c].points.last().is_some_and(|p| p.row > 90.0)),
+            "{:?}",
+            distal_ends(&cl)
+        );
+        // A narrowing that recovers (a ring) is not a step.
+        let ring = Array2::from_shape_fn((64, 160), |(r, c)| {
+            let half = if (70..=78).contains(&c) { 2.0 } else { 8.0 };
+            (r as f64 - 32.0).abs() <= half && (5..155).contains(&c)
+        });
+        assert_eq!(centerlines(&ring, &opts).unwrap().branches.len(), 1);
+    }
+
+    #[test]
+    fn a_detached_stub_starts_at_the_end_facing_the_main_tree() {
+        // A tube (rows 24..=40) and, below it, a piece the mask cut off: radius 3 from row 46,
+        // ending in a round bulb of radius 6 at row 76 (an occluded stub whose origin was
+        // lost). Its wide bulb is the distal end, not the root of its component.
+        let m = Array2::from_shape_fn((100, 160), |(r, c)| {
+            let (y, x) = (r as f64, c as f64);
+            let tube = (y - 32.0).abs() <= 8.0 && (5.0..=150.0).contains(&x);
+            let piece = ((x - 70.0).abs() <= 3.0 && (46.0..=76.0).contains(&y)) || (y - 76.0).hypot(x - 70.0) <= 6.0;
+            tube || piece
+        });
+        let cl = centerlines(&m, &CenterlineOptions::default()).unwrap();
+        let piece: Vec<&CenterlineBranch> = cl
+            .branches
+            .iter()
+            .filter(|b| b.points.iter().all(|p| p.row > 43.0))
+            .collect();
+        assert_eq!(piece.len(), 1, "{}", cl.branches.len());
+        let (first, last) = (piece[0].points[0], piece[0].points[piece[0].points.len() - 1]);
+        assert!(first.row < 52.0 && last.row > 70.0, "{first:?} -> {last:?}");
     }
 
     #[test]
