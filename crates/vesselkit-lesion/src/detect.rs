@@ -1398,13 +1398,17 @@ fn detect_branch(
     let occ = occlusion(&p, tree, beyond_end, rules);
     let mut segs = candidate_segments(&p, rules, tree.calibration.is_calibrated());
     if let Some(o) = &occ {
-        // Narrowing into the stump is part of the occlusion.
+        // Narrowing into the stump is part of the occlusion; a run that starts before it is
+        // measured up to it (a narrowing whose distal vessel stays thinner runs on to the end).
         let cut = o
             .evidence
             .start_mm
             .min(o.evidence.arc_mm - rules.detection.stump_window_mm)
             - rules.detection.merge_gap_mm;
-        segs.retain(|sg| sg.end < cut);
+        segs.retain(|sg| sg.start < cut);
+        for sg in &mut segs {
+            sg.end = sg.end.min(cut);
+        }
     }
     let (first, last) = (p.s[0], p.s[p.s.len() - 1]);
     for k in 0..segs.len() {

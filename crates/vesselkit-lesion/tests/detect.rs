@@ -1037,3 +1037,29 @@ fn vessel_resuming_across_a_gap_must_run_on_the_same_way() {
     assert!(c[0].evidence.continuation_gap_mm.is_none());
     assert_eq!(c[0].lesion_type, LesionType::Occlusion);
 }
+
+#[test]
+fn narrowing_whose_distal_vessel_stays_thinner_before_a_cut_off_is_measured() {
+    // 4 mm vessel narrowing to 1.4 mm at 10 mm, then 3.2 mm (below the 90 % shoulder of the
+    // 4 mm reference) up to a round stump (3.7 mm over its last millimetre) ending abruptly at
+    // 20 mm: the narrowing's run reaches into the stump window.
+    let c = cosine(4.0, 1.4, 10.0, 2.0);
+    let mut b = straight(0, None, Point::new(50.0, 50.0), (1.0, 0.0), 20.0, move |x| {
+        if x < 10.0 {
+            c(x)
+        } else if x < 11.0 {
+            1.4 + 1.8 * (x - 10.0)
+        } else if x < 19.0 {
+            3.2
+        } else {
+            3.7
+        }
+    });
+    b.distal_end = BranchEnd::Abrupt;
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 2, "{l:#?}");
+    assert!(l.iter().any(|l| l.evidence.cutoff));
+    let n = l.iter().find(|l| !l.evidence.cutoff).unwrap();
+    assert!(close(n.mld_mm, 1.4, 0.05), "{}", n.mld_mm);
+    assert!(close(n.evidence.arc_mm, 10.0, 0.1), "{}", n.evidence.arc_mm);
+}
