@@ -1,6 +1,8 @@
 //! Centerline tree: thinning, skeleton graph (end points, junctions, branches), spur pruning
-//! relative to the local radius, smooth sub-pixel polylines, and orientation proximal -> distal
-//! from a root (the widest vessel end, or a user seed).
+//! relative to the local radius that keeps stubs of their own (occlusion stumps), smooth
+//! sub-pixel polylines, and orientation proximal -> distal from a root (the widest vessel end,
+//! preferably one entering through the image edge, or a user seed; a piece cut off from the
+//! main tree starts at its end facing it).
 
 use crate::error::{AngioError, Result};
 use crate::mask::distance_transform;
@@ -36,6 +38,10 @@ pub struct CenterlineOptions {
     pub split_caliber_drops: bool,
     /// See `split_caliber_drops`.
     pub caliber_drop_fraction: f64,
+    /// See `split_caliber_drops`: the thin part must leave the wide part's direction by at
+    /// least this many degrees (0: straight on as well, which also splits a vessel that narrows
+    /// abruptly for good, as behind a subtotal lesion).
+    pub caliber_drop_min_turn_deg: f64,
     /// Gaussian sigma (px of arc) that smooths the pixel chains into sub-pixel polylines.
     pub smooth_sigma_px: f64,
     /// Resampling step along the centerline, px (<= 0.5 keeps profile spacing fine).
@@ -55,6 +61,7 @@ impl Default for CenterlineOptions {
             stump_min_radius_fraction: 0.35,
             split_caliber_drops: false,
             caliber_drop_fraction: 0.5,
+            caliber_drop_min_turn_deg: 30.0,
             smooth_sigma_px: 2.0,
             step_px: 0.5,
             seed: None,
@@ -71,6 +78,7 @@ impl CenterlineOptions {
             ("stump_min_length_radii", self.stump_min_length_radii),
             ("stump_min_radius_fraction", self.stump_min_radius_fraction),
             ("caliber_drop_fraction", self.caliber_drop_fraction),
+            ("caliber_drop_min_turn_deg", self.caliber_drop_min_turn_deg),
             ("smooth_sigma_px", self.smooth_sigma_px),
         ] {
             if !(v.is_finite() && v >= 0.0) {
@@ -79,6 +87,18 @@ impl CenterlineOptions {
                     format!("must be a finite value >= 0, got {v}"),
                 ));
             }
+        }
+        if !(self.caliber_drop_fraction > 0.0 && self.caliber_drop_fraction < 1.0) {
+            return Err(AngioError::invalid(
+                "caliber_drop_fraction",
+                format!("must be in (0, 1), got {}", self.caliber_drop_fraction),
+            ));
+        }
+        if !(self.caliber_drop_min_turn_deg <= 180.0) {
+            return Err(AngioError::invalid(
+                "caliber_drop_min_turn_deg",
+                format!("must be in [0, 180], got {}", self.caliber_drop_min_turn_deg),
+            ));
         }
         if !(self.step_px.is_finite() && self.step_px > 0.0 && self.step_px <= 5.0) {
             return Err(AngioError::invalid(
@@ -714,8 +734,6 @@ fn prune(g: &mut Grid, dist: &Array2<f32>, opts: &CenterlineOptions) -> Graph {
 
 /// Smallest radius (px) of a vessel whose abrupt end [`split_caliber_drops`] represents.
 const MIN_DROP_RADIUS_PX: f32 = 3.0;
-/// The thin part of a caliber drop leaves the wide one's direction by more than 30 degrees.
-const MAX_DROP_TURN_COS: f64 = 0.866;
 
 /// Index along `r` (radii along a pixel chain) where a wide vessel ends and a thin one takes
 /// over: the radius there is at least [`MIN_DROP_RADIUS_PX`] and about the median of the
@@ -783,8 +801,8 @@ fn split_caliber_drops(g: &mut Graph, dist: &Array2<f32>, mask: &Array2<bool>, o
             continue;
         }
         let (uy, ux) = (dy / norm, dx / norm);
-        // The thin part must leave sideways: straight on, it is the same vessel narrowing (a
-        // subtotal lesion), not a branch leaving a stump.
+        // The thin part must leave sideways (by default): straight on, it may be the same vessel
+        // narrowing (a subtotal lesion) rather than a branch leaving a stump.
         let reach = (5.5 * dist[[p.0, p.1]]).ceil() as usize;
         let ahead = if back < k {
             path[(k + reach).min(n - 1)]
@@ -793,7 +811,7 @@ fn split_caliber_drops(g: &mut Graph, dist: &Array2<f32>, mask: &Array2<bool>, o
         };
         let (ay, ax) = (ahead.0 as f64 - p.0 as f64, ahead.1 as f64 - p.1 as f64);
         let along = (ay * uy + ax * ux) / ay.hypot(ax).max(1e-9);
-        if along > MAX_DROP_TURN_COS {
+        if opts.caliber_drop_min_turn_deg > 0.0 && along > opts.caliber_drop_min_turn_deg.to_radians().cos() {
             continue;
         }
         let wide_r = dist[[p.0, p.1]] as f64;
@@ -806,7 +824,13 @@ fn split_caliber_drops(g: &mut Graph, dist: &Array2<f32>, mask: &Array2<bool>, o
                 break;
             }
             let (yi, xi) = (y.round() as usize, x.round() as usize);
-            if yi >= rows || xi >= cols || !mask[[yi, xi]] || t > 3.0 * wide_r {
+            // Past the wide lumen (into a thin one straight ahead) is not the cap.
+            if yi >= rows
+                || xi >= cols
+                || !mask[[yi, xi]]
+                || t > 3.0 * wide_r
+                || (dist[[yi, xi]] as f64) < opts.caliber_drop_fraction * wide_r
+            {
                 break;
             }
             if cap.last() != Some(&(yi, xi)) {
@@ -820,7 +844,7 @@ fn split_caliber_drops(g: &mut Graph, dist: &Array2<f32>, mask: &Array2<bool>, o
         let node = g.nodes.len();
         let tail = g.edges.len();
         let stub = tail + 1;
-        let tip = stub_tip(&cap);
+        let tip = cap.last().copied().unwrap_or(p);
         let full = std::mem::take(&mut g.edges[ei].path);
         g.edges[ei] = Edge {
             a,
@@ -850,10 +874,6 @@ fn split_caliber_drops(g: &mut Graph, dist: &Array2<f32>, mask: &Array2<bool>, o
             edges: vec![stub],
         });
     }
-}
-
-fn stub_tip(cap: &[(usize, usize)]) -> (usize, usize) {
-    cap.last().copied().unwrap_or((0, 0))
 }
 
 /// Gaussian smoothing of a polyline's vertices with `sigma` in vertices; the window shrinks near
@@ -1488,6 +1508,17 @@ mod tests {
             "{:?}",
             distal_ends(&cl)
         );
+        // A vessel narrowing for good straight on is split only when asked to.
+        let straight = Array2::from_shape_fn((64, 160), |(r, c)| {
+            let half = if c >= 60 { 2.0 } else { 8.0 };
+            (r as f64 - 32.0).abs() <= half && (5..155).contains(&c)
+        });
+        assert_eq!(centerlines(&straight, &opts).unwrap().branches.len(), 1);
+        let any_turn = CenterlineOptions {
+            caliber_drop_min_turn_deg: 0.0,
+            ..opts.clone()
+        };
+        assert_eq!(centerlines(&straight, &any_turn).unwrap().branches.len(), 3);
         // A narrowing that recovers (a ring) is not a step.
         let ring = Array2::from_shape_fn((64, 160), |(r, c)| {
             let half = if (70..=78).contains(&c) { 2.0 } else { 8.0 };
@@ -1516,6 +1547,37 @@ mod tests {
         assert_eq!(piece.len(), 1, "{}", cl.branches.len());
         let (first, last) = (piece[0].points[0], piece[0].points[piece[0].points.len() - 1]);
         assert!(first.row < 52.0 && last.row > 70.0, "{first:?} -> {last:?}");
+    }
+
+    #[test]
+    fn bad_stump_and_step_options_name_the_field() {
+        let m = y_mask();
+        for (opts, field) in [
+            (
+                CenterlineOptions {
+                    stump_min_length_radii: f64::NAN,
+                    ..Default::default()
+                },
+                "stump_min_length_radii",
+            ),
+            (
+                CenterlineOptions {
+                    caliber_drop_fraction: 1.5,
+                    ..Default::default()
+                },
+                "caliber_drop_fraction",
+            ),
+            (
+                CenterlineOptions {
+                    caliber_drop_min_turn_deg: 200.0,
+                    ..Default::default()
+                },
+                "caliber_drop_min_turn_deg",
+            ),
+        ] {
+            let err = centerlines(&m, &opts).unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
     }
 
     #[test]
