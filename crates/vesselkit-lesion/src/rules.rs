@@ -83,9 +83,10 @@ pub struct DetectionRules {
     /// degrees. **UNVERIFIED** default 45.
     pub continuation_max_angle_deg: f64,
     /// Narrowings and web signs are reported only when at least this fraction of the profile
-    /// samples in their QCA window is reliable (not at a junction, overlap or border); a
-    /// measurement-quality gate. Cut-offs are exempt (the samples at a stump tip are never
-    /// reliable). **UNVERIFIED** default 0.5.
+    /// samples over the lesion itself (shoulder to shoulder) is reliable (not at a junction,
+    /// overlap or border); a measurement-quality gate. Densitometric narrowings are exempt
+    /// (measured on the contrast on both sides instead), and so are cut-offs (the samples at a
+    /// stump tip are never reliable). **UNVERIFIED** default 0.5.
     pub min_reliable_fraction: f64,
     /// A cut-off is not total when the contrast along its straight continuation is at least
     /// this fraction of the stump's own contrast (a faint vessel fills beyond it: "some
