@@ -193,12 +193,26 @@ fn main() {
             ..Default::default()
         };
         let mut notes = Vec::new();
-        for (q, bid, _) in &ends {
-            let r = tree.branches[*bid]
+        for (q, bid, distal) in &ends {
+            // Ends where the vessel leaves the image are not ends of the vessel: the margin is
+            // the radius of the branch at that end (largest over its first or last 2 mm, since a
+            // skeleton retracts from a cut end) plus 3 px.
+            let b = &tree.branches[*bid];
+            let near: Vec<f64> = b
                 .samples
-                .last()
-                .map_or(0.0, |s| s.diameter_mm.max(0.0) / mm);
-            if at_border(*q, rows, cols, 3.0 + r) {
+                .iter()
+                .filter(|s| {
+                    if *distal {
+                        s.arc_mm >= b.length_mm - 2.0
+                    } else {
+                        s.arc_mm <= 2.0
+                    }
+                })
+                .filter(|s| s.diameter_mm.is_finite())
+                .map(|s| 0.5 * s.diameter_mm / mm)
+                .collect();
+            let r = near.iter().copied().fold(0.0, f64::max);
+            if (*distal && b.distal_end == BranchEnd::Border) || at_border(*q, rows, cols, 3.0 + 2.0 * r) {
                 continue;
             }
             t.ends += 1;
