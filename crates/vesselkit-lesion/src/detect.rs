@@ -778,6 +778,37 @@ fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, rules: &Rules) -
     best
 }
 
+/// Whether another vessel's centreline (not the branch's parent, children or siblings) passes
+/// within `detection.cutoff_clear_ahead_ref` reference diameters ahead of the tip at sample
+/// `tip` (within `continuation_max_angle_deg` of the direction of the stump's last
+/// `angle_window_mm`): the centreline stopped where it met another vessel (a junction or
+/// crossing it was not joined to), and the lumen goes on there.
+fn vessel_ahead(p: &Profile, tree: &VesselTree, tip: usize, refd: f64, rules: &Rules) -> bool {
+    let det = &rules.detection;
+    let mm = tree.calibration.mm_per_px;
+    if det.cutoff_clear_ahead_ref <= 0.0 || mm.is_nan() || mm <= 0.0 {
+        return false;
+    }
+    let b = p.b;
+    let t = b.samples[tip].point;
+    let back = p.point_at(p.s[tip] - det.angle_window_mm);
+    let dir = (t.row - back.row, t.col - back.col);
+    let limit_px = det.cutoff_clear_ahead_ref * refd / mm;
+    let related = |o: &Branch| {
+        o.id == b.id
+            || Some(o.id) == b.parent
+            || b.children.contains(&o.id)
+            || (b.parent.is_some() && o.parent == b.parent)
+    };
+    tree.branches.iter().filter(|o| !related(o)).any(|o| {
+        o.samples.iter().any(|x| {
+            t.dist(x.point) <= limit_px
+                && angle_between(dir, (x.point.row - t.row, x.point.col - t.col))
+                    .is_some_and(|a| a <= det.continuation_max_angle_deg)
+        })
+    })
+}
+
 /// Median centreline contrast over arc `[lo, hi]` and the number of measured samples.
 fn raw_median(p: &Profile, lo: f64, hi: f64) -> (f64, usize) {
     let mut v: Vec<f64> = p.raw[p.range(lo, hi)]
@@ -832,6 +863,12 @@ fn occlusion(p: &Profile, tree: &VesselTree, beyond_end: Option<f64>, rules: &Ru
         }
     };
     if refd.is_nan() || refd <= 0.0 || refd < det.min_reference_mm {
+        return None;
+    }
+    // A vessel resuming along the stump's axis makes it a narrowing across a gap, not a
+    // junction or crossing the centreline stopped at.
+    let resumes = continuation_gap(p, tree, tip, rules).is_some_and(|g| g <= det.continuation_max_gap_ref * refd);
+    if !resumes && vessel_ahead(p, tree, tip, refd, rules) {
         return None;
     }
     let visible_mm = tip_arc - p.s[0];

@@ -156,6 +156,13 @@ pub struct DetectionRules {
     /// into a vessel that goes on ("some contrast passing the lesion" [R1][R2]). An
     /// image-processing parameter, **UNVERIFIED** default 0.5; 0 switches it off.
     pub cutoff_fade_ratio: f64,
+    /// A free branch end is not a cut-off when another vessel's centreline (not its parent,
+    /// children or siblings) passes within this many reference diameters ahead of it (within
+    /// `continuation_max_angle_deg` of its direction) and no vessel resumes along its axis
+    /// (see `continuation_max_gap_ref`): the centreline stopped where it met a vessel it was
+    /// not joined to (a junction or crossing), and the lumen goes on. An
+    /// image-processing parameter, **UNVERIFIED** default 1.25; 0 switches it off.
+    pub cutoff_clear_ahead_ref: f64,
 }
 
 impl Default for DetectionRules {
@@ -193,6 +200,7 @@ impl Default for DetectionRules {
             dens_junction_clear_ref: 1.5,
             dens_distal_gap_mm: 1.5,
             cutoff_fade_ratio: 0.5,
+            cutoff_clear_ahead_ref: 1.25,
         }
     }
 }
@@ -496,6 +504,7 @@ impl Rules {
         non_negative(d.dens_junction_clear_ref, "detection.dens_junction_clear_ref")?;
         non_negative(d.dens_distal_gap_mm, "detection.dens_distal_gap_mm")?;
         in_range(d.cutoff_fade_ratio, 0.0, 1.0, "detection.cutoff_fade_ratio")?;
+        non_negative(d.cutoff_clear_ahead_ref, "detection.cutoff_clear_ahead_ref")?;
         in_range(
             d.continuation_max_angle_deg,
             0.0,

@@ -1014,10 +1014,11 @@ fn lucent_band_along_a_mild_narrowing_is_a_web() {
 
 #[test]
 fn vessel_resuming_across_a_gap_must_run_on_the_same_way() {
-    // Round 4 mm stump ending at (250, 50) heading down the rows; another piece starts 3 mm
-    // ahead on the axis.
+    // Round 4 mm stump ending at (250, 50) heading down the rows; another piece starts 7 mm
+    // ahead on the axis (within 2.5 reference diameters, beyond the 1.25 of
+    // `cutoff_clear_ahead_ref`).
     let stump = stump_branch(|_| 4.0);
-    let ahead = Point::new(250.0 + 30.0, 50.0);
+    let ahead = Point::new(250.0 + 70.0, 50.0);
     let resumed = |dir: (f64, f64)| {
         let mut t = tree(vec![stump.clone(), straight(1, None, ahead, dir, 15.0, |_| 4.0)]);
         t.root = Some(0);
@@ -1027,7 +1028,7 @@ fn vessel_resuming_across_a_gap_must_run_on_the_same_way() {
     let l = resumed((1.0, 0.0));
     let c: Vec<_> = l.iter().filter(|l| l.evidence.cutoff).collect();
     assert_eq!(c.len(), 1, "{l:#?}");
-    assert!(close(c[0].evidence.continuation_gap_mm.unwrap(), 3.0, 0.06));
+    assert!(close(c[0].evidence.continuation_gap_mm.unwrap(), 7.0, 0.06));
     assert!(c[0].evidence.distal_vessel_visible);
     assert_eq!(c[0].lesion_type, LesionType::Subtotal);
     // Starting there but running across the axis: another vessel, the cut-off is total.
@@ -1062,4 +1063,28 @@ fn narrowing_whose_distal_vessel_stays_thinner_before_a_cut_off_is_measured() {
     let n = l.iter().find(|l| !l.evidence.cutoff).unwrap();
     assert!(close(n.mld_mm, 1.4, 0.05), "{}", n.mld_mm);
     assert!(close(n.evidence.arc_mm, 10.0, 0.1), "{}", n.evidence.arc_mm);
+}
+
+#[test]
+fn centreline_stopping_at_a_crossing_vessel_is_not_a_cut_off() {
+    // Round 4 mm stump ending at (250, 50) heading down the rows; a vessel runs across its
+    // axis 3 mm ahead (within 1.25 reference diameters): the centreline stopped where it met
+    // a vessel it was not joined to.
+    let stump = stump_branch(|_| 4.0);
+    let across = straight(1, None, Point::new(280.0, -50.0), (0.0, 1.0), 20.0, |_| 4.0);
+    let mut t = tree(vec![stump, across]);
+    t.root = Some(0);
+    let l = detect(&t, &Rules::default()).unwrap();
+    assert!(l.iter().all(|l| !l.evidence.cutoff), "{l:#?}");
+    // Switched off: the cut-off is reported.
+    let mut r = Rules::default();
+    r.detection.cutoff_clear_ahead_ref = 0.0;
+    let l = detect(&t, &r).unwrap();
+    assert_eq!(l.iter().filter(|l| l.evidence.cutoff).count(), 1, "{l:#?}");
+    // 7 mm ahead (beyond 1.25 reference diameters): a cut-off again.
+    let far = straight(1, None, Point::new(320.0, -50.0), (0.0, 1.0), 20.0, |_| 4.0);
+    let mut t = tree(vec![stump_branch(|_| 4.0), far]);
+    t.root = Some(0);
+    let l = detect(&t, &Rules::default()).unwrap();
+    assert_eq!(l.iter().filter(|l| l.evidence.cutoff).count(), 1, "{l:#?}");
 }
