@@ -944,10 +944,16 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
         },
     );
     let mut g = prune(&mut grid, &dist, opts);
+    let mut skel = grid.to_mask(mask.nrows());
     if opts.split_caliber_drops {
         split_caliber_drops(&mut g, &dist, mask, opts);
+        // The caps drawn through wide ends are part of the skeleton too.
+        for e in &g.edges {
+            for &p in &e.path {
+                skel[p] = true;
+            }
+        }
     }
-    let skel = grid.to_mask(mask.nrows());
     let node_pos = |n: &Node| {
         let k = n.pixels.len().max(1) as f64;
         let (r, c) = n
@@ -1501,6 +1507,10 @@ mod tests {
         let root = &cl.branches[cl.root.unwrap()];
         assert!(root.points[0].col < 15.0, "{:?}", root.points[0]);
         assert_eq!(root.children.len(), 2);
+        // The cap is drawn into the skeleton.
+        assert!(cl.skeleton[[32, 82]] && !plain.skeleton[[32, 82]]);
+        // The cap is drawn into the skeleton.
+        assert!(cl.skeleton[[32, 82]] && !plain.skeleton[[32, 82]]);
         assert!(
             root.children
                 .iter()
