@@ -1191,7 +1191,17 @@ fn measure_segment(
         marker_window_mm: MARKER_WINDOW_MM,
         shoulder_fraction: det.shoulder_fraction,
     };
-    let q = qca(s, d, edges_ok.then_some((left.as_slice(), right.as_slice())), &opts)?;
+    let q = match qca(s, d, edges_ok.then_some((left.as_slice(), right.as_slice())), &opts) {
+        Ok(q) => q,
+        // A window whose reconstructed reference is not a lumen (a fit through zero-width or
+        // scattered samples going to or below zero) cannot be measured: the candidate is not
+        // reported rather than failing the whole tree.
+        Err(vesselkit_core::CoreError::Invalid {
+            field: "reference_diameter",
+            ..
+        }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     let min_ds = if seg.shallow {
         rules.classification.web_min_ds_pct
     } else {

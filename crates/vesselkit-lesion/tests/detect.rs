@@ -615,6 +615,20 @@ mod fuzz {
             let mut child = straight(1, Some(0), Point::new(0.0, 150.0), (1.0, 0.0), 5.0, |_| 3.0);
             child.tortuosity = Tortuosity { dm: tort.0, icm: 0.0, soam_rad_per_mm: 0.0, bends: tort.1, max_bend_deg: 50.0 };
             let t = tree(vec![b, child]);
+            // The same profile with arbitrary centreline contrast (densitometric signs).
+            let op = vec![dens[..t.branches[0].samples.len()].to_vec(), vec![0.3; t.branches[1].samples.len()]];
+            match detect_with_opacity(&t, &op, &[Some(dens[0]), None], &Rules::default()) {
+                Ok(ls) => {
+                    for l in &ls {
+                        prop_assert!((0.0..=1.0).contains(&l.confidence), "{}", l.confidence);
+                        let v = serde_json::to_value(l).unwrap();
+                        let back: Lesion = serde_json::from_value(v.clone())
+                            .map_err(|e| TestCaseError::fail(format!("{e}: {v}")))?;
+                        prop_assert_eq!(back.id, l.id);
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().contains("diameter_mm"), "{}", e),
+            }
             match assess(&t, &Rules::default(), &PlanInput::default()) {
                 Ok(a) => {
                     for l in &a.lesions {
