@@ -89,8 +89,10 @@ pub fn rank(lesions: &mut [Lesion], tree: &VesselTree, rules: &Rules) -> Result<
         } else {
             format!("; risk: {}", flags.join(", "))
         };
+        // Lengths are pixels when the image has no physical scale.
+        let unit = if tree.calibration.is_calibrated() { "mm" } else { "px" };
         l.reason = format!(
-            "{} ({}) {why}; DS {ds:.0}%, territory {territory:.0} mm, score {:.2}{flag_txt}",
+            "{} ({}) {why}; DS {ds:.0}%, territory {territory:.0} {unit}, score {:.2}{flag_txt}",
             l.lesion_type,
             l.lesion_type.kawakami(),
             l.score

@@ -162,6 +162,13 @@ fn ranking_by_group_then_gain_and_risk() {
     assert_eq!(p, vec![4, 3, 2, 1, 5]);
     assert!((ls[3].score - (0.6 + 80.0 / 130.0)).abs() < 1e-9, "{}", ls[3].score);
     assert!(ls[0].reason.contains("group 2") && ls[0].reason.contains("consensus rec. 9"));
+    assert!(ls[0].reason.contains("territory 60 mm"), "{}", ls[0].reason);
+    // Without a physical scale the territory is a length in pixels and says so.
+    let mut px = t.clone();
+    px.calibration = vesselkit_core::Calibration::uncalibrated();
+    let mut ls_px = ls.clone();
+    rank(&mut ls_px, &px, &Rules::default()).unwrap();
+    assert!(ls_px[0].reason.contains(" px, score"), "{}", ls_px[0].reason);
 
     // A small vessel is pushed down within its group.
     ls[2].reference_diameter_mm = 1.8;
