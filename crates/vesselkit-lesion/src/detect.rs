@@ -441,6 +441,38 @@ struct Segment {
     dens: bool,
 }
 
+/// Maximal runs `(first, last)` of `0..n`: each begins at an index where `starts` holds and
+/// goes on while `continues` holds for the next index.
+fn runs(n: usize, starts: impl Fn(usize) -> bool, continues: impl Fn(usize) -> bool) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if starts(i) {
+            let first = i;
+            while i + 1 < n && continues(i + 1) {
+                i += 1;
+            }
+            out.push((first, i));
+        }
+        i += 1;
+    }
+    out
+}
+
+impl Segment {
+    /// A run of web signs (channels, low density or a lucent band) from `start` to `end` mm.
+    fn defect(start: f64, end: f64) -> Self {
+        Self {
+            start,
+            end,
+            narrowing: false,
+            defect: true,
+            shallow: false,
+            dens: false,
+        }
+    }
+}
+
 /// Whether samples `r` carry the web sign for long enough (same test as rule B).
 fn defect_sign(b: &Branch, r: std::ops::Range<usize>, rules: &Rules) -> (usize, usize) {
     let c = &rules.classification;
@@ -463,111 +495,67 @@ fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segme
     // Narrowings over the measured samples (unmeasured ones neither break nor extend a run).
     let ok: Vec<usize> = (0..n).filter(|&i| p.ok(i)).collect();
     let max_ratio = 1.0 - det.min_ds_pct / 100.0;
-    let mut k = 0;
-    while k < ok.len() {
-        if p.ratio(ok[k]) < det.shoulder_fraction {
-            let start = k;
-            while k + 1 < ok.len() && p.ratio(ok[k + 1]) < det.shoulder_fraction {
-                k += 1;
-            }
-            let deepest = (start..=k).map(|m| p.ratio(ok[m])).fold(f64::INFINITY, f64::min);
-            let (a, z) = (p.s[ok[start]], p.s[ok[k]]);
-            // A mild narrowing counts only with a flat lumen on reliable samples throughout, or
-            // with a lucent band along it (centreline contrast per mm well below the vessel's).
-            let lucent = c.web_contrast_max_ratio > 0.0
-                && longest_run(p.range(a, z).map(|i| p.q_ratio[i] < c.web_contrast_max_ratio)) >= c.web_min_samples;
-            let shallow = calibrated
-                && deepest > max_ratio
-                && deepest <= 1.0 - c.web_min_ds_pct / 100.0
-                && (lucent
-                    || (p.range(a, z).all(|i| p.b.samples[i].reliable)
-                        && p.plateau_mm(a, z, det.shoulder_fraction)
-                            .is_some_and(|x| x >= c.web_plateau_min_mm - ARC_EPS_MM)));
-            if deepest <= max_ratio || shallow {
-                segs.push(Segment {
-                    start: a,
-                    end: z,
-                    narrowing: true,
-                    defect: false,
-                    shallow,
-                    dens: false,
-                });
-            }
+    let narrow = |k: usize| p.ratio(ok[k]) < det.shoulder_fraction;
+    for (start, k) in runs(ok.len(), narrow, narrow) {
+        let deepest = (start..=k).map(|m| p.ratio(ok[m])).fold(f64::INFINITY, f64::min);
+        let (a, z) = (p.s[ok[start]], p.s[ok[k]]);
+        // A mild narrowing counts only with a flat lumen on reliable samples throughout, or
+        // with a lucent band along it (centreline contrast per mm well below the vessel's).
+        let lucent = c.web_contrast_max_ratio > 0.0
+            && longest_run(p.range(a, z).map(|i| p.q_ratio[i] < c.web_contrast_max_ratio)) >= c.web_min_samples;
+        let shallow = calibrated
+            && deepest > max_ratio
+            && deepest <= 1.0 - c.web_min_ds_pct / 100.0
+            && (lucent
+                || (p.range(a, z).all(|i| p.b.samples[i].reliable)
+                    && p.plateau_mm(a, z, det.shoulder_fraction)
+                        .is_some_and(|x| x >= c.web_plateau_min_mm - ARC_EPS_MM)));
+        if deepest <= max_ratio || shallow {
+            segs.push(Segment {
+                start: a,
+                end: z,
+                narrowing: true,
+                defect: false,
+                shallow,
+                dens: false,
+            });
         }
-        k += 1;
     }
     // Web signs over reliable samples.
-    let sign = |x: &vesselkit_core::ProfileSample| {
+    let sign = |i: usize| {
+        let x = &p.b.samples[i];
         x.reliable && (x.channels >= c.web_min_channels || x.density_ratio < c.web_max_density_ratio)
     };
-    let mut i = 0;
-    while i < n {
-        if sign(&p.b.samples[i]) {
-            let start = i;
-            while i + 1 < n && sign(&p.b.samples[i + 1]) {
-                i += 1;
-            }
-            let (multi, low) = defect_sign(p.b, start..i + 1, rules);
-            if multi >= c.web_min_samples || low >= c.web_min_samples {
-                segs.push(Segment {
-                    start: p.s[start],
-                    end: p.s[i],
-                    narrowing: false,
-                    defect: true,
-                    shallow: false,
-                    dens: false,
-                });
-            }
+    for (start, i) in runs(n, sign, sign) {
+        let (multi, low) = defect_sign(p.b, start..i + 1, rules);
+        if multi >= c.web_min_samples || low >= c.web_min_samples {
+            segs.push(Segment::defect(p.s[start], p.s[i]));
         }
-        i += 1;
     }
     // Lucent bands along the lumen: contrast per mm of diameter well below the vessel's.
     if c.web_contrast_max_ratio > 0.0 {
         let low = |i: usize| p.q_ratio[i] < c.web_contrast_max_ratio;
-        let mut i = 0;
-        while i < n {
-            if low(i) {
-                let start = i;
-                while i + 1 < n && (low(i + 1) || p.q_ratio[i + 1].is_nan()) {
-                    i += 1;
-                }
-                let run = (start..=i).filter(|&k| low(k)).count();
-                if run >= c.web_min_samples {
-                    segs.push(Segment {
-                        start: p.s[start],
-                        end: p.s[i],
-                        narrowing: false,
-                        defect: true,
-                        shallow: false,
-                        dens: false,
-                    });
-                }
+        // Unmeasured samples do not break a band.
+        for (start, i) in runs(n, low, |i| low(i) || p.q_ratio[i].is_nan()) {
+            if (start..=i).filter(|&k| low(k)).count() >= c.web_min_samples {
+                segs.push(Segment::defect(p.s[start], p.s[i]));
             }
-            i += 1;
         }
     }
     // Densitometric runs: centreline contrast far below its running reference (validated
     // in [0, 1]; 0 switches them off).
     if det.dens_run_ratio > 0.0 {
         let idx: Vec<usize> = (0..n).filter(|&i| p.raw[i].is_finite() && p.raw_ref[i] > 0.0).collect();
-        let low = |i: usize| p.raw[i] < det.dens_run_ratio * p.raw_ref[i];
-        let mut k = 0;
-        while k < idx.len() {
-            if low(idx[k]) {
-                let start = k;
-                while k + 1 < idx.len() && low(idx[k + 1]) {
-                    k += 1;
-                }
-                segs.push(Segment {
-                    start: p.s[idx[start]],
-                    end: p.s[idx[k]],
-                    narrowing: false,
-                    defect: false,
-                    shallow: false,
-                    dens: true,
-                });
-            }
-            k += 1;
+        let low = |k: usize| p.raw[idx[k]] < det.dens_run_ratio * p.raw_ref[idx[k]];
+        for (start, k) in runs(idx.len(), low, low) {
+            segs.push(Segment {
+                start: p.s[idx[start]],
+                end: p.s[idx[k]],
+                narrowing: false,
+                defect: false,
+                shallow: false,
+                dens: true,
+            });
         }
     }
     segs.sort_by(|a, b| a.start.total_cmp(&b.start));
