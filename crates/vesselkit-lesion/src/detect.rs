@@ -10,7 +10,7 @@
 
 use crate::classify::classify;
 use crate::error::{LesionError, Result};
-use crate::model::{Evidence, Lesion, Modality, RuleFired, Site, StumpShape};
+use crate::model::{EndProbe, Evidence, Lesion, Modality, RuleFired, Site, StumpShape};
 use crate::rules::Rules;
 use vesselkit_core::qca::{area_stenosis_pct, diameter_stenosis_pct};
 use vesselkit_core::{
@@ -655,6 +655,7 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
         low_contrast_samples,
         stump_contrast_ratio: None,
         beyond_end_ratio: None,
+        beyond_end_neck_ratio: None,
         stump: None,
         segment_tortuosity: None,
         local_tortuosity: None,
@@ -809,18 +810,24 @@ fn raw_median(p: &Profile, lo: f64, hi: f64) -> (f64, usize) {
 }
 
 /// The occlusion candidate at an abrupt branch end, if any.
-fn occlusion(p: &Profile, tree: &VesselTree, beyond_end: Option<f64>, rules: &Rules) -> Option<Lesion> {
+fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Rules) -> Option<Lesion> {
     let b = p.b;
     let det = &rules.detection;
+    let beyond_end = probe.map(|x| x.beyond_ratio);
+    // A neck past the end with the lumen filling again beyond it: the centreline stopped at a
+    // narrowing it could not follow.
+    let neck = probe
+        .filter(|x| {
+            det.beyond_end_neck_max_ratio > 0.0
+                && x.neck_ratio <= det.beyond_end_neck_max_ratio
+                && x.after_neck_ratio >= det.beyond_end_max_ratio
+                && x.after_neck_ratio > x.neck_ratio
+        })
+        .map(|x| x.neck_ratio);
     // A branch's flow grade is its own filling: at a cut-off that is the stump's, which fills
     // normally in front of an occlusion as well. Without densitometry past the end, normal
     // filling (grade 3) is taken as no occlusion sign; with it, the contrast beyond decides.
     if b.distal_end != BranchEnd::Abrupt || (b.flow_grade == Some(3) && beyond_end.is_none()) || b.samples.is_empty() {
-        return None;
-    }
-    // The vessel goes on filling about as well past the end: the centreline broke on a patent
-    // lumen, not on a lesion.
-    if beyond_end.is_some_and(|r| r >= det.beyond_end_max_ratio) {
         return None;
     }
     let ok: Vec<usize> = (0..p.s.len()).filter(|&i| p.ok(i)).collect();
@@ -851,6 +858,12 @@ fn occlusion(p: &Profile, tree: &VesselTree, beyond_end: Option<f64>, rules: &Ru
         }
     };
     if refd.is_nan() || refd <= 0.0 || refd < det.min_reference_mm {
+        return None;
+    }
+    let neck = neck.filter(|_| refd >= det.beyond_end_neck_min_reference_mm);
+    // The vessel goes on filling about as well past the end, with no neck on the way: the
+    // centreline broke on a patent lumen, not on a lesion.
+    if neck.is_none() && beyond_end.is_some_and(|r| r >= det.beyond_end_max_ratio) {
         return None;
     }
     // A vessel resuming along the stump's axis makes it a narrowing across a gap, not a
@@ -899,6 +912,7 @@ fn occlusion(p: &Profile, tree: &VesselTree, beyond_end: Option<f64>, rules: &Ru
     ev.stump = Some(stump);
     ev.continuation_gap_mm = continuation_gap(p, tree, tip, rules);
     ev.beyond_end_ratio = beyond_end;
+    ev.beyond_end_neck_ratio = neck;
     if beyond_end.is_some_and(|r| r >= rules.detection.beyond_end_min_ratio) {
         ev.distal_vessel_visible = true;
     }
@@ -1421,7 +1435,7 @@ fn detect_branch(
     tree: &VesselTree,
     all: &[Vec<f64>],
     opacity: Option<&[f64]>,
-    beyond_end: Option<f64>,
+    probe: Option<EndProbe>,
     rules: &Rules,
 ) -> Result<Vec<Lesion>> {
     let b = &tree.branches[bi];
@@ -1430,7 +1444,7 @@ fn detect_branch(
     }
     let p = Profile::new(bi, b, opacity, all.get(bi).map(|v| v.as_slice()), rules)?;
     let mut out = Vec::new();
-    let occ = occlusion(&p, tree, beyond_end, rules);
+    let occ = occlusion(&p, tree, probe, rules);
     let mut segs = candidate_segments(&p, rules, tree.calibration.is_calibrated());
     if let Some(o) = &occ {
         // Narrowing into the stump is part of the occlusion; a run that starts before it is
@@ -1474,11 +1488,30 @@ pub fn detect_with_opacity(
     beyond_end: &[Option<f64>],
     rules: &Rules,
 ) -> Result<Vec<Lesion>> {
-    rules.validate()?;
     if !beyond_end.is_empty() && beyond_end.len() != tree.branches.len() {
         return Err(LesionError::invalid(
             "beyond_end",
             format!("{} values for {} branches", beyond_end.len(), tree.branches.len()),
+        ));
+    }
+    let probes: Vec<Option<EndProbe>> = beyond_end.iter().map(|r| r.map(EndProbe::flat)).collect();
+    detect_with_probes(tree, opacity, &probes, rules)
+}
+
+/// [`detect_with_opacity`] with the whole probe past each branch end (`probes[branch]`, see
+/// [`EndProbe`]): a neck followed by a filled lumen makes a cut-off of an end whose
+/// continuation otherwise fills like a patent vessel. Empty means not measured.
+pub fn detect_with_probes(
+    tree: &VesselTree,
+    opacity: &[Vec<f64>],
+    probes: &[Option<EndProbe>],
+    rules: &Rules,
+) -> Result<Vec<Lesion>> {
+    rules.validate()?;
+    if !probes.is_empty() && probes.len() != tree.branches.len() {
+        return Err(LesionError::invalid(
+            "probes",
+            format!("{} probes for {} branches", probes.len(), tree.branches.len()),
         ));
     }
     if !opacity.is_empty() && opacity.len() != tree.branches.len() {
@@ -1507,7 +1540,7 @@ pub fn detect_with_opacity(
             tree,
             &clean,
             opacity.get(bi).map(|v| v.as_slice()),
-            beyond_end.get(bi).copied().flatten(),
+            probes.get(bi).copied().flatten(),
             rules,
         )?);
     }
@@ -1733,6 +1766,7 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             low_contrast_samples: 0,
             stump_contrast_ratio: None,
             beyond_end_ratio: None,
+            beyond_end_neck_ratio: None,
             stump: None,
             segment_tortuosity: None,
             local_tortuosity: None,

@@ -16,11 +16,11 @@ pub mod rank;
 pub mod rules;
 
 pub use classify::{Decision, classify};
-pub use detect::{detect, detect_oct, detect_with_opacity, drop_edge_cutoffs};
+pub use detect::{detect, detect_oct, detect_with_opacity, detect_with_probes, drop_edge_cutoffs};
 pub use error::{LesionError, Result};
 pub use model::{
-    Assessment, BalloonAdvice, Evidence, Lesion, Modality, Plan, PlanInput, ReferenceSource, RuleFired, Session, Site,
-    Step, StumpShape,
+    Assessment, BalloonAdvice, EndProbe, Evidence, Lesion, Modality, Plan, PlanInput, ReferenceSource, RuleFired,
+    Session, Site, Step, StumpShape,
 };
 pub use plan::{balloon_advice, plan};
 pub use rank::{rank, risk_flags, treatment_group};

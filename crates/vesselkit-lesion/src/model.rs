@@ -6,6 +6,53 @@ use std::collections::BTreeMap;
 use vesselkit_core::{BranchEnd, LesionType, Tortuosity};
 
 /// Image position of a lesion (its MLD or stump tip), px.
+/// What the image shows along the straight continuation past a branch's distal end, each
+/// value a fraction of the stump's own centreline contrast (≈ 0 where nothing fills).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EndProbe {
+    /// Median contrast along the probe.
+    pub beyond_ratio: f64,
+    /// Lowest contrast along the probe (median of three consecutive points).
+    pub neck_ratio: f64,
+    /// Highest contrast past that lowest point (median of three).
+    pub after_neck_ratio: f64,
+}
+
+impl EndProbe {
+    /// A probe known only by its median (no neck seen).
+    pub fn flat(beyond_ratio: f64) -> Self {
+        Self {
+            beyond_ratio,
+            neck_ratio: beyond_ratio,
+            after_neck_ratio: beyond_ratio,
+        }
+    }
+
+    /// From the contrast at each probe point (already a fraction of the stump's own), in
+    /// order away from the end; `None` with fewer than three finite values.
+    pub fn from_profile(ratios: &[f64]) -> Option<Self> {
+        let v: Vec<f64> = ratios.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.len() < 3 {
+            return None;
+        }
+        let med3 = |k: usize| {
+            let mut w = [v[k.saturating_sub(1)], v[k], v[(k + 1).min(v.len() - 1)]];
+            w.sort_by(f64::total_cmp);
+            w[1]
+        };
+        let m: Vec<f64> = (0..v.len()).map(med3).collect();
+        let k = (0..m.len()).min_by(|&a, &b| m[a].total_cmp(&m[b]))?;
+        let after = m[k..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut sorted = v;
+        sorted.sort_by(f64::total_cmp);
+        Some(Self {
+            beyond_ratio: sorted[sorted.len() / 2],
+            neck_ratio: m[k],
+            after_neck_ratio: after,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Site {
     pub row: f64,
@@ -163,6 +210,11 @@ pub struct Evidence {
     /// stump's own (≈ 0 when nothing fills beyond). `None` without densitometry.
     #[serde(default)]
     pub beyond_end_ratio: Option<f64>,
+    /// Cut-off: the lowest contrast along that continuation (median of three probe points)
+    /// relative to the stump's own, when the contrast comes back after it (a neck with a
+    /// filled vessel beyond, see `detection.beyond_end_neck_max_ratio`). `None` otherwise.
+    #[serde(default)]
+    pub beyond_end_neck_ratio: Option<f64>,
     pub stump: Option<StumpShape>,
     /// Tortuosity of the centerline from the lesion to the end of its branch.
     pub segment_tortuosity: Option<Tortuosity>,

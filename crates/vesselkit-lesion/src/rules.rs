@@ -99,6 +99,17 @@ pub struct DetectionRules {
     /// poor distal filling" [R1][R2]). **UNVERIFIED** default 0.45 (engineering default; above
     /// the filling of the near-occlusions seen on the phantoms, below that of patent vessels).
     pub beyond_end_max_ratio: f64,
+    /// ... unless the contrast along that continuation first falls to at most this fraction of
+    /// the stump's own (median of three probe points) and only then comes back to
+    /// `beyond_end_max_ratio` or more: a neck with a filled vessel past it is a narrowing the
+    /// centreline could not follow (a ring, web or near-occlusion tighter than the
+    /// segmentation resolves), reported as a cut-off with the distal vessel visible.
+    /// **UNVERIFIED** default 0.45 (engineering default; 0 disables).
+    pub beyond_end_neck_max_ratio: f64,
+    /// A neck counts only past a stump whose reference diameter is at least this, mm: the
+    /// contrast of a thinner vessel is too close to the noise for one dip along a line to
+    /// mean a narrowing. **UNVERIFIED** default 2.5 (engineering default).
+    pub beyond_end_neck_min_reference_mm: f64,
     /// Length of the straight continuation past a cut-off probed for that contrast, mm.
     /// **UNVERIFIED** default 5.
     pub beyond_end_probe_mm: f64,
@@ -189,6 +200,8 @@ impl Default for DetectionRules {
             min_reliable_fraction: 0.5,
             beyond_end_min_ratio: 0.2,
             beyond_end_max_ratio: 0.45,
+            beyond_end_neck_max_ratio: 0.45,
+            beyond_end_neck_min_reference_mm: 2.5,
             beyond_end_probe_mm: 5.0,
             min_reference_samples: 3,
             narrow_unreliable_max_mm: 3.0,
@@ -493,6 +506,16 @@ impl Rules {
             "detection.beyond_end_max_ratio",
             d.beyond_end_max_ratio,
             "> detection.beyond_end_min_ratio",
+        )?;
+        in_range(
+            d.beyond_end_neck_max_ratio,
+            0.0,
+            1.0,
+            "detection.beyond_end_neck_max_ratio",
+        )?;
+        non_negative(
+            d.beyond_end_neck_min_reference_mm,
+            "detection.beyond_end_neck_min_reference_mm",
         )?;
         positive(d.beyond_end_probe_mm, "detection.beyond_end_probe_mm")?;
         non_negative(d.min_length_mm, "detection.min_length_mm")?;

@@ -1102,3 +1102,73 @@ fn centreline_stopping_at_a_crossing_vessel_is_not_a_cut_off() {
     let l = detect(&t, &Rules::default()).unwrap();
     assert_eq!(l.iter().filter(|l| l.evidence.cutoff).count(), 1, "{l:#?}");
 }
+
+#[test]
+fn end_probe_summarises_median_neck_and_recovery() {
+    // Full contrast, a neck of three points at 0.1 (one noisy point inside it), full again.
+    let v = [1.0, 0.9, 1.0, 0.1, 0.5, 0.1, 0.1, 0.8, 0.9, 1.0, 1.0];
+    let p = EndProbe::from_profile(&v).unwrap();
+    assert!(close(p.beyond_ratio, 0.9, 1e-12), "{p:?}");
+    // Median of three removes the lone 0.5, not the neck.
+    assert!(close(p.neck_ratio, 0.1, 1e-12), "{p:?}");
+    assert!(close(p.after_neck_ratio, 1.0, 1e-12), "{p:?}");
+    // One low point is noise, not a neck.
+    let p = EndProbe::from_profile(&[1.0, 1.0, 0.0, 1.0, 1.0]).unwrap();
+    assert!(close(p.neck_ratio, 1.0, 1e-12), "{p:?}");
+    // NaN points are skipped; fewer than three finite points say nothing.
+    assert!(EndProbe::from_profile(&[1.0, f64::NAN, 0.5]).is_none());
+    assert_eq!(EndProbe::flat(0.3).neck_ratio, 0.3);
+}
+
+#[test]
+fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
+    let b = stump_branch(|_| 4.0);
+    let rules = Rules::default();
+    let at = |p: EndProbe| detect_with_probes(&one(b.clone()), &[], &[Some(p)], &rules).unwrap();
+    // The continuation fills like the vessel all along: the centreline broke on a patent lumen.
+    assert!(at(EndProbe::flat(0.9)).is_empty());
+    // Same median, but the contrast first falls to 10 % and then comes back: a narrowing the
+    // centreline could not follow, reported as a cut-off with the vessel visible past it.
+    let neck = EndProbe {
+        beyond_ratio: 0.9,
+        neck_ratio: 0.1,
+        after_neck_ratio: 1.0,
+    };
+    let l = at(neck);
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(l[0].evidence.cutoff && l[0].evidence.distal_vessel_visible);
+    assert_eq!(l[0].evidence.beyond_end_neck_ratio, Some(0.1));
+    assert_eq!(l[0].lesion_type, LesionType::Subtotal, "{}", l[0].evidence.rule_text);
+    // A shallow dip (50 %) is not a neck; nor is one that never fills again.
+    assert!(
+        at(EndProbe {
+            neck_ratio: 0.5,
+            ..neck
+        })
+        .is_empty()
+    );
+    let l = at(EndProbe {
+        beyond_ratio: 0.3,
+        neck_ratio: 0.1,
+        after_neck_ratio: 0.4,
+    });
+    assert!(l[0].evidence.beyond_end_neck_ratio.is_none());
+    // Below `beyond_end_neck_min_reference_mm` the dip is noise: a 2.2 mm vessel is not cut off.
+    let mut thin = straight(0, None, Point::new(50.0, 50.0), (1.0, 0.0), 20.0, |_| 2.2);
+    thin.distal_end = BranchEnd::Abrupt;
+    assert!(
+        detect_with_probes(&one(thin), &[], &[Some(neck)], &rules)
+            .unwrap()
+            .is_empty()
+    );
+    // Switched off with a zero threshold.
+    let mut off = Rules::default();
+    off.detection.beyond_end_neck_max_ratio = 0.0;
+    assert!(
+        detect_with_probes(&one(b.clone()), &[], &[Some(neck)], &off)
+            .unwrap()
+            .is_empty()
+    );
+    let e = detect_with_probes(&one(b), &[], &[None, None], &rules).unwrap_err();
+    assert!(e.to_string().contains("probes"), "{e}");
+}

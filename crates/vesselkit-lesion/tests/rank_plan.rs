@@ -46,6 +46,7 @@ fn plain() -> Evidence {
         low_contrast_samples: 0,
         stump_contrast_ratio: None,
         beyond_end_ratio: None,
+        beyond_end_neck_ratio: None,
         stump: None,
         segment_tortuosity: None,
         local_tortuosity: None,

@@ -142,7 +142,7 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
         };
         d.sort_by(f64::total_cmp);
         return format!(
-            "{:?} conf {:.2} CUTOFF ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} fade {:?} | {}",
+            "{:?} conf {:.2} CUTOFF ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} neck {:?} fade {:?} | {}",
             l.lesion_type,
             l.confidence,
             l.reference_diameter_mm,
@@ -156,6 +156,7 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
             ev.reliable_fraction,
             ev.continuation_gap_mm.map(|g| (g * 10.0).round() / 10.0),
             ev.beyond_end_ratio.map(|g| (g * 100.0).round() / 100.0),
+            ev.beyond_end_neck_ratio.map(|g| (g * 100.0).round() / 100.0),
             ev.stump_contrast_ratio.map(|g| (g * 100.0).round() / 100.0),
             ev.rule_text
         );
@@ -450,7 +451,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
         let opacity = vesselkit::branch_opacity(ph.image.view(), &tree);
         let d = &rules.detection;
-        let beyond = vesselkit::beyond_end_ratio(
+        let beyond = vesselkit::end_probes(
             ph.image.view(),
             &tree,
             &opacity,
@@ -458,7 +459,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             1.0,
             d.beyond_end_probe_mm,
         );
-        let mut lesions = vesselkit::lesion::detect_with_opacity(&tree, &opacity, &beyond, &rules)?;
+        let mut lesions = vesselkit::lesion::detect_with_probes(&tree, &opacity, &beyond, &rules)?;
         vesselkit::lesion::drop_edge_cutoffs(&mut lesions, ph.image.dim(), &tree, &rules);
         let a = vesselkit::lesion::assess_detected(lesions, &tree, &rules, &PlanInput::default())?;
         score(
@@ -499,8 +500,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         let opacity = vesselkit::branch_opacity(img, &tree);
         let d = &rules.detection;
-        let beyond = vesselkit::beyond_end_ratio(img, &tree, &opacity, d.angle_window_mm, 1.0, d.beyond_end_probe_mm);
-        let mut lesions = vesselkit::lesion::detect_with_opacity(&tree, &opacity, &beyond, &rules)?;
+        let beyond = vesselkit::end_probes(img, &tree, &opacity, d.angle_window_mm, 1.0, d.beyond_end_probe_mm);
+        let mut lesions = vesselkit::lesion::detect_with_probes(&tree, &opacity, &beyond, &rules)?;
         vesselkit::lesion::drop_edge_cutoffs(&mut lesions, img.dim(), &tree, &rules);
         let a = vesselkit::lesion::assess_detected(lesions, &tree, &rules, &PlanInput::default())?;
         let n = ph.truth.frames.len().max(1) as f64;

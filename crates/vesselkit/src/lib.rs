@@ -20,6 +20,7 @@ pub use vesselkit_report::Report;
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 use std::time::Instant;
 use vesselkit_angio::{AngioOptions, AngioResult};
+use vesselkit_lesion::EndProbe;
 use vesselkit_lesion::{Assessment, PlanInput, Rules};
 use vesselkit_report::{InputInfo, LesionReport, PlanReport, SessionReport, Site, VesselReport};
 
@@ -138,7 +139,7 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     };
     let d = &opts.rules.detection;
     let beyond = if calibrated {
-        beyond_end_ratio(
+        end_probes(
             used,
             &angio.tree,
             &opacity,
@@ -149,7 +150,7 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     } else {
         Vec::new()
     };
-    let mut lesions = vesselkit_lesion::detect_with_opacity(&angio.tree, &opacity, &beyond, &opts.rules)?;
+    let mut lesions = vesselkit_lesion::detect_with_probes(&angio.tree, &opacity, &beyond, &opts.rules)?;
     vesselkit_lesion::drop_edge_cutoffs(&mut lesions, used.dim(), &angio.tree, &opts.rules);
     let mut assessment = vesselkit_lesion::assess_detected(lesions, &angio.tree, &opts.rules, &opts.plan)?;
     if !calibrated {
@@ -271,12 +272,7 @@ pub fn branch_opacity(img: ArrayView2<f32>, tree: &VesselTree) -> Vec<Vec<f64>> 
 const BEYOND_END_GAP_MM: f64 = 1.0;
 
 /// Contrast beyond the distal end of every branch without children, relative to its last
-/// millimetres: the median `ln(background / I)` along the straight continuation of the last
-/// `dir_mm` of centerline from `gap_mm` to `gap_mm + probe_mm` past the end, over the median
-/// opacity (see [`branch_opacity`]) of the last `dir_mm`. Near 0 where nothing fills beyond a
-/// cut-off; clearly positive where a fainter vessel continues (contrast passing a
-/// near-occlusion that the segmentation lost). `None` for branches with children, without
-/// measured opacity, or whose probe leaves the image.
+/// millimetres: the median of [`end_probes`]. `None` where that has none.
 pub fn beyond_end_ratio(
     img: ArrayView2<f32>,
     tree: &VesselTree,
@@ -285,6 +281,28 @@ pub fn beyond_end_ratio(
     gap_mm: f64,
     probe_mm: f64,
 ) -> Vec<Option<f64>> {
+    end_probes(img, tree, opacity, dir_mm, gap_mm, probe_mm)
+        .into_iter()
+        .map(|p| p.map(|x| x.beyond_ratio))
+        .collect()
+}
+
+/// What fills past the distal end of every branch without children: `ln(background / I)` at
+/// each pixel step along the straight continuation of the last `dir_mm` of centerline, from
+/// `gap_mm` to `gap_mm + probe_mm` past the end, over the median opacity (see
+/// [`branch_opacity`]) of the last `dir_mm`, summarised as an [`EndProbe`]. Its median is near 0
+/// where nothing fills beyond a cut-off and clearly positive where a fainter vessel continues
+/// (contrast passing a near-occlusion that the segmentation lost); a neck followed by full
+/// contrast is a narrowing the centreline could not follow. `None` for branches with children,
+/// without measured opacity, or whose probe leaves the image.
+pub fn end_probes(
+    img: ArrayView2<f32>,
+    tree: &VesselTree,
+    opacity: &[Vec<f64>],
+    dir_mm: f64,
+    gap_mm: f64,
+    probe_mm: f64,
+) -> Vec<Option<EndProbe>> {
     let mm = tree.calibration.mm_per_px;
     tree.branches
         .iter()
@@ -333,14 +351,10 @@ pub fn beyond_end_ratio(
                 outer.sort_by(f64::total_cmp);
                 let bg = 0.5 * (outer[4] + outer[5]);
                 if lumen > 0.0 && bg > 0.0 {
-                    vals.push((bg / lumen).ln());
+                    vals.push((bg / lumen).ln() / own);
                 }
             }
-            if vals.len() < 3 {
-                return None;
-            }
-            vals.sort_by(f64::total_cmp);
-            Some(vals[vals.len() / 2] / own)
+            EndProbe::from_profile(&vals)
         })
         .collect()
 }
@@ -562,6 +576,25 @@ mod tests {
             let r = beyond_end_ratio(img.view(), &tree, &op, 3.0, 1.0, 2.0);
             assert!((r[0].unwrap() - want).abs() < 1e-4, "{r:?} vs {want}");
         }
+        // The vessel goes on at full contrast past a 0.5 mm neck at 10 % of it (cols 100-104,
+        // inside the probe from col 99): the median says patent, the probe shows the neck.
+        let necked = Array2::from_shape_fn((100, 140), |(r, c)| {
+            let a: f32 = if !(45..55).contains(&r) {
+                0.0
+            } else if (100..105).contains(&c) {
+                0.05
+            } else {
+                0.5
+            };
+            1000.0 * (-a).exp()
+        });
+        let op = branch_opacity(necked.view(), &tree);
+        let p = end_probes(necked.view(), &tree, &op, 3.0, 1.0, 2.0)[0].unwrap();
+        assert!((p.beyond_ratio - 1.0).abs() < 1e-4, "{p:?}");
+        assert!((p.neck_ratio - 0.1).abs() < 1e-4, "{p:?}");
+        assert!((p.after_neck_ratio - 1.0).abs() < 1e-4, "{p:?}");
+        let p = end_probes(wide.view(), &tree, &branch_opacity(wide.view(), &tree), 3.0, 1.0, 2.0)[0].unwrap();
+        assert!((p.neck_ratio - 0.4).abs() < 1e-4, "no neck: {p:?}");
         // A vessel brighter than its background (wrong polarity) gives no value.
         let inv = img.mapv(|v| 2000.0 - v);
         assert!(branch_opacity(inv.view(), &tree)[0].iter().all(|v| v.is_nan()));
