@@ -863,7 +863,7 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
     let neck = neck.filter(|_| refd >= det.beyond_end_neck_min_reference_mm);
     // The vessel goes on filling about as well past the end, with no neck on the way: the
     // centreline broke on a patent lumen, not on a lesion.
-    if neck.is_none() && beyond_end.is_some_and(|r| r >= det.beyond_end_max_ratio) {
+    if neck.is_none() && probe.is_some_and(|x| x.fan_ratio.max(x.beyond_ratio) >= det.beyond_end_max_ratio) {
         return None;
     }
     // A vessel resuming along the stump's axis makes it a narrowing across a gap, not a

@@ -16,6 +16,9 @@ pub struct EndProbe {
     pub neck_ratio: f64,
     /// Highest contrast past that lowest point (median of three).
     pub after_neck_ratio: f64,
+    /// Highest median contrast along a fan of probes around the straight one (at least
+    /// `beyond_ratio`): a vessel that goes on but bends away from the straight line.
+    pub fan_ratio: f64,
 }
 
 impl EndProbe {
@@ -25,6 +28,7 @@ impl EndProbe {
             beyond_ratio,
             neck_ratio: beyond_ratio,
             after_neck_ratio: beyond_ratio,
+            fan_ratio: beyond_ratio,
         }
     }
 
@@ -45,10 +49,12 @@ impl EndProbe {
         let after = m[k..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut sorted = v;
         sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
         Some(Self {
-            beyond_ratio: sorted[sorted.len() / 2],
+            beyond_ratio: median,
             neck_ratio: m[k],
             after_neck_ratio: after,
+            fan_ratio: median,
         })
     }
 }

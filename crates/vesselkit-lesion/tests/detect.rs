@@ -1133,6 +1133,7 @@ fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
         beyond_ratio: 0.9,
         neck_ratio: 0.1,
         after_neck_ratio: 1.0,
+        fan_ratio: 0.9,
     };
     let l = at(neck);
     assert_eq!(l.len(), 1, "{l:#?}");
@@ -1151,6 +1152,7 @@ fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
         beyond_ratio: 0.3,
         neck_ratio: 0.1,
         after_neck_ratio: 0.4,
+        fan_ratio: 0.3,
     });
     assert!(l[0].evidence.beyond_end_neck_ratio.is_none());
     // Below `beyond_end_neck_min_reference_mm` the dip is noise: a 2.2 mm vessel is not cut off.
@@ -1161,6 +1163,17 @@ fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
             .unwrap()
             .is_empty()
     );
+    // Nothing on the straight line, but a vessel at full contrast in a turned probe: the
+    // centreline broke where the vessel bends, no lesion. Contrast in a turned probe below the
+    // patent level leaves a total occlusion (only the straight probe tells a faint vessel
+    // continuing the stump).
+    let turned = |fan_ratio: f64| EndProbe {
+        fan_ratio,
+        ..EndProbe::flat(0.05)
+    };
+    assert!(at(turned(0.9)).is_empty());
+    let l = at(turned(0.3));
+    assert_eq!(l[0].lesion_type, LesionType::Occlusion, "{}", l[0].evidence.rule_text);
     // Switched off with a zero threshold.
     let mut off = Rules::default();
     off.detection.beyond_end_neck_max_ratio = 0.0;

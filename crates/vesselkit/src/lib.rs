@@ -270,6 +270,10 @@ pub fn branch_opacity(img: ArrayView2<f32>, tree: &VesselTree) -> Vec<Vec<f64>> 
 /// Distance past a branch end where the probe for a continuing vessel starts: the skeleton
 /// stops about a radius short of the lumen's end, and the stump itself must not count.
 const BEYOND_END_GAP_MM: f64 = 1.0;
+/// Directions of the probes past a branch end relative to the stump's axis, degrees: the
+/// straight one first (it alone says whether a faint vessel continues the stump), then a fan
+/// that finds a vessel going on but bending away from the straight line.
+const PROBE_FAN_DEG: [f64; 5] = [0.0, -20.0, 20.0, -40.0, 40.0];
 
 /// Contrast beyond the distal end of every branch without children, relative to its last
 /// millimetres: the median of [`end_probes`]. `None` where that has none.
@@ -292,9 +296,11 @@ pub fn beyond_end_ratio(
 /// `gap_mm` to `gap_mm + probe_mm` past the end, over the median opacity (see
 /// [`branch_opacity`]) of the last `dir_mm`, summarised as an [`EndProbe`]. Its median is near 0
 /// where nothing fills beyond a cut-off and clearly positive where a fainter vessel continues
-/// (contrast passing a near-occlusion that the segmentation lost); a neck followed by full
-/// contrast is a narrowing the centreline could not follow. `None` for branches with children,
-/// without measured opacity, or whose probe leaves the image.
+/// (contrast passing a near-occlusion that the segmentation lost). The same probe turned by
+/// ±20° and ±40° gives `fan_ratio` (the highest median: a vessel that goes on but bends) and,
+/// from that direction, the neck: a dip followed by full contrast is a narrowing the
+/// centreline could not follow. `None` for branches with children, without measured opacity,
+/// or whose straight probe leaves the image (a turned probe that leaves it is skipped).
 pub fn end_probes(
     img: ArrayView2<f32>,
     tree: &VesselTree,
@@ -332,29 +338,41 @@ pub fn end_probes(
             if !(len > 0.0 && own > 0.0) {
                 return None;
             }
-            let (ur, uc) = (tr / len, tc / len);
-            let (nr, nc) = (-uc, ur);
+            let (u0r, u0c) = (tr / len, tc / len);
             let r = d / (2.0 * mm);
-            let mut vals = Vec::new();
             let steps = (probe_mm / mm).ceil() as usize;
-            for k in 0..=steps {
-                let t = (gap_mm + k as f64 * mm) / mm;
-                let (pr, pc) = (last.point.row + t * ur, last.point.col + t * uc);
-                let at = |u: f64| bilinear(&img, pr + u * nr, pc + u * nc);
-                let lumen = [-0.25, 0.0, 0.25].iter().map(|&f| at(f * r)).sum::<Option<f64>>()? / 3.0;
-                let mut outer = Vec::with_capacity(10);
-                for j in 0..5 {
-                    for side in [-1.0, 1.0] {
-                        outer.push(at(side * (r + 2.0 + j as f64))?);
+            let probe = |deg: f64| -> Option<EndProbe> {
+                let (sn, cs) = deg.to_radians().sin_cos();
+                let (ur, uc) = (u0r * cs - u0c * sn, u0r * sn + u0c * cs);
+                let (nr, nc) = (-uc, ur);
+                let mut vals = Vec::with_capacity(steps + 1);
+                for k in 0..=steps {
+                    let t = (gap_mm + k as f64 * mm) / mm;
+                    let (pr, pc) = (last.point.row + t * ur, last.point.col + t * uc);
+                    let at = |u: f64| bilinear(&img, pr + u * nr, pc + u * nc);
+                    let lumen = [-0.25, 0.0, 0.25].iter().map(|&f| at(f * r)).sum::<Option<f64>>()? / 3.0;
+                    let mut outer = [0.0; 10];
+                    for j in 0..5 {
+                        outer[2 * j] = at(-(r + 2.0 + j as f64))?;
+                        outer[2 * j + 1] = at(r + 2.0 + j as f64)?;
+                    }
+                    outer.sort_by(f64::total_cmp);
+                    let bg = 0.5 * (outer[4] + outer[5]);
+                    if lumen > 0.0 && bg > 0.0 {
+                        vals.push((bg / lumen).ln() / own);
                     }
                 }
-                outer.sort_by(f64::total_cmp);
-                let bg = 0.5 * (outer[4] + outer[5]);
-                if lumen > 0.0 && bg > 0.0 {
-                    vals.push((bg / lumen).ln() / own);
+                EndProbe::from_profile(&vals)
+            };
+            let mut best = probe(PROBE_FAN_DEG[0])?;
+            for &deg in &PROBE_FAN_DEG[1..] {
+                if let Some(p) = probe(deg).filter(|p| p.beyond_ratio > best.fan_ratio) {
+                    best.fan_ratio = p.beyond_ratio;
+                    best.neck_ratio = p.neck_ratio;
+                    best.after_neck_ratio = p.after_neck_ratio;
                 }
             }
-            EndProbe::from_profile(&vals)
+            Some(best)
         })
         .collect()
 }
@@ -595,6 +613,23 @@ mod tests {
         assert!((p.after_neck_ratio - 1.0).abs() < 1e-4, "{p:?}");
         let p = end_probes(wide.view(), &tree, &branch_opacity(wide.view(), &tree), 3.0, 1.0, 2.0)[0].unwrap();
         assert!((p.neck_ratio - 0.4).abs() < 1e-4, "no neck: {p:?}");
+        // The vessel goes on past a gap but bends 40° away: the straight probe misses it, the
+        // fan finds it at full contrast.
+        let (sn, cs) = 40f64.to_radians().sin_cos();
+        let bent = Array2::from_shape_fn((100, 140), |(r, c)| {
+            let (dr, dc) = (r as f64 + 0.5 - 50.0, c as f64 - 92.0);
+            let (along, across) = (dr * sn + dc * cs, dr * cs - dc * sn);
+            let stump = c <= 89 && (45..55).contains(&r);
+            let a: f32 = if stump || (along >= 0.0 && across.abs() <= 5.0) {
+                0.5
+            } else {
+                0.0
+            };
+            1000.0 * (-a).exp()
+        });
+        let p = end_probes(bent.view(), &tree, &branch_opacity(bent.view(), &tree), 3.0, 1.0, 2.0)[0].unwrap();
+        assert!(p.beyond_ratio < 0.1, "{p:?}");
+        assert!(p.fan_ratio > 0.9, "{p:?}");
         // A vessel brighter than its background (wrong polarity) gives no value.
         let inv = img.mapv(|v| 2000.0 - v);
         assert!(branch_opacity(inv.view(), &tree)[0].iter().all(|v| v.is_nan()));
