@@ -33,6 +33,10 @@ pub struct ProfileOptions {
     /// Samples whose profile has opacity above this fraction of the centre's outside the edges
     /// (another vessel in the window: overlap, crossing) are unreliable.
     pub overlap_fraction: f64,
+    /// Outside opacity counts toward the overlap flag only up to the first valley where the
+    /// profile falls to within this fraction of the lumen contrast above background: a
+    /// neighbour separated from the lumen by background does not disturb its edges.
+    pub overlap_valley_fraction: f64,
     /// Samples where one edge lies more than this many times farther from the centerline than
     /// the other are unreliable: the skeleton runs near the lumen centre, so a lopsided pair
     /// means one edge followed a background step or a neighbouring structure.
@@ -58,6 +62,7 @@ impl Default for ProfileOptions {
             channel_dip_fraction: 0.2,
             junction_factor: 1.0,
             overlap_fraction: 0.5,
+            overlap_valley_fraction: 0.25,
             max_edge_asymmetry: 2.0,
             edge_smoothing_px: 3.0,
         }
@@ -77,6 +82,7 @@ impl ProfileOptions {
             ("channel_dip_fraction", self.channel_dip_fraction, 0.0),
             ("junction_factor", self.junction_factor, 0.0),
             ("overlap_fraction", self.overlap_fraction, 0.0),
+            ("overlap_valley_fraction", self.overlap_valley_fraction, 0.0),
             ("max_edge_asymmetry", self.max_edge_asymmetry, 1.0),
             ("edge_smoothing_px", self.edge_smoothing_px, 0.0),
         ] {
@@ -443,14 +449,20 @@ fn measure(
         return CrossSection::failed(clipped);
     }
     let mid = outside.len() / 2;
-    let (_, med, above) = outside.select_nth_unstable_by(mid, f32::total_cmp);
+    let (_, med, _) = outside.select_nth_unstable_by(mid, f32::total_cmp);
     let bg = *med;
-    let out_max = above.iter().copied().fold(bg, f32::max);
     let peak_contrast = os[peak] - bg;
     if peak_contrast <= 0.0 {
         return CrossSection::failed(clipped);
     }
-    // Another vessel in the window: strong opacity outside the edges.
+    // Another vessel touching the lumen: strong opacity outside the edges before the profile
+    // has come back down to background on that side.
+    let valley = bg + opts.overlap_valley_fraction as f32 * peak_contrast;
+    let touching_max = |idx: &mut dyn Iterator<Item = usize>| -> f32 {
+        idx.map(|i| os[i]).take_while(|&v| v > valley).fold(bg, f32::max)
+    };
+    let out_max =
+        touching_max(&mut ((eli + gap).min(n)..n)).max(touching_max(&mut (0..(eri + 1).saturating_sub(gap)).rev()));
     let overlap = out_max - bg > opts.overlap_fraction as f32 * peak_contrast;
     // Channels: significant valleys between opacity peaks inside the lumen.
     let inner_lo = eri.min(n - 1);

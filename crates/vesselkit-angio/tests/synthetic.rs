@@ -516,3 +516,32 @@ fn frame_shifts_recover_vessel_motion() {
         .is_err()
     );
 }
+
+#[test]
+fn a_neighbour_beyond_background_is_not_an_overlap() {
+    // A horizontal 2 mm tube (radius 5 px) with a parallel 1.6 mm neighbour whose near edge
+    // lies 3 px of background beyond the lumen edge, inside the 12 px profile window. The
+    // background valley between them keeps the section clean and the diameter right; counting
+    // all outside opacity (valley fraction 0: only exact background stops the walk) flags it.
+    let r = 5.0;
+    let img = render(
+        90,
+        80,
+        &[
+            Tube::straight(Point::new(40.0, 0.0), Point::new(40.0, 79.0), r),
+            Tube::straight(Point::new(52.0, 0.0), Point::new(52.0, 79.0), 4.0),
+        ],
+        1000.0,
+        0.03,
+        0.7,
+    );
+    let at = |opts: &ProfileOptions| measure_cross_section(&img.view(), Point::new(40.0, 40.0), (0.0, 1.0), r, opts);
+    let x = at(&ProfileOptions::default());
+    assert!(x.clean, "{x:?}");
+    assert!((x.diameter_px() * MM - 2.0).abs() < 0.1, "{x:?}");
+    let all_outside = ProfileOptions {
+        overlap_valley_fraction: 0.0,
+        ..Default::default()
+    };
+    assert!(!at(&all_outside).clean);
+}
