@@ -576,6 +576,57 @@ fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segme
     merged
 }
 
+/// The largest of each tortuosity metric over the branches below branch `id`.
+fn distal_tortuosity(tree: &VesselTree, id: usize) -> Option<Tortuosity> {
+    tree.descendants(id)
+        .iter()
+        .filter_map(|&d| tree.branches.get(d))
+        .map(|x| x.tortuosity)
+        .reduce(|a, x| Tortuosity {
+            dm: a.dm.max(x.dm),
+            icm: a.icm.max(x.icm),
+            soam_rad_per_mm: a.soam_rad_per_mm.max(x.soam_rad_per_mm),
+            bends: a.bends.max(x.bends),
+            max_bend_deg: a.max_bend_deg.max(x.max_bend_deg),
+        })
+}
+
+/// Tortuosity of branch `b` from arc `from_mm` to its end, and of the centreline within
+/// `tortuosity_window_ref` reference diameters around `extent` (continued across straight
+/// junctions, see [`path_around`]); `None` each without a calibration or when too short.
+fn segment_tortuosity(
+    tree: &VesselTree,
+    p: &Profile,
+    extent: (f64, f64),
+    refd: f64,
+    rules: &Rules,
+) -> (Option<Tortuosity>, Option<Tortuosity>) {
+    let det = &rules.detection;
+    let mm_per_px = tree.calibration.mm_per_px;
+    if mm_per_px.is_nan() || mm_per_px <= 0.0 {
+        return (None, None);
+    }
+    let pts: Vec<Point> = p.b.samples[p.s.partition_point(|&a| a < extent.0)..]
+        .iter()
+        .map(|x| x.point)
+        .collect();
+    let step_px = det.tortuosity_step_mm / mm_per_px;
+    let segment = tortuosity_of(&pts, step_px, mm_per_px, det.bend_threshold_deg);
+    let half = det.tortuosity_window_ref * refd;
+    let local = path_around(
+        tree,
+        p,
+        extent.0 - half,
+        extent.1 + half,
+        det.angle_window_mm,
+        det.bend_threshold_deg,
+    );
+    (
+        segment,
+        tortuosity_of(&local, step_px, mm_per_px, det.bend_threshold_deg),
+    )
+}
+
 /// Evidence shared by narrowings and occlusions, filled in by the caller where it differs.
 fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f64, f64), rules: &Rules) -> Evidence {
     let b = p.b;
@@ -606,18 +657,7 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
     } else {
         wr.clone().filter(|&i| b.samples[i].reliable).count() as f64 / wr.len() as f64
     };
-    let desc = tree.descendants(b.id);
-    let distal_tortuosity = desc
-        .iter()
-        .filter_map(|&d| tree.branches.get(d))
-        .map(|x| x.tortuosity)
-        .reduce(|a, x| Tortuosity {
-            dm: a.dm.max(x.dm),
-            icm: a.icm.max(x.icm),
-            soam_rad_per_mm: a.soam_rad_per_mm.max(x.soam_rad_per_mm),
-            bends: a.bends.max(x.bends),
-            max_bend_deg: a.max_bend_deg.max(x.max_bend_deg),
-        });
+    let distal_tortuosity = distal_tortuosity(tree, b.id);
     Evidence {
         modality: Modality::Angio,
         rule: RuleFired::Fallback,
@@ -1367,35 +1407,8 @@ fn measure_segment(
         let b1 = p.point_at((extent.1 + w).min(lastarc));
         ev.lesion_angle_deg = angle_between((a1.row - a0.row, a1.col - a0.col), (b1.row - b0.row, b1.col - b0.col));
     }
-    // Tortuosity from the lesion to the end of the branch.
-    let mm_per_px = tree.calibration.mm_per_px;
-    if mm_per_px > 0.0 {
-        let pts: Vec<Point> = b.samples[p.s.partition_point(|&a| a < extent.0)..]
-            .iter()
-            .map(|x| x.point)
-            .collect();
-        ev.segment_tortuosity = tortuosity_of(
-            &pts,
-            det.tortuosity_step_mm / mm_per_px,
-            mm_per_px,
-            det.bend_threshold_deg,
-        );
-        let half = det.tortuosity_window_ref * refd;
-        let local = path_around(
-            tree,
-            p,
-            extent.0 - half,
-            extent.1 + half,
-            det.angle_window_mm,
-            det.bend_threshold_deg,
-        );
-        ev.local_tortuosity = tortuosity_of(
-            &local,
-            det.tortuosity_step_mm / mm_per_px,
-            mm_per_px,
-            det.bend_threshold_deg,
-        );
-    }
+    // Tortuosity from the lesion to the end of the branch, and around it.
+    (ev.segment_tortuosity, ev.local_tortuosity) = segment_tortuosity(tree, p, extent, refd, rules);
     // Filling before vs beyond the lesion, over one QCA margin clear of its shoulders.
     let m = det.qca_margin_mm;
     if let (Some(before), Some(after)) = (
@@ -1544,6 +1557,8 @@ pub fn detect_with_probes(
             rules,
         )?);
     }
+    let along_paths = path_lesions(tree, opacity, &all, rules)?;
+    all.extend(along_paths);
     let mut lesions = suppress_across_junctions(all, tree, rules);
     lesions.sort_by(|a, b| {
         a.vessel
@@ -1554,6 +1569,88 @@ pub fn detect_with_probes(
         l.id = i;
     }
     Ok(lesions)
+}
+
+/// Narrowings along vessel paths (see [`crate::paths`]) that the per-branch pass did not
+/// report: a stretch between two side-branch junctions is measured with the vessel on both
+/// sides as its reference. Each is reported on the branch holding its narrowest point, with
+/// its arcs on that branch and its tortuosity and flow from the branch, and only when
+///
+/// - its site is farther than `nms_distance_mm` from every lesion already found, and it does
+///   not lie in the stump of a cut-off on that branch;
+/// - it narrows by `min_ds_pct` against the smaller of the median lumen before and after it
+///   (over one QCA margin, `min_reference_samples` on each side): the vessel may step down in
+///   calibre at a side branch, and the step alone is no lesion.
+fn path_lesions(tree: &VesselTree, opacity: &[Vec<f64>], found: &[Lesion], rules: &Rules) -> Result<Vec<Lesion>> {
+    let det = &rules.detection;
+    let limit_px = det.nms_distance_mm / tree.calibration.mm_per_px.max(1e-12);
+    let mut out: Vec<Lesion> = Vec::new();
+    for path in crate::paths::build(tree, rules) {
+        let pb = &path.branch;
+        let op: Option<Vec<f64>> = (!opacity.is_empty()).then(|| {
+            path.origin
+                .iter()
+                .map(|&(b, i)| opacity.get(b).and_then(|o| o.get(i)).copied().unwrap_or(f64::NAN))
+                .collect()
+        });
+        let p = Profile::new(pb.id, pb, op.as_deref(), None, rules)?;
+        let segs = candidate_segments(&p, rules, tree.calibration.is_calibrated());
+        let (first, last) = (p.s[0], p.s[p.s.len() - 1]);
+        for k in 0..segs.len() {
+            let lo = if k > 0 { segs[k - 1].end } else { first };
+            let hi = if k + 1 < segs.len() { segs[k + 1].start } else { last };
+            let Some(l) = measure_segment(&p, tree, &[], segs[k], (lo, hi), rules)? else {
+                continue;
+            };
+            let ev = &l.evidence;
+            let side = |a: f64, z: f64| {
+                let mut v: Vec<f64> = p.range(a, z).filter(|&i| p.ok(i)).map(|i| p.d[i]).collect();
+                (!v.is_empty() && v.len() >= det.min_reference_samples).then(|| percentile(&mut v, 50.0))
+            };
+            let (Some(prox), Some(dist)) = (
+                side(ev.start_mm - det.qca_margin_mm, ev.start_mm - MARKER_WINDOW_MM),
+                side(ev.end_mm + MARKER_WINDOW_MM, ev.end_mm + det.qca_margin_mm),
+            ) else {
+                continue;
+            };
+            if diameter_stenosis_pct(ev.mld_mm, prox.min(dist)) < det.min_ds_pct {
+                continue;
+            }
+            let m = path.member_at(ev.arc_mm);
+            let Some(b) = tree.branches.get(m.branch) else {
+                continue;
+            };
+            let near = |k: &Lesion| match (k.site, l.site) {
+                (Some(a), Some(c)) => (a.row - c.row).hypot(a.col - c.col) <= limit_px,
+                _ => false,
+            };
+            let arc = ev.arc_mm - m.offset_mm;
+            let in_stump = |k: &Lesion| {
+                k.evidence.cutoff
+                    && k.vessel == Some(b.id)
+                    && arc >= k.evidence.start_mm.min(k.evidence.arc_mm - det.stump_window_mm) - det.merge_gap_mm
+            };
+            if found.iter().chain(&out).any(|k| near(k) || in_stump(k)) {
+                continue;
+            }
+            let bp = Profile::new(b.id, b, None, None, rules)?;
+            let (b_first, b_last) = (bp.s[0], bp.s[bp.s.len() - 1]);
+            let mut ev = ev.clone();
+            ev.arc_mm = arc;
+            ev.start_mm = (ev.start_mm - m.offset_mm).clamp(b_first, b_last);
+            ev.end_mm = (ev.end_mm - m.offset_mm).clamp(b_first, b_last);
+            // The joined path kinks at its junctions: tortuosity comes from the tree itself.
+            (ev.segment_tortuosity, ev.local_tortuosity) =
+                segment_tortuosity(tree, &bp, (ev.start_mm, ev.end_mm), ev.reference_diameter_mm, rules);
+            ev.distal_tortuosity = distal_tortuosity(tree, b.id);
+            ev.flow_grade = b.flow_grade;
+            ev.flow_known = b.flow_grade.is_some();
+            ev.arrival_ms = b.arrival_ms;
+            ev.distal_end = Some(b.distal_end);
+            out.push(new_lesion(Some(b.id), l.site, ev, rules));
+        }
+    }
+    Ok(out)
 }
 
 /// Drops cut-offs whose tip lies within `detection.edge_margin_mm` of the edge of a

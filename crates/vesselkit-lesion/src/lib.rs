@@ -11,6 +11,7 @@ pub mod classify;
 pub mod detect;
 pub mod error;
 pub mod model;
+mod paths;
 pub mod plan;
 pub mod rank;
 pub mod rules;

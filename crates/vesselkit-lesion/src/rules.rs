@@ -174,6 +174,17 @@ pub struct DetectionRules {
     /// not joined to (a junction or crossing), and the lumen goes on. An
     /// image-processing parameter, **UNVERIFIED** default 1.25; 0 switches it off.
     pub cutoff_clear_ahead_ref: f64,
+    /// Vessel paths: a branch continues into the child whose first `angle_window_mm` turns
+    /// less than this from the branch's last `angle_window_mm` (and whose calibre is close,
+    /// see `path_min_calibre_ratio`); narrowings are then also sought along the joined path,
+    /// where a short branch between two side-branch junctions gets its reference lumen from
+    /// the vessel on both sides. Degrees; an image-processing parameter, **UNVERIFIED**
+    /// default 30; 0 switches the paths off.
+    pub path_max_turn_deg: f64,
+    /// ... and whose calibre (the `reference_percentile` of its diameters over
+    /// `reference_window_mm` from the junction) is at least this fraction of the branch's (the
+    /// main vessel goes on; a side branch is smaller). **UNVERIFIED** default 0.8.
+    pub path_min_calibre_ratio: f64,
 }
 
 impl Default for DetectionRules {
@@ -214,6 +225,8 @@ impl Default for DetectionRules {
             dens_distal_gap_mm: 1.5,
             cutoff_fade_ratio: 0.5,
             cutoff_clear_ahead_ref: 1.25,
+            path_max_turn_deg: 30.0,
+            path_min_calibre_ratio: 0.8,
         }
     }
 }
@@ -529,6 +542,8 @@ impl Rules {
         non_negative(d.dens_distal_gap_mm, "detection.dens_distal_gap_mm")?;
         in_range(d.cutoff_fade_ratio, 0.0, 1.0, "detection.cutoff_fade_ratio")?;
         non_negative(d.cutoff_clear_ahead_ref, "detection.cutoff_clear_ahead_ref")?;
+        in_range(d.path_max_turn_deg, 0.0, 180.0, "detection.path_max_turn_deg")?;
+        in_range(d.path_min_calibre_ratio, 0.0, 1.0, "detection.path_min_calibre_ratio")?;
         in_range(
             d.continuation_max_angle_deg,
             0.0,

@@ -1185,3 +1185,85 @@ fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
     let e = detect_with_probes(&one(b), &[], &[None, None], &rules).unwrap_err();
     assert!(e.to_string().contains("probes"), "{e}");
 }
+
+/// A 4 mm vessel along row 100 through two side-branch junctions 7 mm apart (cols 200 and
+/// 270; 2 mm side branches at 60°): 15 mm proximal (branch 0), the 7 mm stretch between the
+/// junctions (branch 2) with a cosine narrowing to `mld` at its middle (3.5 mm, col 235, 4 mm
+/// wide) from 4 mm before it to `distal` after it, and 15 mm of `distal` lumen beyond
+/// (branch 4). As the profile flags them, samples within 3.5 mm of a junction are unreliable,
+/// so the whole stretch between the junctions is, and within 0.5 mm none is measured.
+fn vessel_through_junctions(distal: f64, mld: f64) -> vesselkit_core::VesselTree {
+    let zone_mm = 3.5;
+    let row = 100.0;
+    let side = |id: usize, parent: usize, col: f64| {
+        let a = 60f64.to_radians();
+        straight(id, Some(parent), Point::new(row, col), (a.sin(), a.cos()), 10.0, |_| {
+            2.0
+        })
+    };
+    let narrowing = move |x: f64| {
+        let refd = if x < 3.5 { 4.0 } else { distal };
+        cosine(refd, mld, 3.5, 4.0)(x)
+    };
+    let mut t = tree(vec![
+        straight(0, None, Point::new(row, 50.0), (0.0, 1.0), 15.0, |_| 4.0),
+        side(1, 0, 200.0),
+        straight(2, Some(0), Point::new(row, 200.0), (0.0, 1.0), 7.0, narrowing),
+        side(3, 2, 270.0),
+        straight(4, Some(2), Point::new(row, 270.0), (0.0, 1.0), 15.0, move |_| distal),
+    ]);
+    for b in &mut t.branches {
+        let (len, at_start, at_end) = (b.length_mm, b.parent.is_some(), !b.children.is_empty());
+        for x in &mut b.samples {
+            let from_junction = f64::min(
+                if at_start { x.arc_mm } else { f64::INFINITY },
+                if at_end { len - x.arc_mm } else { f64::INFINITY },
+            );
+            if from_junction <= zone_mm {
+                x.reliable = false;
+            }
+            if from_junction <= 0.5 {
+                x.diameter_mm = f64::NAN;
+                x.left_mm = f64::NAN;
+                x.right_mm = f64::NAN;
+            }
+        }
+    }
+    t
+}
+
+#[test]
+fn narrowing_on_a_short_branch_between_junctions_is_measured_along_the_vessel() {
+    let t = vessel_through_junctions(4.0, 1.2);
+    let mut off = Rules::default();
+    off.detection.path_max_turn_deg = 0.0;
+    // Branch by branch, the stretch between the junctions has no reliable lumen to measure.
+    assert!(detect(&t, &off).unwrap().is_empty());
+    let l = detect(&t, &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let l = &l[0];
+    assert_eq!(l.vessel, Some(2));
+    assert!(close(l.mld_mm, 1.2, 1e-9), "{}", l.mld_mm);
+    assert!(close(l.reference_diameter_mm, 4.0, 0.05), "{}", l.reference_diameter_mm);
+    assert!(close(l.diameter_stenosis_pct, 70.0, 1.0), "{}", l.diameter_stenosis_pct);
+    assert!(close(l.evidence.arc_mm, 3.5, 0.06), "{}", l.evidence.arc_mm);
+    let site = l.site.unwrap();
+    assert!(close(site.row, 100.0, 1e-9) && close(site.col, 235.0, 0.6), "{site:?}");
+    assert_eq!(l.lesion_type, LesionType::Ring);
+    assert!(l.evidence.start_mm >= 0.0 && l.evidence.end_mm <= 7.0 + 1e-9);
+}
+
+#[test]
+fn narrowing_past_a_step_down_is_measured_against_the_smaller_lumen() {
+    // 4 mm steps down to 3.4 mm across the stretch: 2.6 mm is 35 % below the proximal lumen
+    // but only 24 % below the distal one, under the 30 % threshold.
+    assert!(
+        detect(&vessel_through_junctions(3.4, 2.6), &Rules::default())
+            .unwrap()
+            .is_empty()
+    );
+    let l = detect(&vessel_through_junctions(3.4, 2.0), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].vessel, Some(2));
+    assert!(close(l[0].mld_mm, 2.0, 1e-9), "{}", l[0].mld_mm);
+}
