@@ -1596,9 +1596,17 @@ fn path_lesions(tree: &VesselTree, opacity: &[Vec<f64>], found: &[Lesion], rules
         let p = Profile::new(pb.id, pb, op.as_deref(), None, rules)?;
         let segs = candidate_segments(&p, rules, tree.calibration.is_calibrated());
         let (first, last) = (p.s[0], p.s[p.s.len() - 1]);
+        // Interior junctions: where the path differs from its branches.
+        let junctions: Vec<f64> = path.members[1..].iter().map(|m| m.first_mm).collect();
         for k in 0..segs.len() {
             let lo = if k > 0 { segs[k - 1].end } else { first };
             let hi = if k + 1 < segs.len() { segs[k + 1].start } else { last };
+            // A narrowing whose QCA window stays inside one branch was measured the same
+            // way by the branch pass.
+            let (a, z) = (segs[k].start - det.qca_margin_mm, segs[k].end + det.qca_margin_mm);
+            if !junctions.iter().any(|&j| j >= a && j <= z) {
+                continue;
+            }
             let Some(l) = measure_segment(&p, tree, &[], segs[k], (lo, hi), rules)? else {
                 continue;
             };

@@ -6,6 +6,7 @@
 //! branch with the child that continues it (nearly straight on, of similar calibre) into one
 //! profile, so a narrowing there is measured against the vessel on both sides.
 
+use crate::detect::ARC_EPS_MM;
 use crate::rules::Rules;
 use vesselkit_core::{Branch, VesselTree};
 
@@ -149,8 +150,9 @@ fn balanced(x: &vesselkit_core::ProfileSample, calibre_mm: f64) -> bool {
         && x.diameter_mm <= READMIT_MAX_FLARE * calibre_mm
 }
 
-/// Joins the branches `chain` (each the continuation of the one before) into one path; `None`
-/// with fewer than two members holding samples.
+/// Joins the branches `chain` (each the continuation of the one before) into one path, the
+/// first and last members cut to `reference_window_mm + 2 × qca_margin_mm` from their
+/// junction; `None` with fewer than two members holding samples.
 pub(crate) fn concat(tree: &VesselTree, chain: &[usize], rules: &Rules) -> Option<Path> {
     let branches: Vec<&Branch> = chain
         .iter()
@@ -160,6 +162,8 @@ pub(crate) fn concat(tree: &VesselTree, chain: &[usize], rules: &Rules) -> Optio
     if branches.len() < 2 || branches.len() != chain.len() {
         return None;
     }
+    let det = &rules.detection;
+    let reach_mm = det.reference_window_mm + 2.0 * det.qca_margin_mm;
     let mut samples = Vec::new();
     let mut origin = Vec::new();
     let mut members = Vec::new();
@@ -175,10 +179,24 @@ pub(crate) fn concat(tree: &VesselTree, chain: &[usize], rules: &Rules) -> Optio
             .last()
             .map_or(f64::NEG_INFINITY, |x: &vesselkit_core::ProfileSample| x.arc_mm);
         let mut first_mm = None;
+        // The first and last members only as far as a narrowing measured across their
+        // junction can reach (the rest is the branch pass's alone).
+        let (from, to) = (
+            if k == 0 {
+                b.samples[b.samples.len() - 1].arc_mm - reach_mm - ARC_EPS_MM
+            } else {
+                f64::NEG_INFINITY
+            },
+            if k + 1 == branches.len() {
+                b.samples[0].arc_mm + reach_mm + ARC_EPS_MM
+            } else {
+                f64::INFINITY
+            },
+        );
         for (i, x) in b.samples.iter().enumerate() {
             let arc = offset + x.arc_mm;
             // The junction point ends one member and starts the next: keep it once.
-            if arc <= last_arc + 1e-9 {
+            if arc <= last_arc + 1e-9 || x.arc_mm < from || x.arc_mm > to {
                 continue;
             }
             first_mm.get_or_insert(arc);
@@ -194,7 +212,6 @@ pub(crate) fn concat(tree: &VesselTree, chain: &[usize], rules: &Rules) -> Optio
         });
     }
     // Re-admit balanced sections next to the interior junctions.
-    let det = &rules.detection;
     for &j in &junctions {
         let c = {
             let near: Vec<f64> = samples
@@ -292,7 +309,8 @@ mod tests {
         }
     }
 
-    /// A straight 4 mm vessel with a 2 mm side branch at 60° and a 3.6 mm continuation.
+    /// A straight 4 mm vessel (20 mm) with a 2 mm side branch at 60° and a 3.6 mm continuation
+    /// (15 mm).
     fn tree() -> VesselTree {
         let j = Point::new(50.0, 100.0);
         VesselTree {
@@ -301,7 +319,7 @@ mod tests {
             branches: vec![
                 branch(0, None, vec![1, 2], Point::new(50.0, 0.0), j, 4.0),
                 branch(1, Some(0), vec![], j, Point::new(50.0 + 87.0, 150.0), 2.0),
-                branch(2, Some(0), vec![], j, Point::new(52.0, 200.0), 3.6),
+                branch(2, Some(0), vec![], j, Point::new(52.0, 175.0), 3.6),
             ],
         }
     }
@@ -319,13 +337,29 @@ mod tests {
         let s: Vec<f64> = p.branch.samples.iter().map(|x| x.arc_mm).collect();
         assert!(s.windows(2).all(|w| w[1] > w[0]));
         assert!(
-            (p.branch.length_mm - (20.0 + 100.02 * 0.2)).abs() < 0.01,
+            (p.branch.length_mm - (20.0 + 2f64.hypot(75.0) * 0.2)).abs() < 0.01,
             "{}",
             p.branch.length_mm
         );
         assert_eq!(p.member_at(5.0).branch, 0);
         assert_eq!(p.member_at(25.0).branch, 2);
         assert!((p.member_at(25.0).offset_mm - 20.0).abs() < 1e-9);
+        // A long first member is cut to the reach of a narrowing measured across the junction.
+        let mut long = t.clone();
+        long.branches[0] = branch(
+            0,
+            None,
+            vec![1, 2],
+            Point::new(50.0, -100.0),
+            Point::new(50.0, 100.0),
+            4.0,
+        );
+        let q = &build(&long, &rules)[0];
+        assert!(
+            (q.branch.samples[0].arc_mm - 20.0).abs() < 0.11,
+            "{}",
+            q.branch.samples[0].arc_mm
+        );
         // Too thin a continuation, or the rule off: no path.
         let mut thin = t.clone();
         for x in &mut thin.branches[2].samples {
