@@ -274,6 +274,11 @@ const BEYOND_END_GAP_MM: f64 = 1.0;
 /// straight one first (it alone says whether a faint vessel continues the stump), then a fan
 /// that finds a vessel going on but bending away from the straight line.
 const PROBE_FAN_DEG: [f64; 5] = [0.0, -20.0, 20.0, -40.0, 40.0];
+/// Where the last `dir_mm` of a stump holds too few measured samples, its contrast and
+/// calibre are taken over this many times `dir_mm` instead.
+const STUMP_FALLBACK_WINDOWS: f64 = 3.0;
+/// A probe that leaves the image counts when at least this fraction of its steps lie inside.
+const PROBE_MIN_INSIDE: f64 = 0.6;
 
 /// Contrast beyond the distal end of every branch without children, relative to its last
 /// millimetres: the median of [`end_probes`]. `None` where that has none.
@@ -299,8 +304,9 @@ pub fn beyond_end_ratio(
 /// (contrast passing a near-occlusion that the segmentation lost). The same probe turned by
 /// ±20° and ±40° gives `fan_ratio` (the highest median: a vessel that goes on but bends) and,
 /// from that direction, the neck: a dip followed by full contrast is a narrowing the
-/// centreline could not follow. `None` for branches with children, without measured opacity,
-/// or whose straight probe leaves the image (a turned probe that leaves it is skipped).
+/// centreline could not follow. A probe stops where it leaves the image. `None` for branches
+/// with children, without measured opacity over their last `3 × dir_mm`, or whose straight
+/// probe has less than 60 % of its steps inside the image (a turned probe so cut is skipped).
 pub fn end_probes(
     img: ArrayView2<f32>,
     tree: &VesselTree,
@@ -318,21 +324,32 @@ pub fn end_probes(
                 return None;
             }
             let last = b.samples.last()?;
-            let from = last.arc_mm - dir_mm;
-            let tail: Vec<usize> = (0..b.samples.len()).filter(|&i| b.samples[i].arc_mm >= from).collect();
-            let mut own: Vec<f64> = tail.iter().map(|&i| op[i]).filter(|v| v.is_finite()).collect();
-            let mut d: Vec<f64> = tail
-                .iter()
-                .map(|&i| b.samples[i].diameter_mm)
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .collect();
+            let stump = |window_mm: f64| {
+                let from = last.arc_mm - window_mm;
+                let tail: Vec<usize> = (0..b.samples.len()).filter(|&i| b.samples[i].arc_mm >= from).collect();
+                let own: Vec<f64> = tail.iter().map(|&i| op[i]).filter(|v| v.is_finite()).collect();
+                let d: Vec<f64> = tail
+                    .iter()
+                    .map(|&i| b.samples[i].diameter_mm)
+                    .filter(|v| v.is_finite() && *v > 0.0)
+                    .collect();
+                (tail, own, d)
+            };
+            let (tail, mut own, mut d) = stump(dir_mm);
+            // The stump's axis: its last `dir_mm` in any case.
+            let a = b.samples[*tail.first()?].point;
+            if own.len() < 3 || d.is_empty() {
+                // The profile often fails over a stump's last millimetres (the centreline runs
+                // into its rounded end): its contrast and calibre come from the nearest
+                // measured stretch instead.
+                (_, own, d) = stump(STUMP_FALLBACK_WINDOWS * dir_mm);
+            }
             if own.len() < 3 || d.is_empty() {
                 return None;
             }
             own.sort_by(f64::total_cmp);
             d.sort_by(f64::total_cmp);
             let (own, d) = (own[own.len() / 2], d[d.len() / 2]);
-            let a = b.samples[*tail.first()?].point;
             let (tr, tc) = (last.point.row - a.row, last.point.col - a.col);
             let len = tr.hypot(tc);
             if !(len > 0.0 && own > 0.0) {
@@ -346,21 +363,35 @@ pub fn end_probes(
                 let (ur, uc) = (u0r * cs - u0c * sn, u0r * sn + u0c * cs);
                 let (nr, nc) = (-uc, ur);
                 let mut vals = Vec::with_capacity(steps + 1);
-                for k in 0..=steps {
+                // The probe runs until it leaves the image; a stump near the border keeps the
+                // part inside when that is most of it (a short remainder reads the border's
+                // shading as contrast).
+                let mut inside = 0usize;
+                'steps: for k in 0..=steps {
                     let t = (gap_mm + k as f64 * mm) / mm;
                     let (pr, pc) = (last.point.row + t * ur, last.point.col + t * uc);
                     let at = |u: f64| bilinear(&img, pr + u * nr, pc + u * nc);
-                    let lumen = [-0.25, 0.0, 0.25].iter().map(|&f| at(f * r)).sum::<Option<f64>>()? / 3.0;
+                    let Some(lumen) = [-0.25, 0.0, 0.25].iter().map(|&f| at(f * r)).sum::<Option<f64>>() else {
+                        break;
+                    };
+                    let lumen = lumen / 3.0;
                     let mut outer = [0.0; 10];
                     for j in 0..5 {
-                        outer[2 * j] = at(-(r + 2.0 + j as f64))?;
-                        outer[2 * j + 1] = at(r + 2.0 + j as f64)?;
+                        let (Some(a), Some(z)) = (at(-(r + 2.0 + j as f64)), at(r + 2.0 + j as f64)) else {
+                            break 'steps;
+                        };
+                        outer[2 * j] = a;
+                        outer[2 * j + 1] = z;
                     }
+                    inside += 1;
                     outer.sort_by(f64::total_cmp);
                     let bg = 0.5 * (outer[4] + outer[5]);
                     if lumen > 0.0 && bg > 0.0 {
                         vals.push((bg / lumen).ln() / own);
                     }
+                }
+                if (inside as f64) < PROBE_MIN_INSIDE * (steps + 1) as f64 {
+                    return None;
                 }
                 EndProbe::from_profile(&vals)
             };
@@ -630,6 +661,23 @@ mod tests {
         let p = end_probes(bent.view(), &tree, &branch_opacity(bent.view(), &tree), 3.0, 1.0, 2.0)[0].unwrap();
         assert!(p.beyond_ratio < 0.1, "{p:?}");
         assert!(p.fan_ratio > 0.9, "{p:?}");
+        // Near the border the probe keeps its part inside the image when that is most of it:
+        // cut at col 115, 16 of its 21 steps remain; at col 105, 6 of them, too few.
+        for (cols, want) in [(115, Some(0.4)), (105, None)] {
+            let near = wide.slice(ndarray::s![.., ..cols]).to_owned();
+            let r = beyond_end_ratio(near.view(), &tree, &branch_opacity(near.view(), &tree), 3.0, 1.0, 2.0)[0];
+            match (r, want) {
+                (Some(r), Some(w)) => assert!((r - w).abs() < 1e-4, "{cols}: {r}"),
+                (r, w) => assert_eq!(r, w, "{cols}"),
+            }
+        }
+        // The stump's last 3 mm unmeasured but one sample: its contrast comes from the 9 mm.
+        let mut blind = tree.clone();
+        for x in blind.branches[0].samples.iter_mut().filter(|x| x.point.col >= 60.0) {
+            x.diameter_mm = f64::NAN;
+        }
+        let r = beyond_end_ratio(wide.view(), &blind, &branch_opacity(wide.view(), &blind), 3.0, 1.0, 2.0)[0];
+        assert!((r.unwrap() - 0.4).abs() < 1e-4, "{r:?}");
         // A vessel brighter than its background (wrong polarity) gives no value.
         let inv = img.mapv(|v| 2000.0 - v);
         assert!(branch_opacity(inv.view(), &tree)[0].iter().all(|v| v.is_nan()));
