@@ -1372,11 +1372,12 @@ fn measure_segment(
     let extent_reliable = if er.is_empty() {
         0.0
     } else {
-        er.clone().filter(|&i| b.samples[i].reliable).count() as f64 / er.len() as f64
+        er.clone().filter(|&i| p.ok(i)).count() as f64 / er.len() as f64
     };
     if extent_reliable < det.min_reliable_fraction && dip.is_none() {
-        // Mostly junction, overlap or border samples: the narrowing or band is more likely a
-        // measurement artefact than a lesion.
+        // Mostly unmeasured junction, overlap or border samples: the narrowing or band is
+        // more likely a measurement artefact than a lesion. (Flagged samples that read narrow
+        // were admitted as measured, see `admit_narrow_unreliable`.)
         return Ok(None);
     }
     ev.diameter_stenosis_pct = ds;

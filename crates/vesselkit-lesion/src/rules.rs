@@ -83,8 +83,10 @@ pub struct DetectionRules {
     /// degrees. **UNVERIFIED** default 45.
     pub continuation_max_angle_deg: f64,
     /// Narrowings and web signs are reported only when at least this fraction of the profile
-    /// samples over the lesion itself (shoulder to shoulder) is reliable (not at a junction,
-    /// overlap or border); a measurement-quality gate. Densitometric narrowings are exempt
+    /// samples over the lesion itself (shoulder to shoulder) is measured: reliable (not at a
+    /// junction, overlap or border), or flagged but narrower than the shoulder inside a short
+    /// flagged stretch (see `narrow_unreliable_max_mm`: the flags mark lumens that read too
+    /// wide); a measurement-quality gate. Densitometric narrowings are exempt
     /// (measured on the contrast on both sides instead), and so are cut-offs (the samples at a
     /// stump tip are never reliable). **UNVERIFIED** default 0.5.
     pub min_reliable_fraction: f64,

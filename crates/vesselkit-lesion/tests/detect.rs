@@ -419,6 +419,16 @@ fn narrow_unreliable_core_of_a_ring_is_measured() {
     let l = detect(&one(b.clone()), &r).unwrap();
     assert_eq!(l.len(), 1, "{l:#?}");
     assert!(l[0].mld_mm > 1.3, "{}", l[0].mld_mm);
+    // Flagged over 2 of its 3 mm, the admitted core counts as measured lumen: the ring is
+    // still reported (only 1/3 of its samples are reliable).
+    let mut most = ring_branch(1.0);
+    for s in most.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() < 1.0) {
+        s.reliable = false;
+    }
+    let l = detect(&one(most), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(close(l[0].mld_mm, 1.0, 1e-9), "{}", l[0].mld_mm);
+    assert!(l[0].evidence.reliable_fraction < 0.9);
     // A flagged stretch longer than the limit is not filled in.
     let mut long = ring_branch(1.0);
     for s in long.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() < 2.0) {
