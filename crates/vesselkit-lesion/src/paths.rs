@@ -60,17 +60,22 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 }
 
 /// Calibre of `b` over its arc `[lo, hi]`: the `reference_percentile` of its reliable
-/// diameters (as a QCA reference, so a narrowing does not lower it), or of every measured one
-/// when none is reliable (a short branch between junctions).
+/// diameters (as a QCA reference, so a narrowing does not lower it), or, when none is reliable
+/// (a short branch between junctions), the median of those whose edges are balanced (a
+/// junction's flare pushes one edge out).
 fn calibre(b: &Branch, lo: f64, hi: f64, rules: &Rules) -> f64 {
     let pct = rules.detection.reference_percentile;
     let within = || b.samples.iter().filter(move |x| x.arc_mm >= lo && x.arc_mm <= hi);
     let reliable = percentile(within().filter(|x| x.reliable).map(|x| x.diameter_mm).collect(), pct);
     if reliable.is_finite() {
-        reliable
-    } else {
-        percentile(within().map(|x| x.diameter_mm).collect(), pct)
+        return reliable;
     }
+    let even = |x: &&vesselkit_core::ProfileSample| {
+        x.left_mm > 0.0
+            && x.right_mm > 0.0
+            && x.left_mm.max(x.right_mm) <= READMIT_MAX_ASYMMETRY * x.left_mm.min(x.right_mm)
+    };
+    percentile(within().filter(even).map(|x| x.diameter_mm).collect(), 50.0)
 }
 
 fn direction(a: vesselkit_core::Point, z: vesselkit_core::Point) -> (f64, f64) {
@@ -366,6 +371,17 @@ mod tests {
             x.diameter_mm = 3.0;
         }
         assert_eq!(continuation(&thin, &thin.branches[0], &rules), None);
+        // A parent flagged all along, its last 3 mm flared to one side by the junction: its
+        // balanced samples give its calibre (the flare would make the child look thin).
+        let mut flared = t.clone();
+        let n = flared.branches[0].samples.len();
+        for (k, x) in flared.branches[0].samples.iter_mut().enumerate() {
+            x.reliable = false;
+            if k + 30 >= n {
+                (x.diameter_mm, x.left_mm, x.right_mm) = (6.0, 1.8, 4.2);
+            }
+        }
+        assert_eq!(continuation(&flared, &flared.branches[0], &rules), Some(2));
         let mut off = rules.clone();
         off.detection.path_max_turn_deg = 0.0;
         assert!(build(&t, &off).is_empty());
