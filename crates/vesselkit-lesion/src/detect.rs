@@ -224,6 +224,36 @@ fn admit_narrow_unreliable(b: &Branch, s: &[f64], d: &mut [f64], reference: &[f6
     }
 }
 
+/// Flagged samples next to a junction that read a normal lumen (balanced edges, between the
+/// shoulder fraction and `crate::paths::READMIT_MAX_FLARE` of the branch's calibre, within
+/// `crate::paths::READMIT_REACH_CALIBRES` calibres of the junction) count as measured: the
+/// junction flag guards against the other vessel's opening widening the lumen, which such a
+/// section does not show, and without them a narrowing just past a junction has no measured
+/// lumen on that side. Narrow ones are left to [`admit_narrow_unreliable`].
+fn admit_junction_reference(b: &Branch, s: &[f64], d: &mut [f64], rules: &Rules) {
+    let n = s.len();
+    if n == 0 || !rules.detection.junction_reference {
+        return;
+    }
+    let mut v: Vec<f64> = d.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return;
+    }
+    let calibre = percentile(&mut v, rules.detection.reference_percentile);
+    let reach = crate::paths::READMIT_REACH_CALIBRES * calibre;
+    for i in 0..n {
+        let x = &b.samples[i];
+        let near = (b.parent.is_some() && s[i] - s[0] <= reach) || (!b.children.is_empty() && s[n - 1] - s[i] <= reach);
+        if !x.reliable
+            && near
+            && crate::paths::balanced(x, calibre)
+            && x.diameter_mm >= rules.detection.shoulder_fraction * calibre
+        {
+            d[i] = x.diameter_mm;
+        }
+    }
+}
+
 impl<'a> Profile<'a> {
     fn new(bi: usize, b: &'a Branch, opacity: Option<&[f64]>, clean: Option<&[f64]>, rules: &Rules) -> Result<Self> {
         for (j, smp) in b.samples.iter().enumerate() {
@@ -256,6 +286,7 @@ impl<'a> Profile<'a> {
             })
             .collect();
         let mut d = d;
+        admit_junction_reference(b, &s, &mut d, rules);
         let mut reference = running_percentile(
             &s,
             &d,

@@ -13,7 +13,7 @@ use vesselkit_core::{Branch, VesselTree};
 /// At an interior junction of a path, junction-flagged samples within this many calibres of
 /// the junction are measured again (see [`balanced`]): the flag guards against the side
 /// branch's opening widening the lumen, which a balanced, unflared section does not show.
-const READMIT_REACH_CALIBRES: f64 = 1.5;
+pub(crate) const READMIT_REACH_CALIBRES: f64 = 1.5;
 /// ... when their diameter is at most this factor of the calibre (no flare into the side
 /// branch).
 const READMIT_MAX_FLARE: f64 = 1.1;
@@ -146,7 +146,7 @@ pub(crate) fn continuation(tree: &VesselTree, b: &Branch, rules: &Rules) -> Opti
 
 /// Whether a flagged sample near an interior junction reads a clean lumen section: both edges
 /// measured, balanced about the centreline, and no wider than the calibre allows.
-fn balanced(x: &vesselkit_core::ProfileSample, calibre_mm: f64) -> bool {
+pub(crate) fn balanced(x: &vesselkit_core::ProfileSample, calibre_mm: f64) -> bool {
     let (l, r) = (x.left_mm, x.right_mm);
     l > 0.0
         && r > 0.0

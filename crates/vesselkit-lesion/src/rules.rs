@@ -187,6 +187,10 @@ pub struct DetectionRules {
     /// `reference_window_mm` from the junction) is at least this fraction of the branch's (the
     /// main vessel goes on; a side branch is smaller). **UNVERIFIED** default 0.8.
     pub path_min_calibre_ratio: f64,
+    /// Flagged samples next to a junction whose edges are balanced and whose diameter is
+    /// within the shoulder fraction to 1.1 times the branch's calibre count as measured normal
+    /// lumen (a reference for a narrowing just past the junction). **UNVERIFIED** default on.
+    pub junction_reference: bool,
 }
 
 impl Default for DetectionRules {
@@ -229,6 +233,7 @@ impl Default for DetectionRules {
             cutoff_clear_ahead_ref: 1.25,
             path_max_turn_deg: 30.0,
             path_min_calibre_ratio: 0.8,
+            junction_reference: true,
         }
     }
 }

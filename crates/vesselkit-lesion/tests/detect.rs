@@ -1277,3 +1277,73 @@ fn narrowing_past_a_step_down_is_measured_against_the_smaller_lumen() {
     assert_eq!(l[0].vessel, Some(2));
     assert!(close(l[0].mld_mm, 2.0, 1e-9), "{}", l[0].mld_mm);
 }
+
+/// A 4 mm vessel dividing at col 200, its continuation narrowing to `mld` 3.5 to 6.5 mm past
+/// the junction; samples within 3.5 mm of the junction are flagged as the tree builder flags
+/// them (and unmeasured within 0.5 mm).
+fn narrowing_past_a_junction(mld: f64) -> vesselkit_core::VesselTree {
+    let a = 60f64.to_radians();
+    let mut t = tree(vec![
+        straight(0, None, Point::new(100.0, 50.0), (0.0, 1.0), 15.0, |_| 4.0),
+        straight(1, Some(0), Point::new(100.0, 200.0), (a.sin(), a.cos()), 10.0, |_| 2.0),
+        straight(
+            2,
+            Some(0),
+            Point::new(100.0, 200.0),
+            (0.0, 1.0),
+            20.0,
+            cosine(4.0, mld, 5.0, 3.0),
+        ),
+    ]);
+    for b in &mut t.branches {
+        let (len, at_start, at_end) = (b.length_mm, b.parent.is_some(), !b.children.is_empty());
+        for x in &mut b.samples {
+            let from_junction = f64::min(
+                if at_start { x.arc_mm } else { f64::INFINITY },
+                if at_end { len - x.arc_mm } else { f64::INFINITY },
+            );
+            x.reliable &= from_junction > 3.5;
+            if from_junction <= 0.5 {
+                x.diameter_mm = f64::NAN;
+                x.left_mm = f64::NAN;
+                x.right_mm = f64::NAN;
+            }
+        }
+    }
+    t
+}
+
+#[test]
+fn balanced_lumen_in_a_junction_zone_is_the_reference_of_a_narrowing_just_past_it() {
+    let t = narrowing_past_a_junction(1.6);
+    // Paths off, so only the branch's own samples can give the proximal reference.
+    let mut on = Rules::default();
+    on.detection.path_max_turn_deg = 0.0;
+    let mut off = on.clone();
+    off.detection.junction_reference = false;
+    // Without it the proximal reference comes from the narrowing's own flank.
+    let l = detect(&t, &off).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(l[0].reference_diameter_mm < 3.6, "{}", l[0].reference_diameter_mm);
+    let l = detect(&t, &on).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let l = &l[0];
+    assert_eq!(l.vessel, Some(2));
+    assert!(close(l.mld_mm, 1.6, 1e-9), "{}", l.mld_mm);
+    assert!(close(l.reference_diameter_mm, 4.0, 0.05), "{}", l.reference_diameter_mm);
+    assert!(close(l.diameter_stenosis_pct, 60.0, 1.0), "{}", l.diameter_stenosis_pct);
+    assert!(close(l.evidence.arc_mm, 5.0, 0.06), "{}", l.evidence.arc_mm);
+    assert_eq!(l.lesion_type, LesionType::Ring);
+
+    // A flared section (the side branch's opening widening one edge) is not taken as reference.
+    let mut flared = t.clone();
+    for x in &mut flared.branches[2].samples {
+        if !x.reliable && x.diameter_mm.is_finite() {
+            x.left_mm += 1.5;
+            x.diameter_mm += 1.5;
+        }
+    }
+    let l = detect(&flared, &on).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(l[0].reference_diameter_mm < 3.6, "{}", l[0].reference_diameter_mm);
+}
