@@ -637,13 +637,13 @@ fn segment_tortuosity(
     if mm_per_px.is_nan() || mm_per_px <= 0.0 {
         return (None, None);
     }
-    let pts: Vec<Point> = p.b.samples[p.s.partition_point(|&a| a < extent.0)..]
-        .iter()
-        .map(|x| x.point)
-        .collect();
-    let step_px = det.tortuosity_step_mm / mm_per_px;
-    let segment = tortuosity_of(&pts, step_px, mm_per_px, det.bend_threshold_deg);
     let half = det.tortuosity_window_ref * refd;
+    // One lumen centre for both: from the local window's start to the branch's end.
+    let from = (extent.0 - half).min(extent.0);
+    let (first, centre) = lumen_centre(p.b, mm_per_px, Some(extent), (from, f64::INFINITY));
+    let pts = &centre[p.s.partition_point(|&a| a < extent.0) - first..];
+    let step_px = det.tortuosity_step_mm / mm_per_px;
+    let segment = tortuosity_of(pts, step_px, mm_per_px, det.bend_threshold_deg);
     let local = path_around(
         tree,
         p,
@@ -651,6 +651,7 @@ fn segment_tortuosity(
         extent.1 + half,
         det.angle_window_mm,
         det.bend_threshold_deg,
+        (first, &centre, mm_per_px),
     );
     (
         segment,
@@ -1012,7 +1013,15 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
 /// `max_turn_deg` (directions over `dir_mm` on each side; a sharper turn is a side branch, not
 /// the same vessel). A winding is often split into several branches where other vessels
 /// cross it.
-fn path_around(tree: &VesselTree, p: &Profile, lo: f64, hi: f64, dir_mm: f64, max_turn_deg: f64) -> Vec<Point> {
+fn path_around(
+    tree: &VesselTree,
+    p: &Profile,
+    lo: f64,
+    hi: f64,
+    dir_mm: f64,
+    max_turn_deg: f64,
+    (own_first, own_centre, mm_per_px): (usize, &[Point], f64),
+) -> Vec<Point> {
     let b = p.b;
     let (first, last) = (p.s[0], p.s[p.s.len() - 1]);
     let vec = |a: Point, z: Point| (z.row - a.row, z.col - a.col);
@@ -1040,9 +1049,10 @@ fn path_around(tree: &VesselTree, p: &Profile, lo: f64, hi: f64, dir_mm: f64, ma
         && turn(end_dir(par), start_dir(b)).is_some_and(|a| a < max_turn_deg)
     {
         let from = end.arc_mm - (first - lo);
-        pts.extend(par.samples.iter().filter(|x| x.arc_mm >= from).map(|x| x.point));
+        pts.extend(lumen_centre(par, mm_per_px, None, (from, f64::INFINITY)).1);
     }
-    pts.extend(b.samples[p.range(lo, hi)].iter().map(|x| x.point));
+    let own = p.range(lo, hi);
+    pts.extend_from_slice(&own_centre[own.start - own_first..own.end - own_first]);
     if hi > last {
         let straightest = b
             .children
@@ -1053,10 +1063,130 @@ fn path_around(tree: &VesselTree, p: &Profile, lo: f64, hi: f64, dir_mm: f64, ma
             .min_by(|x, y| x.0.total_cmp(&y.0));
         if let Some((_, c)) = straightest {
             let to = hi - last;
-            pts.extend(c.samples.iter().filter(|x| x.arc_mm <= to).map(|x| x.point));
+            pts.extend(lumen_centre(c, mm_per_px, None, (f64::NEG_INFINITY, to)).1);
         }
     }
     pts
+}
+
+/// Half-width (mm of arc) of the chord that gives the centreline's direction in
+/// [`lumen_centre`].
+const CENTRE_TANGENT_HALF_MM: f64 = 0.5;
+/// Gaussian sigma of the lumen-centre offset along the arc in [`lumen_centre`], in calibres.
+const CENTRE_SMOOTH_CALIBRES: f64 = 0.25;
+
+/// Approximately Gaussian smoothing of `v` with `sigma` in samples: two passes of a centred
+/// running mean (the window shrinks at the ends), O(n) whatever the sigma.
+fn smooth_samples(v: &mut [f64], sigma: f64) {
+    // Two boxes of width w = 2r + 1 have variance (w² - 1) / 6.
+    let r = (((6.0 * sigma * sigma + 1.0).sqrt() - 1.0) / 2.0).round() as usize;
+    if r == 0 || v.len() < 2 {
+        return;
+    }
+    let n = v.len();
+    let mut sum = vec![0.0; n + 1];
+    for _ in 0..2 {
+        for i in 0..n {
+            sum[i + 1] = sum[i] + v[i];
+        }
+        for (i, x) in v.iter_mut().enumerate() {
+            let (a, z) = (i.saturating_sub(r), (i + r + 1).min(n));
+            *x = (sum[z] - sum[a]) / (z - a) as f64;
+        }
+    }
+}
+
+/// Centre of the measured lumen at the samples of `b` whose arc lies within `arc_mm`: the
+/// centreline point moved along its left normal to the midpoint of the two edges. The
+/// skeleton of the mask takes a smoothed course through a winding (on the phantoms its swings
+/// read 0.5-0.7 of the true ones), while the edges, found on the image, follow the lumen.
+/// Samples without reliable edges take the offset interpolated between their measured
+/// neighbours (held beyond the last); so do those within `skip` (arc mm): a lesion's own
+/// lumen, whose centre an eccentric narrowing shifts sideways and back (a jog that reads as
+/// bends). Without measured samples the centreline stays. Returns the index of the first
+/// sample and one point per sample from there.
+fn lumen_centre(b: &Branch, mm_per_px: f64, skip: Option<(f64, f64)>, arc_mm: (f64, f64)) -> (usize, Vec<Point>) {
+    let all = &b.samples;
+    let measured = |x: &vesselkit_core::ProfileSample| {
+        x.reliable
+            && x.left_mm.is_finite()
+            && x.right_mm.is_finite()
+            && x.left_mm > 0.0
+            && x.right_mm > 0.0
+            && !skip.is_some_and(|(a, z)| x.arc_mm >= a && x.arc_mm <= z)
+    };
+    let last = all.partition_point(|x| x.arc_mm <= arc_mm.1);
+    let first = all.partition_point(|x| x.arc_mm < arc_mm.0).min(last);
+    // The smoothing scale: a quarter of the calibre over the asked range (a winding's period
+    // is two to three calibres and keeps most of its swing).
+    let mut d: Vec<f64> = all[first..last]
+        .iter()
+        .filter(|x| measured(x) && x.diameter_mm.is_finite())
+        .map(|x| x.diameter_mm)
+        .collect();
+    let sigma_mm = if d.is_empty() {
+        0.0
+    } else {
+        let mid = d.len() / 2;
+        CENTRE_SMOOTH_CALIBRES * *d.select_nth_unstable_by(mid, f64::total_cmp).1
+    };
+    // Work on the range widened by the smoothing and tangent reach, then cut it back.
+    let margin = 3.0 * sigma_mm + CENTRE_TANGENT_HALF_MM;
+    let lo = all.partition_point(|x| x.arc_mm < arc_mm.0 - margin).min(first);
+    let hi = all.partition_point(|x| x.arc_mm <= arc_mm.1 + margin).max(last);
+    let smp = &all[lo..hi];
+    let n = smp.len();
+    let known: Vec<usize> = (0..n).filter(|&i| measured(&smp[i])).collect();
+    if known.is_empty() || mm_per_px.is_nan() || mm_per_px <= 0.0 {
+        return (first, all[first..last].iter().map(|x| x.point).collect());
+    }
+    let off_at = |i: usize| 0.5 * (smp[i].left_mm - smp[i].right_mm) / mm_per_px;
+    let mut off = vec![0.0; n];
+    let mut k = 0;
+    for (i, o) in off.iter_mut().enumerate() {
+        while k + 1 < known.len() && known[k + 1] <= i {
+            k += 1;
+        }
+        let (a, z) = (known[k], known.get(k + 1).copied());
+        *o = match z {
+            _ if i <= a => off_at(a),
+            Some(z) => {
+                let t = (smp[i].arc_mm - smp[a].arc_mm) / (smp[z].arc_mm - smp[a].arc_mm).max(1e-12);
+                off_at(a) + t * (off_at(z) - off_at(a))
+            }
+            None => off_at(a),
+        };
+    }
+    // Edge noise makes the centre jitter from sample to sample, and at a 1 mm step even a
+    // small jitter reads as swings of the heading.
+    if n >= 2 {
+        let spacing = (smp[n - 1].arc_mm - smp[0].arc_mm) / (n - 1) as f64;
+        if spacing > 0.0 {
+            smooth_samples(&mut off, sigma_mm / spacing);
+        }
+    }
+    let (mut ta, mut tz) = (0, 0);
+    let pts = (first - lo..last - lo)
+        .map(|i| {
+            let s = smp[i].arc_mm;
+            while smp[ta].arc_mm < s - CENTRE_TANGENT_HALF_MM {
+                ta += 1;
+            }
+            while tz + 1 < n && smp[tz + 1].arc_mm <= s + CENTRE_TANGENT_HALF_MM {
+                tz += 1;
+            }
+            let (a, z) = (smp[ta].point, smp[tz.max(i)].point);
+            let (tr, tc) = (z.row - a.row, z.col - a.col);
+            let len = tr.hypot(tc);
+            let p = smp[i].point;
+            if len.is_nan() || len <= 0.0 {
+                return p;
+            }
+            // Left normal (-d_col, d_row), as the profile measures `left_mm` along it.
+            Point::new(p.row - tc / len * off[i], p.col + tr / len * off[i])
+        })
+        .collect();
+    (first, pts)
 }
 
 /// Centreline contrast per branch for densitometric candidates: measured, positive values

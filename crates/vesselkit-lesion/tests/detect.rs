@@ -717,6 +717,72 @@ fn lesion_inside_a_winding_is_tortuous_from_its_local_window() {
 }
 
 #[test]
+fn winding_is_read_from_the_lumen_centre_not_the_smoothed_skeleton() {
+    // The lumen winds as in the test above (1.5 mm amplitude, about 100° per half wave), but
+    // the centreline, like a skeleton of a smoothed mask, swings at 30 % of it; the edges
+    // measured on the image still sit on the lumen, off-centre on the skeleton.
+    let wind = |t: f64| {
+        if (10.0..34.0).contains(&t) {
+            1.5 * (2.0 * PI * (t - 10.0) / 8.0).sin()
+        } else {
+            0.0
+        }
+    };
+    let skeleton = move |t: f64| Point::new(100.0 + 0.3 * wind(t) / MM_PER_PX, 10.0 + t / MM_PER_PX);
+    let mut b = branch_along(0, None, 60.0, skeleton, cosine(4.0, 1.6, 22.0, 3.0));
+    let flat = b.clone();
+    let t_of = |arc: f64| {
+        // Arc along the skeleton back to the path parameter (monotonic; close enough here).
+        let i = flat.samples.partition_point(|x| x.arc_mm < arc);
+        i as f64 * STEP_MM
+    };
+    for x in &mut b.samples {
+        // The left normal of a vessel running along +col points to -row: the lumen centre lies
+        // 0.7 of the winding further along +row, i.e. against the left normal.
+        let shift_mm = 0.7 * wind(t_of(x.arc_mm));
+        x.left_mm = x.diameter_mm / 2.0 - shift_mm;
+        x.right_mm = x.diameter_mm / 2.0 + shift_mm;
+    }
+    let l = detect(&one(flat), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let skel = l[0].evidence.local_tortuosity.unwrap();
+    assert!(skel.max_bend_deg < 45.0, "{skel:?}");
+    assert_eq!(l[0].lesion_type, LesionType::Ring, "{}", l[0].evidence.rule_text);
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    let t = l[0].evidence.local_tortuosity.unwrap();
+    assert!(t.bends >= 4, "{t:?}");
+    assert!(t.max_bend_deg > 80.0 && t.max_bend_deg < 120.0, "{t:?}");
+    assert_eq!(l[0].lesion_type, LesionType::Tortuous, "{}", l[0].evidence.rule_text);
+}
+
+#[test]
+fn an_eccentric_ring_on_a_straight_vessel_has_no_local_bends() {
+    // One wall narrows, the other stays: the lumen centre moves sideways by up to 0.85 mm and
+    // back within 1.5 mm, which is the lesion's own shape, not a bend of the vessel.
+    let mut b = straight(
+        0,
+        None,
+        Point::new(100.0, 10.0),
+        (0.0, 1.0),
+        60.0,
+        cosine(2.5, 0.8, 22.0, 1.5),
+    );
+    for x in &mut b.samples {
+        x.left_mm = x.diameter_mm - 1.25;
+        x.right_mm = 1.25;
+    }
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    // Read through the lesion, the jog turns the centre by about 12°; skipped, by 2°.
+    for t in [l[0].evidence.local_tortuosity, l[0].evidence.segment_tortuosity] {
+        let t = t.unwrap();
+        assert!(t.bends == 0 && t.max_bend_deg < 5.0, "{t:?}");
+    }
+    assert_eq!(l[0].lesion_type, LesionType::Ring, "{}", l[0].evidence.rule_text);
+}
+
+#[test]
 fn poor_distal_filling_types_a_narrowing_subtotal_without_cine() {
     // Opacity follows Beer-Lambert: diameter × concentration; the vessel beyond the narrowing
     // at 20 mm fills at 40 % of the concentration before it.
