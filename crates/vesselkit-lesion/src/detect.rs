@@ -985,6 +985,21 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
     ev.continuation_gap_mm = continuation_gap(p, tree, tip, rules);
     ev.beyond_end_ratio = beyond_end;
     ev.beyond_end_neck_ratio = neck;
+    // A neck that still carries contrast, with the vessel past it filling as a patent one does:
+    // the centreline stopped at a narrowing whose lumen the segmentation lost, not at a
+    // near-occlusion. Its stenosis is the neck's densitometric one (a round lumen's contrast
+    // grows with its diameter); below the subtotal threshold it is typed as a narrowing.
+    if let Some(nr) = neck
+        && beyond_end.is_some_and(|r| r >= det.beyond_end_max_ratio)
+    {
+        let dds = 100.0 * (1.0 - nr).clamp(0.0, 1.0);
+        if dds < rules.classification.subtotal_min_ds_pct {
+            ev.diameter_stenosis_pct = dds;
+            ev.area_stenosis_pct = 100.0 * (1.0 - nr * nr);
+            ev.densitometric_ds_pct = Some(dds);
+            ev.mld_mm = nr * refd;
+        }
+    }
     if beyond_end.is_some_and(|r| r >= rules.detection.beyond_end_min_ratio) {
         ev.distal_vessel_visible = true;
     }

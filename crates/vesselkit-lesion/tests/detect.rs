@@ -1216,6 +1216,34 @@ fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
     assert!(l[0].evidence.cutoff && l[0].evidence.distal_vessel_visible);
     assert_eq!(l[0].evidence.beyond_end_neck_ratio, Some(0.1));
     assert_eq!(l[0].lesion_type, LesionType::Subtotal, "{}", l[0].evidence.rule_text);
+    assert_eq!(l[0].diameter_stenosis_pct, 100.0);
+    // A neck keeping 30 % of the contrast (70 % densitometric stenosis, below the subtotal
+    // threshold) with the vessel past it filling fully: a narrowing the segmentation lost,
+    // measured and typed as one.
+    let l = at(EndProbe {
+        neck_ratio: 0.3,
+        ..neck
+    });
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(l[0].evidence.cutoff && l[0].evidence.distal_vessel_visible);
+    assert!(
+        close(l[0].diameter_stenosis_pct, 70.0, 1e-9),
+        "{}",
+        l[0].diameter_stenosis_pct
+    );
+    assert_eq!(l[0].evidence.densitometric_ds_pct, Some(l[0].diameter_stenosis_pct));
+    assert!(close(l[0].mld_mm, 0.3 * l[0].reference_diameter_mm, 1e-9));
+    assert!(close(l[0].evidence.area_stenosis_pct, 91.0, 1e-9));
+    assert_eq!(l[0].lesion_type, LesionType::Ring, "{}", l[0].evidence.rule_text);
+    // ... but with the vessel past it faint (straight probe below the patent level), the
+    // neck stays a near-occlusion.
+    let l = at(EndProbe {
+        beyond_ratio: 0.4,
+        neck_ratio: 0.3,
+        ..neck
+    });
+    assert_eq!(l[0].lesion_type, LesionType::Subtotal, "{}", l[0].evidence.rule_text);
+    assert_eq!(l[0].diameter_stenosis_pct, 100.0);
     // A shallow dip (50 %) is not a neck; nor is one that never fills again.
     assert!(
         at(EndProbe {
