@@ -37,33 +37,69 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 /// Percentile `p` of the finite values of `v` whose position lies within `half_window` of each
-/// position (`pos` increasing). A sorted window slides along, so the cost is O(n · window)
-/// memory moves instead of a sort per sample. NaN where the window holds no finite value.
+/// position (`pos` increasing). The values are ranked once; a Fenwick tree over the ranks holds
+/// the window, so each step and each order statistic costs O(log n) whatever the window's
+/// size. NaN where the window holds no finite value.
 fn running_percentile(pos: &[f64], v: &[f64], half_window: f64, p: f64) -> Vec<f64> {
     let n = pos.len();
     let mut out = vec![f64::NAN; n];
-    let mut win: Vec<f64> = Vec::new();
-    let (mut lo, mut hi) = (0, 0);
+    let mut order: Vec<usize> = (0..n).filter(|&i| v[i].is_finite()).collect();
+    if order.is_empty() {
+        return out;
+    }
+    order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let m = order.len();
+    let mut rank = vec![usize::MAX; n];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    let sorted: Vec<f64> = order.iter().map(|&i| v[i]).collect();
+    // Fenwick tree (1-based) of how many values of each rank are in the window.
+    let mut tree = vec![0i32; m + 1];
+    let add = |tree: &mut [i32], r: usize, delta: i32| {
+        let mut k = r + 1;
+        while k <= m {
+            tree[k] += delta;
+            k += k & k.wrapping_neg();
+        }
+    };
+    let top = m.next_power_of_two();
+    // Rank of the k-th smallest value in the window (k from 0).
+    let kth = |tree: &[i32], k: usize| -> usize {
+        let (mut at, mut rem, mut step) = (0usize, k as i32 + 1, top);
+        while step > 0 {
+            let next = at + step;
+            if next <= m && tree[next] < rem {
+                at = next;
+                rem -= tree[next];
+            }
+            step >>= 1;
+        }
+        at
+    };
+    let (mut lo, mut hi, mut count) = (0, 0, 0usize);
     for i in 0..n {
         while hi < n && pos[hi] <= pos[i] + half_window {
-            if v[hi].is_finite() {
-                let k = win.partition_point(|&x| x < v[hi]);
-                win.insert(k, v[hi]);
+            if rank[hi] != usize::MAX {
+                add(&mut tree, rank[hi], 1);
+                count += 1;
             }
             hi += 1;
         }
         while pos[lo] < pos[i] - half_window {
-            if v[lo].is_finite() {
-                let k = win.partition_point(|&x| x < v[lo]);
-                win.remove(k);
+            if rank[lo] != usize::MAX {
+                add(&mut tree, rank[lo], -1);
+                count -= 1;
             }
             lo += 1;
         }
-        if !win.is_empty() {
-            let x = p / 100.0 * (win.len() - 1) as f64;
+        if count > 0 {
+            let x = p / 100.0 * (count - 1) as f64;
             let a = x.floor() as usize;
-            let b = (a + 1).min(win.len() - 1);
-            out[i] = win[a] + (win[b] - win[a]) * (x - a as f64);
+            let b = (a + 1).min(count - 1);
+            let va = sorted[kth(&tree, a)];
+            let vb = if b == a { va } else { sorted[kth(&tree, b)] };
+            out[i] = va + (vb - va) * (x - a as f64);
         }
     }
     out
@@ -2095,13 +2131,24 @@ mod tests {
                 }
             })
             .collect();
-        let fast = running_percentile(&pos, &v, 2.5, 90.0);
-        for i in 0..pos.len() {
-            let mut w: Vec<f64> = (0..pos.len())
-                .filter(|&j| (pos[j] - pos[i]).abs() <= 2.5 && v[j].is_finite())
-                .map(|j| v[j])
-                .collect();
-            assert!((fast[i] - percentile(&mut w, 90.0)).abs() < 1e-12, "at {i}");
+        // Also with many ties (values rounded to 0.5) and a window too short to hold any value.
+        let tied: Vec<f64> = v.iter().map(|x| (x * 2.0).round() / 2.0).collect();
+        for (v, half) in [(&v, 2.5), (&tied, 2.5), (&tied, 0.04)] {
+            for p in [0.0, 50.0, 90.0, 100.0] {
+                let fast = running_percentile(&pos, v, half, p);
+                for i in 0..pos.len() {
+                    let mut w: Vec<f64> = (0..pos.len())
+                        .filter(|&j| (pos[j] - pos[i]).abs() <= half && v[j].is_finite())
+                        .map(|j| v[j])
+                        .collect();
+                    let want = percentile(&mut w, p);
+                    assert!(
+                        (fast[i] - want).abs() < 1e-12 || (fast[i].is_nan() && want.is_nan()),
+                        "p {p} half {half} at {i}: {} vs {want}",
+                        fast[i]
+                    );
+                }
+            }
         }
     }
 
