@@ -21,7 +21,7 @@ pub mod segment;
 
 pub use catheter::{CatheterWidth, calibrate_catheter, measure_catheter};
 pub use centerline::{CenterlineBranch, CenterlineOptions, Centerlines, centerlines, skeletonize};
-pub use cine::{FlowOptions, frame_shifts, grade_flow, opacification_curve};
+pub use cine::{FlowOptions, frame_shifts, grade_flow, opacification_curve, peak_opacification};
 pub use error::{AngioError, Result};
 pub use measure::{TortuosityOptions, qca_branch, qca_segment, tortuosity};
 pub use profile::{CrossSection, JunctionZones, ProfileOptions, diameter_profile, measure_cross_section};
@@ -104,6 +104,8 @@ pub struct CineResult {
     pub opacification: Vec<f64>,
     /// Analysis of the best frame; its tree carries `arrival_ms` and `flow_grade`.
     pub frame: AngioResult,
+    /// Per frame, the translation `(d_row, d_col)` px of its vessels relative to the best frame.
+    pub shifts_px: Vec<(f64, f64)>,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -291,7 +293,7 @@ pub fn analyze_cine(cine: &Cine, opts: &AngioOptions) -> Result<CineResult> {
         .frame(best)
         .ok_or_else(|| AngioError::invalid("frames", "best frame index out of range"))?; // best < len by construction
     let mut frame = analyze_view(view, &cine.calibration, opts)?;
-    grade_flow(
+    let shifts_px = grade_flow(
         &mut frame.tree,
         cine.frames.view(),
         &cine.frame_times_ms,
@@ -302,5 +304,6 @@ pub fn analyze_cine(cine: &Cine, opts: &AngioOptions) -> Result<CineResult> {
         best_frame: best,
         opacification: scores,
         frame,
+        shifts_px,
     })
 }

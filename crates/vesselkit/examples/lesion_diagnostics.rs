@@ -500,7 +500,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         let opacity = vesselkit::branch_opacity(img, &tree);
         let d = &rules.detection;
-        let beyond = vesselkit::end_probes(img, &tree, &opacity, d.angle_window_mm, 1.0, d.beyond_end_probe_mm);
+        // As the facade does: probe past the ends on the run's fullest filling.
+        let polarity = vesselkit::filters::Polarity::DarkOnBright;
+        let shifts = vesselkit::angio::frame_shifts(
+            ph.frames.view(),
+            &tree,
+            polarity,
+            vesselkit::angio::FlowOptions::default().max_shift_px,
+        )?;
+        let peak = vesselkit::angio::peak_opacification(ph.frames.view(), &shifts, polarity)?;
+        let beyond = vesselkit::end_probes(
+            peak.view(),
+            &tree,
+            &vesselkit::branch_opacity(peak.view(), &tree),
+            d.angle_window_mm,
+            1.0,
+            d.beyond_end_probe_mm,
+        );
         let mut lesions = vesselkit::lesion::detect_with_probes(&tree, &opacity, &beyond, &rules)?;
         vesselkit::lesion::drop_edge_cutoffs(&mut lesions, img.dim(), &tree, &rules);
         let a = vesselkit::lesion::assess_detected(lesions, &tree, &rules, &PlanInput::default())?;

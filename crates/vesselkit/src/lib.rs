@@ -106,6 +106,8 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     } else {
         &opts.angio
     };
+    // For a cine: each frame's registration shift, to see the run's fullest filling past ends.
+    let mut shifts: Option<Vec<(f64, f64)>> = None;
     let (angio, frame_used) = match opts.frame {
         Some(i) if i >= n => {
             return Err(Error::Invalid {
@@ -119,6 +121,7 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
         }
         None if n > 1 => {
             let r = vesselkit_angio::analyze_cine(cine, angio_opts)?;
+            shifts = Some(r.shifts_px);
             (r.frame, r.best_frame)
         }
         None => (
@@ -139,14 +142,34 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     };
     let d = &opts.rules.detection;
     let beyond = if calibrated {
-        end_probes(
-            used,
-            &angio.tree,
-            &opacity,
-            d.angle_window_mm,
-            BEYOND_END_GAP_MM,
-            d.beyond_end_probe_mm,
-        )
+        // In a cine the vessel past a near-occlusion fills late, after the frame of best overall
+        // opacification: probe past the ends on each pixel's fullest filling over the run.
+        let peak = match &shifts {
+            Some(s) => Some(vesselkit_angio::peak_opacification(
+                cine.frames.view(),
+                s,
+                angio_opts.segment.vesselness.polarity,
+            )?),
+            None => None,
+        };
+        match &peak {
+            Some(p) => end_probes(
+                p.view(),
+                &angio.tree,
+                &branch_opacity(p.view(), &angio.tree),
+                d.angle_window_mm,
+                BEYOND_END_GAP_MM,
+                d.beyond_end_probe_mm,
+            ),
+            None => end_probes(
+                used,
+                &angio.tree,
+                &opacity,
+                d.angle_window_mm,
+                BEYOND_END_GAP_MM,
+                d.beyond_end_probe_mm,
+            ),
+        }
     } else {
         Vec::new()
     };
