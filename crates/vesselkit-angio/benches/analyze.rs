@@ -1,9 +1,10 @@
-//! Full analysis of one 1024x1024 frame and of a 60-frame 512x512 cine (synthetic trees).
+//! Full analysis of one 1024x1024 frame and of a 60-frame 512x512 cine (synthetic trees), and
+//! the cine's peak-opacification image.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::{Array3, Axis};
 use std::hint::black_box;
-use vesselkit_angio::{AngioOptions, analyze_cine, analyze_view};
+use vesselkit_angio::{AngioOptions, analyze_cine, analyze_view, peak_opacification};
 use vesselkit_core::{Calibration, Cine};
 
 #[path = "common/bench_tree.rs"]
@@ -30,6 +31,11 @@ fn bench(c: &mut Criterion) {
     };
     c.bench_function("analyze_cine_60x512", |b| {
         b.iter(|| analyze_cine(black_box(&cine), &opts))
+    });
+    let shifts: Vec<(f64, f64)> = (0..nf).map(|i| ((i % 5) as f64 - 2.0, (i % 3) as f64 - 1.0)).collect();
+    let polarity = opts.segment.vesselness.polarity;
+    c.bench_function("peak_opacification_60x512", |b| {
+        b.iter(|| peak_opacification(black_box(cine.frames.view()), &shifts, polarity))
     });
 }
 

@@ -363,7 +363,7 @@ pub fn grade_flow(
 /// registration shift (rounded to the pixel) and averaged with its neighbours in time (three
 /// frames, so that one noisy frame does not set the extreme). Where a vessel fills late (behind
 /// a near-occlusion) it shows here at its fullest, which no single frame does. Pixels a shifted
-/// frame does not cover take the frames that do; a pixel no frame covers keeps the mean.
+/// frame does not cover take the frames that do (the measured frame, unshifted, covers all).
 pub fn peak_opacification(
     frames: ArrayView3<f32>,
     shifts: &[(f64, f64)],
@@ -392,60 +392,68 @@ pub fn peak_opacification(
         .into_par_iter()
         .enumerate()
         .for_each(|(r, mut row)| {
-            // The shifted row of every frame (NaN where the frame does not reach).
-            let shifted = |k: usize, buf: &mut Vec<f32>| {
-                buf.clear();
+            // A ring of the last three shifted rows: values (0 where the frame does not reach)
+            // and weights (1 where it does), so the inner loops carry no branches.
+            let mut val = [vec![0.0f32; cols], vec![0.0f32; cols], vec![0.0f32; cols]];
+            let mut wt = [vec![0.0f32; cols], vec![0.0f32; cols], vec![0.0f32; cols]];
+            let load = |k: usize, v: &mut [f32], w: &mut [f32]| {
+                v.fill(0.0);
+                w.fill(0.0);
                 let (dr, dc) = whole[k];
                 let rr = r as isize + dr;
                 if rr < 0 || rr >= rows as isize {
-                    buf.resize(cols, f32::NAN);
                     return;
                 }
-                let src = frames.index_axis(Axis(0), k);
-                let src = src.row(rr as usize);
-                buf.extend((0..cols as isize).map(|c| {
-                    let cc = c + dc;
-                    if cc < 0 || cc >= cols as isize {
-                        f32::NAN
-                    } else {
-                        src[cc as usize]
-                    }
-                }));
-            };
-            let mut bufs = [
-                Vec::with_capacity(cols),
-                Vec::with_capacity(cols),
-                Vec::with_capacity(cols),
-            ];
-            let mut best = vec![f32::NAN; cols];
-            let mut mean = vec![0.0f32; cols];
-            for k in 0..nf {
-                let (lo, hi) = (k.saturating_sub(1), (k + 1).min(nf - 1));
-                for (slot, j) in (lo..=hi).enumerate() {
-                    shifted(j, &mut bufs[slot]);
+                let frame = frames.index_axis(Axis(0), k);
+                let src = frame.row(rr as usize);
+                // Output columns c with 0 <= c + dc < cols.
+                let c0 = (-dc).clamp(0, cols as isize) as usize;
+                let c1 = (cols as isize - dc).clamp(0, cols as isize) as usize;
+                if c1 <= c0 {
+                    return;
                 }
-                let used = hi - lo + 1;
-                for c in 0..cols {
-                    let (mut s, mut n) = (0.0f32, 0u32);
-                    for b in &bufs[..used] {
-                        if b[c].is_finite() {
-                            s += b[c];
-                            n += 1;
+                let (s0, s1) = ((c0 as isize + dc) as usize, (c1 as isize + dc) as usize);
+                match src.as_slice() {
+                    Some(x) => v[c0..c1].copy_from_slice(&x[s0..s1]),
+                    None => {
+                        for (o, &x) in v[c0..c1].iter_mut().zip(src.slice(ndarray::s![s0..s1]).iter()) {
+                            *o = x;
                         }
                     }
-                    if n == 0 {
-                        continue;
-                    }
-                    let v = s / n as f32;
-                    mean[c] += v / nf as f32;
-                    let b = &mut best[c];
-                    if b.is_nan() || (dark && v < *b) || (!dark && v > *b) {
-                        *b = v;
-                    }
+                }
+                w[c0..c1].fill(1.0);
+            };
+            let mut best = vec![f32::NAN; cols];
+            let mut loaded = 0usize;
+            for j in 0..nf {
+                let (lo, hi) = (j.saturating_sub(1), (j + 1).min(nf - 1));
+                while loaded <= hi {
+                    let slot = loaded % 3;
+                    let (v, w) = (&mut val[slot], &mut wt[slot]);
+                    load(loaded, v, w);
+                    loaded += 1;
+                }
+                // Window of two frames at the ends of the run, three inside.
+                let (s0, s1, s2) = (lo % 3, (lo + 1) % 3, hi % 3);
+                let third = hi - lo == 2;
+                let (v0, v1, v2) = (&val[s0], &val[s1], &val[s2]);
+                let (w0, w1, w2) = (&wt[s0], &wt[s1], &wt[s2]);
+                let k = if third { 1.0 } else { 0.0 };
+                // NaN where no frame reaches: min / max then keep the other value.
+                let means = v0
+                    .iter()
+                    .zip(v1)
+                    .zip(v2)
+                    .zip(w0.iter().zip(w1).zip(w2))
+                    .map(|(((a, b), c), ((x, y), z))| (a + b + k * c) / (x + y + k * z));
+                if dark {
+                    best.iter_mut().zip(means).for_each(|(o, m)| *o = o.min(m));
+                } else {
+                    best.iter_mut().zip(means).for_each(|(o, m)| *o = o.max(m));
                 }
             }
-            for (o, (&b, &m)) in row.iter_mut().zip(best.iter().zip(&mean)) {
-                *o = if b.is_nan() { m } else { b };
+            for (o, &b) in row.iter_mut().zip(&best) {
+                *o = b;
             }
         });
     Ok(out)
