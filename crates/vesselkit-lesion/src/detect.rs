@@ -1592,6 +1592,16 @@ fn measure_segment(
         // were admitted as measured, see `admit_narrow_unreliable`.)
         return Ok(None);
     }
+    // A mild narrowing that only its flat shape made a candidate: too shallow for the edge
+    // noise, or one edge only, is not reported.
+    if seg.shallow
+        && !seg.defect
+        && dip.is_none()
+        && ds < rules.classification.web_plateau_max_ds_pct
+        && (refd - mld < det.shallow_min_depth_mm || symmetry.is_some_and(|s| s < det.shallow_min_symmetry))
+    {
+        return Ok(None);
+    }
     ev.diameter_stenosis_pct = ds;
     ev.area_stenosis_pct = area_stenosis_pct(mld, refd);
     ev.mld_mm = mld;
