@@ -70,12 +70,10 @@ fn calibre(b: &Branch, lo: f64, hi: f64, rules: &Rules) -> f64 {
     if reliable.is_finite() {
         return reliable;
     }
-    let even = |x: &&vesselkit_core::ProfileSample| {
-        x.left_mm > 0.0
-            && x.right_mm > 0.0
-            && x.left_mm.max(x.right_mm) <= READMIT_MAX_ASYMMETRY * x.left_mm.min(x.right_mm)
-    };
-    percentile(within().filter(even).map(|x| x.diameter_mm).collect(), 50.0)
+    percentile(
+        within().filter(|x| even_edges(x)).map(|x| x.diameter_mm).collect(),
+        50.0,
+    )
 }
 
 fn direction(a: vesselkit_core::Point, z: vesselkit_core::Point) -> (f64, f64) {
@@ -144,15 +142,16 @@ pub(crate) fn continuation(tree: &VesselTree, b: &Branch, rules: &Rules) -> Opti
         .map(|(_, id)| id)
 }
 
+/// Both edges measured and balanced about the centreline (within `READMIT_MAX_ASYMMETRY`).
+fn even_edges(x: &vesselkit_core::ProfileSample) -> bool {
+    let (l, r) = (x.left_mm, x.right_mm);
+    l > 0.0 && r > 0.0 && l.max(r) <= READMIT_MAX_ASYMMETRY * l.min(r)
+}
+
 /// Whether a flagged sample near an interior junction reads a clean lumen section: both edges
 /// measured, balanced about the centreline, and no wider than the calibre allows.
 pub(crate) fn balanced(x: &vesselkit_core::ProfileSample, calibre_mm: f64) -> bool {
-    let (l, r) = (x.left_mm, x.right_mm);
-    l > 0.0
-        && r > 0.0
-        && l.max(r) <= READMIT_MAX_ASYMMETRY * l.min(r)
-        && x.diameter_mm.is_finite()
-        && x.diameter_mm <= READMIT_MAX_FLARE * calibre_mm
+    even_edges(x) && x.diameter_mm.is_finite() && x.diameter_mm <= READMIT_MAX_FLARE * calibre_mm
 }
 
 /// Joins the branches `chain` (each the continuation of the one before) into one path, the

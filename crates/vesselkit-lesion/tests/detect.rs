@@ -60,7 +60,7 @@ fn cosine_ring_has_analytic_numbers() {
 
 #[test]
 fn healthy_and_tapering_vessels_give_no_lesion() {
-    let flat = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |_| 4.0);
+    let flat = along_col(40.0, |_| 4.0);
     assert!(detect(&one(flat), &Rules::default()).unwrap().is_empty());
     // Linear taper 5 → 3 mm with ±0.1 mm deterministic ripple.
     let taper = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |x| {
@@ -71,16 +71,7 @@ fn healthy_and_tapering_vessels_give_no_lesion() {
 
 #[test]
 fn mild_narrowing_below_threshold_is_not_reported() {
-    let mild = |mld: f64, width: f64| {
-        straight(
-            0,
-            None,
-            Point::new(0.0, 0.0),
-            (0.0, 1.0),
-            40.0,
-            cosine(4.0, mld, 20.0, width),
-        )
-    };
+    let mild = |mld: f64, width: f64| along_col(40.0, cosine(4.0, mld, 20.0, width));
     // 10 % DS is below both the 30 % detection threshold and the 15 % web-shape threshold.
     assert!(detect(&one(mild(3.6, 4.0)), &Rules::default()).unwrap().is_empty());
     // 20 % over 1 mm: a V-shaped dip, not flat over `web_plateau_min_mm`.
@@ -100,14 +91,7 @@ fn mild_narrowing_below_threshold_is_not_reported() {
     assert!(l[0].confidence <= 0.75 && l[0].confidence > 0.5, "{}", l[0].confidence);
     // The same 20 % on a 2.2 mm vessel narrows it by 0.44 mm, under `shallow_min_depth_mm`
     // (0.5): within the edge noise, not reported; at a 0.4 mm minimum depth it is.
-    let small = straight(
-        0,
-        None,
-        Point::new(0.0, 0.0),
-        (0.0, 1.0),
-        40.0,
-        cosine(2.2, 1.76, 20.0, 4.0),
-    );
+    let small = along_col(40.0, cosine(2.2, 1.76, 20.0, 4.0));
     assert!(detect(&one(small.clone()), &Rules::default()).unwrap().is_empty());
     let mut r = Rules::default();
     r.detection.shallow_min_depth_mm = 0.4;
@@ -133,14 +117,7 @@ fn mild_narrowing_below_threshold_is_not_reported() {
     let mut r = Rules::default();
     r.classification.web_min_ds_pct = r.detection.min_ds_pct;
     assert!(detect(&one(mild(3.2, 4.0)), &r).unwrap().is_empty());
-    let b = straight(
-        0,
-        None,
-        Point::new(0.0, 0.0),
-        (0.0, 1.0),
-        40.0,
-        cosine(4.0, 2.4, 20.0, 4.0),
-    );
+    let b = along_col(40.0, cosine(4.0, 2.4, 20.0, 4.0));
     let l = detect(&one(b), &Rules::default()).unwrap();
     assert_eq!(l.len(), 1);
     assert!(close(l[0].diameter_stenosis_pct, 40.0, 1e-6));
@@ -272,7 +249,7 @@ fn occlusion_stump_shapes_and_flow() {
 
 #[test]
 fn orifice_occlusion_takes_the_parent_reference() {
-    let parent = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 30.0, |_| 5.0);
+    let parent = along_col(30.0, |_| 5.0);
     let mut child = straight(1, Some(0), Point::new(0.0, 300.0), (1.0, 0.0), 1.0, |_| 3.0);
     child.distal_end = BranchEnd::Abrupt;
     child.flow_grade = Some(0);
@@ -285,7 +262,7 @@ fn orifice_occlusion_takes_the_parent_reference() {
 
 #[test]
 fn web_from_channels_and_from_density() {
-    let mut b = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |_| 4.0);
+    let mut b = along_col(40.0, |_| 4.0);
     for s in b.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() <= 0.5 + 1e-9) {
         s.channels = 3;
     }
@@ -302,7 +279,7 @@ fn web_from_channels_and_from_density() {
     assert!(close(l.confidence, 1.0, 1e-9));
 
     // A single multi-channel sample is noise.
-    let mut b = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |_| 4.0);
+    let mut b = along_col(40.0, |_| 4.0);
     b.samples[400].channels = 2;
     assert!(detect(&one(b), &Rules::default()).unwrap().is_empty());
 
@@ -389,14 +366,7 @@ fn long_narrowing_falls_back_with_low_confidence() {
 #[test]
 fn junction_lesion_is_detected_once() {
     // The same narrowing seen at the end of the parent and the start of the child.
-    let parent = straight(
-        0,
-        None,
-        Point::new(0.0, 0.0),
-        (0.0, 1.0),
-        30.0,
-        cosine(4.0, 1.0, 29.0, 3.0),
-    );
+    let parent = along_col(30.0, cosine(4.0, 1.0, 29.0, 3.0));
     let child = straight(
         1,
         Some(0),
@@ -464,7 +434,7 @@ fn narrow_unreliable_core_of_a_ring_is_measured() {
     let l = detect(&one(long), &Rules::default()).unwrap();
     assert!(l.iter().all(|l| l.mld_mm > 1.3), "{l:#?}");
     // Flagged samples that read wide (an overlap) are never used.
-    let mut wide = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 40.0, |_| 4.0);
+    let mut wide = along_col(40.0, |_| 4.0);
     for s in wide.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() < 0.7) {
         s.reliable = false;
         s.diameter_mm = 6.0;
@@ -636,7 +606,7 @@ mod fuzz {
             flow in prop::option::of(0u8..4),
             tort in (0.0f64..3.0, 0u32..6),
         ) {
-            let mut b = straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), 15.0, |_| 4.0);
+            let mut b = along_col(15.0, |_| 4.0);
             b.samples.truncate(diam.len());
             for (i, s) in b.samples.iter_mut().enumerate() {
                 s.diameter_mm = diam[i];
@@ -787,14 +757,7 @@ fn winding_is_read_from_the_lumen_centre_not_the_smoothed_skeleton() {
 fn an_eccentric_ring_on_a_straight_vessel_has_no_local_bends() {
     // One wall narrows, the other stays: the lumen centre moves sideways by up to 0.85 mm and
     // back within 1.5 mm, which is the lesion's own shape, not a bend of the vessel.
-    let mut b = straight(
-        0,
-        None,
-        Point::new(100.0, 10.0),
-        (0.0, 1.0),
-        60.0,
-        cosine(2.5, 0.8, 22.0, 1.5),
-    );
+    let mut b = along_col(60.0, cosine(2.5, 0.8, 22.0, 1.5));
     for x in &mut b.samples {
         x.left_mm = x.diameter_mm - 1.25;
         x.right_mm = 1.25;

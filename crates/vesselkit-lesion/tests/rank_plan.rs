@@ -372,14 +372,7 @@ fn sessions_respect_vessel_limit_and_stage_order() {
 #[test]
 fn assess_runs_the_chain() {
     // Ring in branch 0, web in branch 1, occlusion in branch 2.
-    let mut b0 = straight(
-        0,
-        None,
-        Point::new(0.0, 0.0),
-        (0.0, 1.0),
-        40.0,
-        cosine(4.0, 1.0, 20.0, 4.0),
-    );
+    let mut b0 = along_col(40.0, cosine(4.0, 1.0, 20.0, 4.0));
     b0.flow_grade = Some(3);
     b0.distal_end = vesselkit_core::BranchEnd::Junction;
     let mut b1 = straight(1, Some(0), Point::new(0.0, 400.0), (0.0, 1.0), 30.0, |_| 3.5);

@@ -152,24 +152,22 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
             )?),
             None => None,
         };
-        match &peak {
-            Some(p) => end_probes(
-                p.view(),
-                &angio.tree,
-                &branch_opacity(p.view(), &angio.tree),
-                d.angle_window_mm,
-                BEYOND_END_GAP_MM,
-                d.beyond_end_probe_mm,
-            ),
-            None => end_probes(
-                used,
-                &angio.tree,
-                &opacity,
-                d.angle_window_mm,
-                BEYOND_END_GAP_MM,
-                d.beyond_end_probe_mm,
-            ),
-        }
+        let peak_opacity;
+        let (probed, probed_opacity) = match &peak {
+            Some(p) => {
+                peak_opacity = branch_opacity(p.view(), &angio.tree);
+                (p.view(), &peak_opacity)
+            }
+            None => (used, &opacity),
+        };
+        end_probes(
+            probed,
+            &angio.tree,
+            probed_opacity,
+            d.angle_window_mm,
+            BEYOND_END_GAP_MM,
+            d.beyond_end_probe_mm,
+        )
     } else {
         Vec::new()
     };

@@ -88,6 +88,11 @@ pub fn straight(
     )
 }
 
+/// A single straight branch from the origin along +col (left edge towards -row).
+pub fn along_col(length_mm: f64, diameter: impl Fn(f64) -> f64) -> Branch {
+    straight(0, None, Point::new(0.0, 0.0), (0.0, 1.0), length_mm, diameter)
+}
+
 pub fn tree(branches: Vec<Branch>) -> VesselTree {
     let mut branches = branches;
     let links: Vec<(usize, usize)> = branches.iter().filter_map(|b| b.parent.map(|p| (p, b.id))).collect();
