@@ -20,9 +20,10 @@ use vesselkit_core::{
 /// Half-width of the window averaged around each interpolated-reference marker, mm.
 const MARKER_WINDOW_MM: f64 = 0.5;
 
-/// Arc lengths summed from sample steps carry rounding error: a plateau of six 0.1 mm steps
-/// must meet a 0.6 mm threshold.
-pub(crate) const ARC_EPS_MM: f64 = 1e-6;
+/// Tolerance of arc-length thresholds. Profile steps are nominally half a pixel but come out
+/// a little shorter along the resampled centreline (six 0.1 mm steps read 0.59998 mm), so a
+/// plateau of six steps must still meet a 0.6 mm threshold.
+pub(crate) const ARC_EPS_MM: f64 = 0.01;
 
 /// Linear-interpolated percentile `p` (0-100) of a non-empty slice (sorted in place).
 fn percentile(v: &mut [f64], p: f64) -> f64 {

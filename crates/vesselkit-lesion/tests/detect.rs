@@ -124,6 +124,26 @@ fn mild_narrowing_below_threshold_is_not_reported() {
 }
 
 #[test]
+fn a_plateau_of_the_minimum_length_counts_although_its_steps_read_a_little_short() {
+    // 20 % narrowing, flat over exactly 0.6 mm (`web_plateau_min_mm`) between steep shoulders.
+    let flat = |x: f64| if (x - 20.0).abs() <= 0.3 + 1e-9 { 3.2 } else { 4.0 };
+    let mut b = along_col(40.0, flat);
+    // Profile steps along a resampled centreline come out a little under their nominal length:
+    // 12 steps of 0.05 mm read 0.59998 mm.
+    let k = 1.0 - 3e-5;
+    for x in &mut b.samples {
+        x.arc_mm *= k;
+    }
+    b.length_mm *= k;
+    let l = detect(&one(b), &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].evidence.rule, RuleFired::BPlateau);
+    let plateau = l[0].evidence.plateau_mm.unwrap();
+    assert!(close(plateau, 0.6, 1e-4), "{plateau}");
+    assert!(plateau < 0.6, "the case under test reads short: {plateau}");
+}
+
+#[test]
 fn split_run_is_one_detection() {
     // One noisy sample on the flank pops back to the reference: still one lesion.
     let mut b = ring_branch(1.0);
