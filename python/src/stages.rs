@@ -152,7 +152,8 @@ pub fn centerlines<'py>(
 
 /// Sub-pixel lumen diameters perpendicular to a centerline.
 #[pyfunction]
-#[pyo3(signature = (image, centerline, radius_px, pixel_spacing, dark_vessels, edge_smoothing_px))]
+#[pyo3(signature = (image, centerline, radius_px, pixel_spacing, dark_vessels, edge_smoothing_px, fit_lumen, blur_sigma_px))]
+#[allow(clippy::too_many_arguments)]
 pub fn diameter_profile<'py>(
     py: Python<'py>,
     image: PyReadonlyArray2<'py, f32>,
@@ -161,6 +162,8 @@ pub fn diameter_profile<'py>(
     pixel_spacing: Option<f64>,
     dark_vessels: bool,
     edge_smoothing_px: Option<f64>,
+    fit_lumen: bool,
+    blur_sigma_px: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let pts = points_from(&centerline, "centerline")?;
     let cal = mm_per_px(pixel_spacing)?;
@@ -176,14 +179,21 @@ pub fn diameter_profile<'py>(
         )));
     }
     let defaults = vesselkit_angio::ProfileOptions::default();
-    let opts = vesselkit_angio::ProfileOptions {
+    let mut opts = vesselkit_angio::ProfileOptions {
         polarity: polarity(dark_vessels),
         edge_smoothing_px: edge_smoothing_px.unwrap_or(defaults.edge_smoothing_px),
+        fit_lumen,
+        blur_sigma_px,
         ..defaults
     };
     let view = image.as_array();
     let samples = py
         .detach(|| {
+            // The blur is resolved here (rather than inside) so that the caller learns it.
+            if opts.fit_lumen && opts.blur_sigma_px.is_none() && view.iter().all(|v| v.is_finite()) {
+                let b = vesselkit_angio::estimate_blur_sigma_px(view, &[(&pts, &radius)], &opts, 150);
+                opts.blur_sigma_px = Some(b.unwrap_or(vesselkit_angio::DEFAULT_BLUR_SIGMA_PX));
+            }
             vesselkit_angio::diameter_profile(
                 view,
                 &pts,
@@ -218,6 +228,7 @@ pub fn diameter_profile<'py>(
             .into_pyarray(py),
     )?;
     d.set_item("calibration", cal.source.as_str())?;
+    d.set_item("blur_sigma_px", opts.fit_lumen.then_some(opts.blur_sigma_px).flatten())?;
     Ok(d)
 }
 

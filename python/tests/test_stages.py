@@ -87,6 +87,31 @@ def test_edge_smoothing_averages_noise_and_can_be_turned_off():
         vesselkit.diameter_profile(img, line, radius_px=radius, pixel_spacing=mm, edge_smoothing_px=-1.0)
 
 
+def test_lumen_fit_reads_the_blur_and_can_be_turned_off():
+    mm = 0.2
+    rng = np.random.default_rng(9)
+    img = tube_image(20.0, cols=260, mu=0.03) + rng.normal(0.0, 8.0, (96, 260)).astype(np.float32)
+    # Long enough for ten sections one radius apart, three radii clear of either end.
+    line = np.array([[48.0 - 0.3, c] for c in np.arange(20.0, 240.0, 0.5)])
+    radius = np.full(len(line), 10.0)
+    fit = vesselkit.diameter_profile(img, line, radius_px=radius, pixel_spacing=mm, edge_smoothing_px=0.0)
+    # tube_image blurs with sigma 1 px; bilinear sampling adds a little.
+    assert fit["blur_sigma_px"] == pytest.approx(1.0, abs=0.2)
+    edges = vesselkit.diameter_profile(
+        img, line, radius_px=radius, pixel_spacing=mm, edge_smoothing_px=0.0, fit_lumen=False
+    )
+    assert edges["blur_sigma_px"] is None
+    d_fit = fit["diameter_mm"][fit["reliable"]]
+    d_edges = edges["diameter_mm"][edges["reliable"]]
+    assert abs(np.mean(d_fit) - 4.0) <= 0.05
+    # Every sample across the lumen against two derivative extrema.
+    assert np.std(d_fit) < 0.8 * np.std(d_edges), (np.std(d_fit), np.std(d_edges))
+    fixed = vesselkit.diameter_profile(img, line, radius_px=radius, pixel_spacing=mm, blur_sigma_px=0.5)
+    assert fixed["blur_sigma_px"] == 0.5
+    with pytest.raises(vesselkit.InvalidInputError, match="blur_sigma_px"):
+        vesselkit.diameter_profile(img, line, radius_px=radius, pixel_spacing=mm, blur_sigma_px=-1.0)
+
+
 def test_qca_analytic_stenosis():
     s = np.arange(0, 20.0001, 0.05)
     d = np.where(np.abs(s - 10) < 2, 4.0 - 1.5 * (1 + np.cos(np.pi * (s - 10) / 2)), 4.0)

@@ -14,6 +14,7 @@ pub mod centerline;
 pub mod cine;
 pub mod error;
 pub mod fov;
+mod lumen_fit;
 pub mod mask;
 pub mod measure;
 pub mod profile;
@@ -24,7 +25,10 @@ pub use centerline::{CenterlineBranch, CenterlineOptions, Centerlines, centerlin
 pub use cine::{FlowOptions, frame_shifts, grade_flow, opacification_curve, peak_opacification};
 pub use error::{AngioError, Result};
 pub use measure::{TortuosityOptions, qca_branch, qca_segment, tortuosity};
-pub use profile::{CrossSection, JunctionZones, ProfileOptions, diameter_profile, measure_cross_section};
+pub use profile::{
+    CrossSection, DEFAULT_BLUR_SIGMA_PX, JunctionZones, ProfileOptions, diameter_profile, estimate_blur_sigma_px,
+    measure_cross_section,
+};
 pub use segment::{SegmentOptions, Segmentation, dice, segment};
 pub use vesselkit_core::{QcaOptions, qca};
 
@@ -92,6 +96,9 @@ pub struct AngioResult {
     pub scale_px: Array2<f32>,
     pub mask: Array2<bool>,
     pub tree: VesselTree,
+    /// Blur of the imaging chain the lumen fit modelled (Gaussian sigma, px): read from the
+    /// image, or as set in the options; None with the fit off.
+    pub blur_sigma_px: Option<f64>,
     pub timings_ms: Timings,
 }
 
@@ -181,6 +188,20 @@ fn tortuosity_span(b: &centerline::CenterlineBranch) -> &[vesselkit_core::Point]
     if hi >= lo + 5 { &b.points[lo..hi] } else { &b.points }
 }
 
+/// The blur the lumen fit models on `img`: read from its widest cross-sections along the
+/// centerlines, else the default.
+pub fn tree_blur_sigma_px(img: ArrayView2<f32>, cl: &Centerlines, opts: &ProfileOptions) -> f64 {
+    let lines: Vec<(&[vesselkit_core::Point], &[f32])> = cl
+        .branches
+        .iter()
+        .map(|b| (b.points.as_slice(), b.radius_px.as_slice()))
+        .collect();
+    estimate_blur_sigma_px(img, &lines, opts, BLUR_SECTIONS).unwrap_or(DEFAULT_BLUR_SIGMA_PX)
+}
+
+/// Cross-sections the blur is read from per frame (a few milliseconds of fits).
+const BLUR_SECTIONS: usize = 150;
+
 /// Measure every centerline branch on `img`: diameter profile, length, tortuosity, end type.
 pub fn build_tree(
     img: ArrayView2<f32>,
@@ -191,6 +212,11 @@ pub fn build_tree(
     let mm = calibration.mm_per_px;
     error::check_image("image", &img)?;
     use rayon::prelude::*;
+    let mut opts = opts.clone();
+    if opts.profile.fit_lumen && opts.profile.blur_sigma_px.is_none() {
+        opts.profile.blur_sigma_px = Some(tree_blur_sigma_px(img, cl, &opts.profile));
+    }
+    let opts = &opts;
     let branches: Vec<Branch> = cl
         .branches
         .par_iter()
@@ -264,6 +290,10 @@ pub fn analyze_view(img: ArrayView2<f32>, calibration: &Calibration, opts: &Angi
     let cl = centerlines(&seg.mask, &copts)?;
     let t_cl = ms(t1);
     let t2 = Instant::now();
+    if popts.fit_lumen && popts.blur_sigma_px.is_none() {
+        popts.blur_sigma_px = Some(tree_blur_sigma_px(img, &cl, &popts));
+    }
+    let blur_sigma_px = popts.fit_lumen.then_some(popts.blur_sigma_px).flatten();
     let o = AngioOptions {
         profile: popts,
         ..opts.clone()
@@ -275,6 +305,7 @@ pub fn analyze_view(img: ArrayView2<f32>, calibration: &Calibration, opts: &Angi
         scale_px: seg.scale_px,
         mask: seg.mask,
         tree,
+        blur_sigma_px,
         timings_ms: Timings {
             segment_ms: t_seg,
             centerline_ms: t_cl,

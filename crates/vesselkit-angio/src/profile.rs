@@ -3,7 +3,9 @@
 //! (domain.md section 4), channel count, densitometric ratio and reliability.
 
 use crate::error::{AngioError, Result, check_image, check_mm_per_px};
+use crate::lumen_fit::fit_lumen;
 use ndarray::ArrayView2;
+use rayon::prelude::*;
 use vesselkit_core::{Point, ProfileSample};
 use vesselkit_filters::{Polarity, bilinear};
 
@@ -46,7 +48,27 @@ pub struct ProfileOptions {
     /// intersection-of-confidence-intervals rule: wide in healthy lumen (edge noise is nearly
     /// independent beyond 2 px of arc and averages out), narrow at a narrowing's minimum.
     pub edge_smoothing_px: f64,
+    /// Refine each cross-section's edges by a least-squares fit of a round lumen's blurred
+    /// projection over a linear background to the whole profile (log attenuation where the
+    /// intensities allow); the derivative edges stand where the fit fails. Averages the noise
+    /// that moves two derivative extrema.
+    pub fit_lumen: bool,
+    /// Gaussian sigma of the imaging chain's blur that the lumen fit models, px. None: read
+    /// from the image ([`estimate_blur_sigma_px`] over its widest cross-sections), else
+    /// [`DEFAULT_BLUR_SIGMA_PX`].
+    pub blur_sigma_px: Option<f64>,
+    /// Where the fitted lumen is narrower than this fraction of the vessel around it (the
+    /// 75th percentile of the fitted diameters within four radii along the arc), the derivative
+    /// edges stand. On the phantoms the fit reads narrowings wider than the edges do (the MLD
+    /// of 90 rings +0.24 mm against +0.12 mm), while a rendered cosine ring does not show it,
+    /// so the cause is not settled; until it is, lesions are measured as before. 0 fits
+    /// everywhere.
+    pub fit_narrowing_ratio: f64,
 }
+
+/// Blur assumed where the image does not show it (too few wide vessels), px: a 0.35 mm FWHM
+/// focal spot and detector at 0.2 mm/px.
+pub const DEFAULT_BLUR_SIGMA_PX: f64 = 0.75;
 
 impl Default for ProfileOptions {
     fn default() -> Self {
@@ -65,6 +87,9 @@ impl Default for ProfileOptions {
             overlap_valley_fraction: 0.25,
             max_edge_asymmetry: 2.0,
             edge_smoothing_px: 3.0,
+            fit_lumen: true,
+            blur_sigma_px: None,
+            fit_narrowing_ratio: 0.85,
         }
     }
 }
@@ -85,6 +110,8 @@ impl ProfileOptions {
             ("overlap_valley_fraction", self.overlap_valley_fraction, 0.0),
             ("max_edge_asymmetry", self.max_edge_asymmetry, 1.0),
             ("edge_smoothing_px", self.edge_smoothing_px, 0.0),
+            ("blur_sigma_px", self.blur_sigma_px.unwrap_or(0.0), 0.0),
+            ("fit_narrowing_ratio", self.fit_narrowing_ratio, 0.0),
         ] {
             if !(v.is_finite() && v >= lo) {
                 return Err(AngioError::invalid(
@@ -110,6 +137,9 @@ pub struct CrossSection {
     /// right edge, px. NaN when not found.
     pub left_px: f64,
     pub right_px: f64,
+    /// The derivative edges alone (before the lumen fit; equal to the above without it), px.
+    pub edge_left_px: f64,
+    pub edge_right_px: f64,
     pub channels: u8,
     pub density_ratio: f64,
     /// Edges found and no other vessel inside the window.
@@ -123,6 +153,8 @@ impl CrossSection {
         Self {
             left_px: f64::NAN,
             right_px: f64::NAN,
+            edge_left_px: f64::NAN,
+            edge_right_px: f64::NAN,
             channels: 0,
             density_ratio: f64::NAN,
             clean: false,
@@ -220,6 +252,10 @@ pub fn measure_outer(
 /// Buffers reused across the cross-sections of one branch (no allocation per sample).
 #[derive(Default)]
 struct Scratch {
+    /// Samples and starting lumen (centre, radius px) of the last lumen fit, if it got that far.
+    fit_x: Vec<f64>,
+    fit_y: Vec<f64>,
+    fit_start: Option<(f64, f64)>,
     raw: Vec<f32>,
     cnt: Vec<u32>,
     o: Vec<f32>,
@@ -316,6 +352,7 @@ fn measure(
     outer: bool,
     sc: &mut Scratch,
 ) -> CrossSection {
+    sc.fit_start = None;
     // Left normal: +90 deg from the direction of travel in (row, col) display coordinates.
     let nrm = (-dir.1, dir.0);
     let half = opts.half_length_factor * radius_hint_px.max(1.0) + opts.half_length_margin_px;
@@ -433,8 +470,8 @@ fn measure(
     ) else {
         return CrossSection::failed(clipped);
     };
-    let left_px = (el - c as f64) * opts.sample_px;
-    let right_px = (c as f64 - er) * opts.sample_px;
+    let mut left_px = (el - c as f64) * opts.sample_px;
+    let mut right_px = (c as f64 - er) * opts.sample_px;
     if !(left_px > 0.0 && right_px > 0.0) {
         return CrossSection::failed(clipped);
     }
@@ -454,6 +491,40 @@ fn measure(
     let peak_contrast = os[peak] - bg;
     if peak_contrast <= 0.0 {
         return CrossSection::failed(clipped);
+    }
+    let (edge_left_px, edge_right_px) = (left_px, right_px);
+    if opts.fit_lumen && !outer && !clipped {
+        // The fit's background stops at the valley before a neighbouring vessel on each side.
+        let rise = 0.5 * peak_contrast;
+        let valley_at = |idx: &mut dyn Iterator<Item = usize>| -> Option<usize> {
+            let (mut lo, mut at) = (f32::INFINITY, 0);
+            for i in idx {
+                if os[i] < lo {
+                    (lo, at) = (os[i], i);
+                } else if os[i] > lo + rise {
+                    return Some(at);
+                }
+            }
+            None
+        };
+        let outer_l = valley_at(&mut (eli.min(n - 1)..n)).unwrap_or(n - 1);
+        let outer_r = valley_at(&mut (0..=eri.min(n - 1)).rev()).unwrap_or(0);
+        let span = (
+            (outer_r as f64 - c as f64) * opts.sample_px,
+            (outer_l as f64 - c as f64) * opts.sample_px,
+        );
+        if let Some((l, r)) = fit_edges(
+            &sc.raw,
+            (&mut sc.fit_x, &mut sc.fit_y, &mut sc.fit_start),
+            c,
+            (left_px, right_px),
+            span,
+            radius_hint_px,
+            opts,
+        ) {
+            left_px = l;
+            right_px = r;
+        }
     }
     // Another vessel touching the lumen: strong opacity outside the edges before the profile
     // has come back down to background on that side.
@@ -489,7 +560,9 @@ fn measure(
     }
     // Densitometry: integrated attenuation across the profile vs a round lumen of the measured
     // diameter with the same peak attenuation. Log (Beer-Lambert) when intensities are
-    // positive and vessels dark, else linear contrast.
+    // positive and vessels dark, else linear contrast. The diameter is the derivative edges'
+    // (the web threshold on this ratio was set on it; with the fitted one 2 fewer lesions are
+    // found and typed on the 120 development phantoms).
     let bg_i = sign * bg; // background intensity
     let use_log = matches!(opts.polarity, Polarity::DarkOnBright) && bg_i > 0.0 && sc.raw.iter().all(|&v| v > 0.0);
     let atten = |i: usize| -> f64 {
@@ -503,7 +576,7 @@ fn measure(
     let span_hi = (eli + gap).min(n - 1);
     let integral: f64 = (span_lo..=span_hi).map(atten).sum::<f64>() * opts.sample_px;
     let a_max = atten(peak);
-    let d = left_px + right_px;
+    let d = edge_left_px + edge_right_px;
     let density_ratio = if a_max > 0.0 {
         integral / (a_max * std::f64::consts::PI * d / 4.0)
     } else {
@@ -512,11 +585,64 @@ fn measure(
     CrossSection {
         left_px,
         right_px,
+        edge_left_px,
+        edge_right_px,
         channels,
         density_ratio,
         clean: !overlap,
         clipped,
     }
+}
+
+/// Edges (left, right, px from the centre sample `c`) of the lumen model fitted to the raw
+/// profile within one radius and a background margin of the derivative edges.
+fn fit_edges(
+    raw: &[f32],
+    (xs, ys, start): (&mut Vec<f64>, &mut Vec<f64>, &mut Option<(f64, f64)>),
+    c: usize,
+    (left_px, right_px): (f64, f64),
+    (span_lo, span_hi): (f64, f64),
+    radius_hint_px: f64,
+    opts: &ProfileOptions,
+) -> Option<(f64, f64)> {
+    let (c0, r0) = (0.5 * (left_px - right_px), 0.5 * (left_px + right_px));
+    // Background on both sides: past the blur and at least half a radius (3 px at least),
+    // within the span clear of other vessels, of which 2 px at least on each side.
+    let sigma = opts.blur_sigma_px.unwrap_or(DEFAULT_BLUR_SIGMA_PX);
+    let blur = 2.0 * sigma;
+    let reach = r0 + (0.5 * r0.max(radius_hint_px)).max(3.0) + blur;
+    let (lo, hi) = ((c0 - reach).max(span_lo), (c0 + reach).min(span_hi));
+    if lo > -right_px - blur - 2.0 || hi < left_px + blur + 2.0 {
+        return None;
+    }
+    let log = matches!(opts.polarity, Polarity::DarkOnBright) && raw.iter().all(|&v| v > 0.0);
+    xs.clear();
+    ys.clear();
+    // Samples closer than a pixel share their bilinear neighbours: wider lumens are fitted on
+    // every other one (half the time, the same precision).
+    let stride = if r0 >= 4.0 {
+        ((1.0 / opts.sample_px).floor() as usize).max(1)
+    } else {
+        1
+    };
+    for (i, &v) in raw.iter().enumerate().skip(c % stride).step_by(stride) {
+        let x = (i as f64 - c as f64) * opts.sample_px;
+        if x < lo || x > hi {
+            continue;
+        }
+        // Attenuation adds along the ray (Beer-Lambert): the background is additive in log.
+        let y = match opts.polarity {
+            Polarity::DarkOnBright if log => -(v as f64).ln(),
+            Polarity::DarkOnBright => -(v as f64),
+            Polarity::BrightOnDark => v as f64,
+        };
+        xs.push(x);
+        ys.push(y);
+    }
+    *start = Some((c0, r0));
+    let f = fit_lumen(xs, ys, c0, r0, sigma)?;
+    let (l, r) = (f.centre_px + f.radius_px, f.radius_px - f.centre_px);
+    (l > 0.0 && r > 0.0).then_some((l, r))
 }
 
 /// Unit tangents of a polyline by central differences over +- `window_px` of arc.
@@ -535,6 +661,85 @@ pub fn tangents(points: &[Point], window_px: f64) -> Vec<(f64, f64)> {
             if l > 0.0 { (dr / l, dc / l) } else { (0.0, 1.0) }
         })
         .collect()
+}
+
+/// Candidate blurs of [`estimate_blur_sigma_px`], Gaussian sigma px.
+const BLUR_GRID_PX: [f64; 10] = [0.3, 0.45, 0.6, 0.75, 0.9, 1.05, 1.25, 1.5, 1.8, 2.2];
+
+/// Blur of the imaging chain (Gaussian sigma, px) read from the image: at each of up to
+/// `max_sections` cross-sections of lumens at least 4 px in radius (clean, a few radii from
+/// either end of their centerline), the blur whose lumen fit leaves the least residual; the
+/// median over them. `lines` are centerlines with one radius hint per point. None with fewer
+/// than 10 such cross-sections.
+pub fn estimate_blur_sigma_px(
+    img: ArrayView2<f32>,
+    lines: &[(&[Point], &[f32])],
+    opts: &ProfileOptions,
+    max_sections: usize,
+) -> Option<f64> {
+    const MIN_RADIUS_PX: f32 = 4.0;
+    let mut picks: Vec<(Point, (f64, f64), f64)> = Vec::new();
+    for &(points, hints) in lines {
+        if points.len() != hints.len() || points.len() < 3 {
+            continue;
+        }
+        let tang = tangents(points, opts.tangent_window_px);
+        let arc = vesselkit_core::Polyline::new(points.to_vec()).arc_lengths_px();
+        let total = arc.last().copied().unwrap_or(0.0);
+        let mut next = 0.0;
+        for i in 0..points.len() {
+            let h = hints[i];
+            let margin = 3.0 * h as f64;
+            if h >= MIN_RADIUS_PX && arc[i] >= margin.max(next) && total - arc[i] >= margin {
+                picks.push((points[i], tang[i], h as f64));
+                // One section per radius of arc: neighbours share most of their pixels.
+                next = arc[i] + h as f64;
+            }
+        }
+    }
+    if picks.len() > max_sections {
+        let step = picks.len() as f64 / max_sections as f64;
+        picks = (0..max_sections).map(|k| picks[(k as f64 * step) as usize]).collect();
+    }
+    let o = ProfileOptions {
+        fit_lumen: true,
+        ..opts.clone()
+    };
+    let mut best: Vec<f64> = picks
+        .par_iter()
+        .map_init(Scratch::default, |sc, &(p, dir, hint)| {
+            let x = measure(&img, p, dir, hint, &o, false, sc);
+            let (c0, r0) = sc.fit_start?;
+            if !x.clean {
+                return None;
+            }
+            let costs: Vec<f64> = BLUR_GRID_PX
+                .iter()
+                .map(|&b| fit_lumen(&sc.fit_x, &sc.fit_y, c0, r0, b).map_or(f64::INFINITY, |f| f.cost))
+                .collect();
+            let k = (0..costs.len()).min_by(|&a, &b| costs[a].total_cmp(&costs[b]))?;
+            if !costs[k].is_finite() {
+                return None;
+            }
+            if k == 0 || k + 1 == costs.len() || !costs[k - 1].is_finite() || !costs[k + 1].is_finite() {
+                return Some(BLUR_GRID_PX[k]);
+            }
+            // Vertex of the parabola through the minimum and its neighbours.
+            let (x0, x1, x2) = (BLUR_GRID_PX[k - 1], BLUR_GRID_PX[k], BLUR_GRID_PX[k + 1]);
+            let (y0, y1, y2) = (costs[k - 1], costs[k], costs[k + 1]);
+            let num = (x1 - x0).powi(2) * (y1 - y2) - (x1 - x2).powi(2) * (y1 - y0);
+            let den = (x1 - x0) * (y1 - y2) - (x1 - x2) * (y1 - y0);
+            let v = if den.abs() > 0.0 { x1 - 0.5 * num / den } else { x1 };
+            Some(v.clamp(x0, x2))
+        })
+        .flatten()
+        .collect();
+    if best.len() < 10 {
+        return None;
+    }
+    let mid = best.len() / 2;
+    let (_, m, _) = best.select_nth_unstable_by(mid, f64::total_cmp);
+    Some(*m)
 }
 
 /// Where along the centerline the edges are unreliable for reasons of topology.
@@ -584,12 +789,23 @@ pub(crate) fn diameter_profile_checked(
             format!("non-finite point ({}, {})", p.row, p.col),
         ));
     }
+    let resolved;
+    let opts = if opts.fit_lumen && opts.blur_sigma_px.is_none() {
+        // Read the blur from this centerline's own wide sections.
+        let b = estimate_blur_sigma_px(img, &[(points, radius_hint_px)], opts, 150);
+        resolved = ProfileOptions {
+            blur_sigma_px: Some(b.unwrap_or(DEFAULT_BLUR_SIGMA_PX)),
+            ..opts.clone()
+        };
+        &resolved
+    } else {
+        opts
+    };
     let tang = tangents(points, opts.tangent_window_px);
     let arc = vesselkit_core::Polyline::new(points.to_vec()).arc_lengths_px();
     let total = arc.last().copied().unwrap_or(0.0);
     // Cross-sections are independent: spread them over the pool (one scratch per job), so a
     // long trunk does not serialise the tree.
-    use rayon::prelude::*;
     let raw: Vec<CrossSection> = points
         .par_iter()
         .enumerate()
@@ -599,6 +815,11 @@ pub(crate) fn diameter_profile_checked(
             measure(&img, p, tang[i], hint, opts, false, sc)
         })
         .collect();
+    let raw = if opts.fit_lumen && opts.fit_narrowing_ratio > 0.0 {
+        keep_edges_at_narrowings(raw, &arc, radius_hint_px, opts.fit_narrowing_ratio)
+    } else {
+        raw
+    };
     let left = smooth_edges(
         &arc,
         &raw.iter().map(|x| x.left_px).collect::<Vec<_>>(),
@@ -638,6 +859,38 @@ pub(crate) fn diameter_profile_checked(
         })
         .collect();
     Ok(out)
+}
+
+/// The derivative edges where the fitted lumen is narrower than `ratio` of the 75th
+/// percentile of the fitted diameters within four radii (at least 10 px) along the arc.
+fn keep_edges_at_narrowings(
+    mut raw: Vec<CrossSection>,
+    arc_px: &[f64],
+    hint_px: &[f32],
+    ratio: f64,
+) -> Vec<CrossSection> {
+    let d: Vec<f64> = raw.iter().map(|x| x.diameter_px()).collect();
+    let mut window: Vec<f64> = Vec::new();
+    for i in 0..raw.len() {
+        if !d[i].is_finite() {
+            continue;
+        }
+        let half = (4.0 * hint_px[i] as f64).max(10.0);
+        let lo = arc_px.partition_point(|&a| a < arc_px[i] - half);
+        let hi = arc_px.partition_point(|&a| a <= arc_px[i] + half);
+        window.clear();
+        window.extend(d[lo..hi].iter().copied().filter(|v| v.is_finite()));
+        if window.len() < 4 {
+            continue;
+        }
+        let k = (0.75 * (window.len() - 1) as f64).round() as usize;
+        let (_, q, _) = window.select_nth_unstable_by(k, f64::total_cmp);
+        if d[i] < ratio * *q {
+            let x = &mut raw[i];
+            (x.left_px, x.right_px) = (x.edge_left_px, x.edge_right_px);
+        }
+    }
+    raw
 }
 
 /// Local quadratic least-squares fit of `y` against `x` over the samples `lo..=hi` within

@@ -4,7 +4,8 @@
 //! `cargo run --release -p vesselkit-eval --example diameter_errors [CASES] > pairs.tsv`
 //! Environment overrides for experiments: `VK_BG` (background strength), `VK_I0` (detector
 //! counts), `VK_DS`, `VK_DSR`, `VK_AA`, `VK_ES` (profile options: derivative sigma, sigma per
-//! radius, along-vessel averaging, edge smoothing).
+//! radius, along-vessel averaging, edge smoothing), `VK_BLUR` (blur sigma of the lumen fit, px;
+//! unset: read from the image), `VK_FIT` (0 turns the lumen fit off).
 
 use vesselkit_angio::{AngioOptions, analyze_view};
 use vesselkit_eval::{EvalConfig, measurable_stations};
@@ -40,6 +41,12 @@ fn main() {
         }
         if let Some(v) = env("VK_AA") {
             opts.profile.along_average_px = v;
+        }
+        if let Some(v) = env("VK_BLUR") {
+            opts.profile.blur_sigma_px = Some(v);
+        }
+        if let Some(v) = env("VK_FIT") {
+            opts.profile.fit_lumen = v > 0.0;
         }
         let Ok(r) = analyze_view(p.image.view(), &p.calibration(), &opts) else {
             eprintln!("analysis {seed} failed");
