@@ -57,13 +57,6 @@ pub struct ProfileOptions {
     /// from the image ([`estimate_blur_sigma_px`] over its widest cross-sections), else
     /// [`DEFAULT_BLUR_SIGMA_PX`].
     pub blur_sigma_px: Option<f64>,
-    /// Where the fitted lumen is narrower than this fraction of the vessel around it (the
-    /// 75th percentile of the fitted diameters within four radii along the arc), the derivative
-    /// edges stand. On the phantoms the fit reads narrowings wider than the edges do (the MLD
-    /// of 90 rings +0.24 mm against +0.12 mm), while a rendered cosine ring does not show it,
-    /// so the cause is not settled; until it is, lesions are measured as before. 0 fits
-    /// everywhere.
-    pub fit_narrowing_ratio: f64,
 }
 
 /// Blur assumed where the image does not show it (too few wide vessels), px: a 0.35 mm FWHM
@@ -89,7 +82,6 @@ impl Default for ProfileOptions {
             edge_smoothing_px: 3.0,
             fit_lumen: true,
             blur_sigma_px: None,
-            fit_narrowing_ratio: 0.85,
         }
     }
 }
@@ -111,7 +103,6 @@ impl ProfileOptions {
             ("max_edge_asymmetry", self.max_edge_asymmetry, 1.0),
             ("edge_smoothing_px", self.edge_smoothing_px, 0.0),
             ("blur_sigma_px", self.blur_sigma_px.unwrap_or(0.0), 0.0),
-            ("fit_narrowing_ratio", self.fit_narrowing_ratio, 0.0),
         ] {
             if !(v.is_finite() && v >= lo) {
                 return Err(AngioError::invalid(
@@ -815,11 +806,6 @@ pub(crate) fn diameter_profile_checked(
             measure(&img, p, tang[i], hint, opts, false, sc)
         })
         .collect();
-    let raw = if opts.fit_lumen && opts.fit_narrowing_ratio > 0.0 {
-        keep_edges_at_narrowings(raw, &arc, radius_hint_px, opts.fit_narrowing_ratio)
-    } else {
-        raw
-    };
     let left = smooth_edges(
         &arc,
         &raw.iter().map(|x| x.left_px).collect::<Vec<_>>(),
@@ -859,38 +845,6 @@ pub(crate) fn diameter_profile_checked(
         })
         .collect();
     Ok(out)
-}
-
-/// The derivative edges where the fitted lumen is narrower than `ratio` of the 75th
-/// percentile of the fitted diameters within four radii (at least 10 px) along the arc.
-fn keep_edges_at_narrowings(
-    mut raw: Vec<CrossSection>,
-    arc_px: &[f64],
-    hint_px: &[f32],
-    ratio: f64,
-) -> Vec<CrossSection> {
-    let d: Vec<f64> = raw.iter().map(|x| x.diameter_px()).collect();
-    let mut window: Vec<f64> = Vec::new();
-    for i in 0..raw.len() {
-        if !d[i].is_finite() {
-            continue;
-        }
-        let half = (4.0 * hint_px[i] as f64).max(10.0);
-        let lo = arc_px.partition_point(|&a| a < arc_px[i] - half);
-        let hi = arc_px.partition_point(|&a| a <= arc_px[i] + half);
-        window.clear();
-        window.extend(d[lo..hi].iter().copied().filter(|v| v.is_finite()));
-        if window.len() < 4 {
-            continue;
-        }
-        let k = (0.75 * (window.len() - 1) as f64).round() as usize;
-        let (_, q, _) = window.select_nth_unstable_by(k, f64::total_cmp);
-        if d[i] < ratio * *q {
-            let x = &mut raw[i];
-            (x.left_px, x.right_px) = (x.edge_left_px, x.edge_right_px);
-        }
-    }
-    raw
 }
 
 /// Local quadratic least-squares fit of `y` against `x` over the samples `lo..=hi` within

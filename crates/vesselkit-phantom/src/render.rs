@@ -2,10 +2,13 @@
 //!
 //! Each branch is a chain of samples `(row, col, radius)` in pixels. For every (super-sampled)
 //! detector position the chord through the nearest cross-section is `2 sqrt(r^2 - d^2)`, where
-//! `d` is the distance to the centerline. Within one branch the chords of consecutive segments
-//! describe the same tube, so they combine by maximum; different branches add up (overlaps are
-//! darker, as in a real projection), except right at a junction where parent and children share
-//! lumen: there the child only adds what the parent and earlier siblings do not already cover.
+//! `d` is the distance to the centerline and `r` the radius there: within one branch the
+//! segment nearest to the position decides (a surface of revolution, so a narrowing is as narrow
+//! as its truth says; taking the largest chord over all segments would sweep a sphere of each
+//! sample's radius along the axis and fill a steep narrowing in). Different branches add up
+//! (overlaps are darker, as in a real projection), except right at a junction where parent and
+//! children share lumen: there the child only adds what the parent and earlier siblings do not
+//! already cover.
 
 use rayon::prelude::*;
 
@@ -113,22 +116,41 @@ fn render_one(b: &RBranch, rows: usize, cols: usize, ss: usize) -> ChordBuf {
     let mut chord = vec![0.0f32; h * w];
     let mut idx = vec![0u32; h * w];
     let mut inside = vec![false; h * w];
+    // Distance to the nearest segment seen so far, per position.
+    let mut nearest = vec![f64::INFINITY; h * w];
     let n = b.samples.len();
     let segs = if n == 1 { 1 } else { n - 1 };
+    // Arc position of each sample, for the reach below.
+    let mut arc = vec![0.0f64; n];
+    for k in 1..n {
+        let (p, q) = (b.samples[k - 1], b.samples[k]);
+        arc[k] = arc[k - 1] + (q.r - p.r).hypot(q.c - p.c);
+    }
+    let widest = b.samples.iter().map(|s| s.rad_px).fold(0.0f64, f64::max);
     for k in 0..segs {
         let a = b.samples[k];
         let e = if n == 1 { a } else { b.samples[k + 1] };
         let (dr, dc) = (e.r - a.r, e.c - a.c);
         let l2 = dr * dr + dc * dc;
         let len = l2.sqrt();
-        let rad_max = a.rad_px.max(e.rad_px);
-        if rad_max <= 0.0 {
+        // A segment must visit every position that a wider lumen nearby covers: it may be the
+        // nearest there and then decide that the position lies outside the lumen.
+        let (lo, hi) = (
+            arc.partition_point(|&x| x < arc[k] - widest),
+            arc.partition_point(|&x| x <= arc[(k + 1).min(n - 1)] + widest),
+        );
+        let (s0, s1) = (arc[k], arc[(k + 1).min(n - 1)]);
+        let reach = (lo..hi)
+            .filter(|&m| (arc[m] - s0).abs().min((arc[m] - s1).abs()) < b.samples[m].rad_px)
+            .map(|m| b.samples[m].rad_px)
+            .fold(a.rad_px.max(e.rad_px), f64::max);
+        if reach <= 0.0 {
             continue;
         }
-        let si0 = to_ss(a.r.min(e.r) - rad_max).floor().max(i0 as f64) as usize;
-        let sj0 = to_ss(a.c.min(e.c) - rad_max).floor().max(j0 as f64) as usize;
-        let si1 = (to_ss(a.r.max(e.r) + rad_max).ceil().max(0.0) as usize + 1).min(i1);
-        let sj1 = (to_ss(a.c.max(e.c) + rad_max).ceil().max(0.0) as usize + 1).min(j1);
+        let si0 = to_ss(a.r.min(e.r) - reach).floor().max(i0 as f64) as usize;
+        let sj0 = to_ss(a.c.min(e.c) - reach).floor().max(j0 as f64) as usize;
+        let si1 = (to_ss(a.r.max(e.r) + reach).ceil().max(0.0) as usize + 1).min(i1);
+        let sj1 = (to_ss(a.c.max(e.c) + reach).ceil().max(0.0) as usize + 1).min(j1);
         for i in si0..si1 {
             let qr = ss_pos(i, ss);
             for j in sj0..sj1 {
@@ -141,8 +163,20 @@ fn render_one(b: &RBranch, rows: usize, cols: usize, ss: usize) -> ChordBuf {
                 };
                 let (fr, fc) = (a.r + t * dr, a.c + t * dc);
                 let d = (qr - fr).hypot(qc - fc);
+                let o = (i - i0) * w + (j - j0);
+                // The nearest segment decides; at a shared vertex (equal distance) the larger
+                // chord, as both describe the same cross-section.
+                if d > nearest[o] + 1e-9 {
+                    continue;
+                }
                 let rad = a.rad_px + t * (e.rad_px - a.rad_px);
+                let tie = d >= nearest[o] - 1e-9;
+                nearest[o] = d;
                 if d >= rad {
+                    if !tie {
+                        chord[o] = 0.0;
+                        inside[o] = false;
+                    }
                     continue;
                 }
                 let mut ch = 2.0 * (rad * rad - d * d).sqrt();
@@ -153,9 +187,8 @@ fn render_one(b: &RBranch, rows: usize, cols: usize, ss: usize) -> ChordBuf {
                     let nch = if a.web_n > 1 { a.web_n } else { e.web_n };
                     ch = (1.0 - ww) * ch + ww * web_chord(x, rad, nch, wt);
                 }
-                let o = (i - i0) * w + (j - j0);
                 inside[o] = true;
-                if ch as f32 > chord[o] {
+                if !tie || ch as f32 > chord[o] {
                     chord[o] = ch as f32;
                     idx[o] = if t < 0.5 || n == 1 { k as u32 } else { (k + 1) as u32 };
                 }
@@ -241,6 +274,25 @@ mod tests {
             assert!((f64::from(got) - want).abs() < 1e-4, "d={dr} got {got} want {want}");
         }
         assert_eq!(b.get(25, 25), 0.0);
+    }
+
+    #[test]
+    fn a_steep_narrowing_is_as_narrow_as_its_radius() {
+        // Radius 10 px narrowing to 3 px at col 25 with a slope of 1.4 px per px: spheres of
+        // the neighbouring samples' radii would cover 6 px beside the minimum.
+        let mut b = straight(10.0);
+        for s in &mut b.samples {
+            s.rad_px = (3.0 + 1.4 * (s.c - 25.0).abs()).min(10.0);
+        }
+        let bufs = render_branches(&[b], 40, 60, 1);
+        let got = |row: usize| f64::from(bufs[0].get(row, 25));
+        assert!((got(20) - 6.0).abs() < 1e-4, "{}", got(20));
+        assert!((got(22) - 2.0 * 5f64.sqrt()).abs() < 1e-4, "{}", got(22));
+        for row in [23, 24, 26, 28] {
+            assert_eq!(got(row), 0.0, "row {row}");
+        }
+        // Still the full cylinder away from it.
+        assert!((f64::from(bufs[0].get(20, 40)) - 20.0).abs() < 1e-4);
     }
 
     #[test]
