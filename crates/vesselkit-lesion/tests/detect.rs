@@ -793,6 +793,36 @@ fn an_eccentric_ring_on_a_straight_vessel_has_no_local_bends() {
 }
 
 #[test]
+fn a_measured_narrowing_keeps_its_geometric_numbers_over_a_deeper_density_dip() {
+    // A 50 % ring (4 -> 2 mm) whose centreline contrast falls to a fifth at its minimum (a
+    // lucent band, a winding, the background ring taking in a neighbour): the edges measured
+    // the lumen, so its DS and MLD stand; the densitometric DS is kept as evidence.
+    let b = ring_branch(2.0);
+    let opacity = vec![
+        b.samples
+            .iter()
+            .map(|s| {
+                if (s.arc_mm - 20.0).abs() < 0.4 {
+                    0.8
+                } else {
+                    s.diameter_mm
+                }
+            })
+            .collect::<Vec<f64>>(),
+    ];
+    let l = detect_with_opacity(&one(b), &opacity, &[], &Rules::default()).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert!(
+        close(l[0].diameter_stenosis_pct, 50.0, 1e-6),
+        "{}",
+        l[0].diameter_stenosis_pct
+    );
+    assert!(close(l[0].mld_mm, 2.0, 1e-9), "{}", l[0].mld_mm);
+    let dens = l[0].evidence.densitometric_ds_pct.expect("the dip is measured");
+    assert!(dens > 70.0, "{dens}");
+}
+
+#[test]
 fn poor_distal_filling_types_a_narrowing_subtotal_without_cine() {
     // Opacity follows Beer-Lambert: diameter × concentration; the vessel beyond the narrowing
     // at 20 mm fills at 40 % of the concentration before it.
