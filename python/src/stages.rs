@@ -190,9 +190,8 @@ pub fn diameter_profile<'py>(
     let samples = py
         .detach(|| {
             // The blur is resolved here (rather than inside) so that the caller learns it.
-            if opts.fit_lumen && opts.blur_sigma_px.is_none() && view.iter().all(|v| v.is_finite()) {
-                let b = vesselkit_angio::estimate_blur_sigma_px(view, &[(&pts, &radius)], &opts, 150);
-                opts.blur_sigma_px = Some(b.unwrap_or(vesselkit_angio::DEFAULT_BLUR_SIGMA_PX));
+            if opts.fit_lumen && opts.blur_sigma_px.is_none() {
+                opts.blur_sigma_px = Some(vesselkit_angio::lines_blur_sigma_px(view, &[(&pts, &radius)], &opts)?);
             }
             vesselkit_angio::diameter_profile(
                 view,

@@ -26,8 +26,8 @@ pub use cine::{FlowOptions, frame_shifts, grade_flow, opacification_curve, peak_
 pub use error::{AngioError, Result};
 pub use measure::{TortuosityOptions, qca_branch, qca_segment, tortuosity};
 pub use profile::{
-    CrossSection, DEFAULT_BLUR_SIGMA_PX, JunctionZones, ProfileOptions, diameter_profile, estimate_blur_sigma_px,
-    measure_cross_section,
+    BLUR_SECTIONS, CrossSection, DEFAULT_BLUR_SIGMA_PX, JunctionZones, ProfileOptions, diameter_profile,
+    estimate_blur_sigma_px, lines_blur_sigma_px, measure_cross_section,
 };
 pub use segment::{SegmentOptions, Segmentation, dice, segment};
 pub use vesselkit_core::{QcaOptions, qca};
@@ -190,17 +190,14 @@ fn tortuosity_span(b: &centerline::CenterlineBranch) -> &[vesselkit_core::Point]
 
 /// The blur the lumen fit models on `img`: read from its widest cross-sections along the
 /// centerlines, else the default.
-pub fn tree_blur_sigma_px(img: ArrayView2<f32>, cl: &Centerlines, opts: &ProfileOptions) -> f64 {
+pub fn tree_blur_sigma_px(img: ArrayView2<f32>, cl: &Centerlines, opts: &ProfileOptions) -> Result<f64> {
     let lines: Vec<(&[vesselkit_core::Point], &[f32])> = cl
         .branches
         .iter()
         .map(|b| (b.points.as_slice(), b.radius_px.as_slice()))
         .collect();
-    estimate_blur_sigma_px(img, &lines, opts, BLUR_SECTIONS).unwrap_or(DEFAULT_BLUR_SIGMA_PX)
+    lines_blur_sigma_px(img, &lines, opts)
 }
-
-/// Cross-sections the blur is read from per frame (a few milliseconds of fits).
-const BLUR_SECTIONS: usize = 150;
 
 /// Measure every centerline branch on `img`: diameter profile, length, tortuosity, end type.
 pub fn build_tree(
@@ -214,7 +211,7 @@ pub fn build_tree(
     use rayon::prelude::*;
     let mut opts = opts.clone();
     if opts.profile.fit_lumen && opts.profile.blur_sigma_px.is_none() {
-        opts.profile.blur_sigma_px = Some(tree_blur_sigma_px(img, cl, &opts.profile));
+        opts.profile.blur_sigma_px = Some(tree_blur_sigma_px(img, cl, &opts.profile)?);
     }
     let opts = &opts;
     let branches: Vec<Branch> = cl
@@ -291,7 +288,7 @@ pub fn analyze_view(img: ArrayView2<f32>, calibration: &Calibration, opts: &Angi
     let t_cl = ms(t1);
     let t2 = Instant::now();
     if popts.fit_lumen && popts.blur_sigma_px.is_none() {
-        popts.blur_sigma_px = Some(tree_blur_sigma_px(img, &cl, &popts));
+        popts.blur_sigma_px = Some(tree_blur_sigma_px(img, &cl, &popts)?);
     }
     let blur_sigma_px = popts.fit_lumen.then_some(popts.blur_sigma_px).flatten();
     let o = AngioOptions {

@@ -484,6 +484,9 @@ fn measure(
         return CrossSection::failed(clipped);
     }
     let (edge_left_px, edge_right_px) = (left_px, right_px);
+    // Log (Beer-Lambert) attenuation for the fit and densitometry when vessels are dark on
+    // positive intensities.
+    let log_ok = matches!(opts.polarity, Polarity::DarkOnBright) && sc.raw.iter().all(|&v| v > 0.0);
     if opts.fit_lumen && !outer && !clipped {
         // The fit's background stops at the valley before a neighbouring vessel on each side.
         let rise = 0.5 * peak_contrast;
@@ -505,7 +508,7 @@ fn measure(
             (outer_l as f64 - c as f64) * opts.sample_px,
         );
         if let Some((l, r)) = fit_edges(
-            &sc.raw,
+            (&sc.raw, log_ok),
             (&mut sc.fit_x, &mut sc.fit_y, &mut sc.fit_start),
             c,
             (left_px, right_px),
@@ -555,7 +558,7 @@ fn measure(
     // (the web threshold on this ratio was set on it; with the fitted one 2 fewer lesions are
     // found and typed on the 120 development phantoms).
     let bg_i = sign * bg; // background intensity
-    let use_log = matches!(opts.polarity, Polarity::DarkOnBright) && bg_i > 0.0 && sc.raw.iter().all(|&v| v > 0.0);
+    let use_log = log_ok && bg_i > 0.0;
     let atten = |i: usize| -> f64 {
         if use_log {
             ((bg_i as f64) / (sign * os[i]) as f64).ln().max(0.0)
@@ -586,9 +589,10 @@ fn measure(
 }
 
 /// Edges (left, right, px from the centre sample `c`) of the lumen model fitted to the raw
-/// profile within one radius and a background margin of the derivative edges.
+/// profile (as log attenuation when `log`) within one radius and a background margin of the
+/// derivative edges.
 fn fit_edges(
-    raw: &[f32],
+    (raw, log): (&[f32], bool),
     (xs, ys, start): (&mut Vec<f64>, &mut Vec<f64>, &mut Option<(f64, f64)>),
     c: usize,
     (left_px, right_px): (f64, f64),
@@ -606,7 +610,6 @@ fn fit_edges(
     if lo > -right_px - blur - 2.0 || hi < left_px + blur + 2.0 {
         return None;
     }
-    let log = matches!(opts.polarity, Polarity::DarkOnBright) && raw.iter().all(|&v| v > 0.0);
     xs.clear();
     ys.clear();
     // Samples closer than a pixel share their bilinear neighbours: wider lumens are fitted on
@@ -654,20 +657,33 @@ pub fn tangents(points: &[Point], window_px: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Cross-sections the blur is read from (a few milliseconds of fits per frame).
+pub const BLUR_SECTIONS: usize = 150;
+
+/// The blur the lumen fit models along `lines` (centerlines with a radius hint per point):
+/// [`estimate_blur_sigma_px`] over up to [`BLUR_SECTIONS`] of their cross-sections, else
+/// [`DEFAULT_BLUR_SIGMA_PX`].
+pub fn lines_blur_sigma_px(img: ArrayView2<f32>, lines: &[(&[Point], &[f32])], opts: &ProfileOptions) -> Result<f64> {
+    Ok(estimate_blur_sigma_px(img, lines, opts, BLUR_SECTIONS)?.unwrap_or(DEFAULT_BLUR_SIGMA_PX))
+}
+
 /// Candidate blurs of [`estimate_blur_sigma_px`], Gaussian sigma px.
 const BLUR_GRID_PX: [f64; 10] = [0.3, 0.45, 0.6, 0.75, 0.9, 1.05, 1.25, 1.5, 1.8, 2.2];
 
 /// Blur of the imaging chain (Gaussian sigma, px) read from the image: at each of up to
 /// `max_sections` cross-sections of lumens at least 4 px in radius (clean, a few radii from
 /// either end of their centerline), the blur whose lumen fit leaves the least residual; the
-/// median over them. `lines` are centerlines with one radius hint per point. None with fewer
-/// than 10 such cross-sections.
+/// median over them. `lines` are centerlines with one radius hint per point (lines whose
+/// lengths differ are skipped). None with fewer than 10 such cross-sections; an error for an
+/// empty or non-finite image or invalid options.
 pub fn estimate_blur_sigma_px(
     img: ArrayView2<f32>,
     lines: &[(&[Point], &[f32])],
     opts: &ProfileOptions,
     max_sections: usize,
-) -> Option<f64> {
+) -> Result<Option<f64>> {
+    check_image("image", &img)?;
+    opts.validate()?;
     const MIN_RADIUS_PX: f32 = 4.0;
     let mut picks: Vec<(Point, (f64, f64), f64)> = Vec::new();
     for &(points, hints) in lines {
@@ -726,11 +742,11 @@ pub fn estimate_blur_sigma_px(
         .flatten()
         .collect();
     if best.len() < 10 {
-        return None;
+        return Ok(None);
     }
     let mid = best.len() / 2;
     let (_, m, _) = best.select_nth_unstable_by(mid, f64::total_cmp);
-    Some(*m)
+    Ok(Some(*m))
 }
 
 /// Where along the centerline the edges are unreliable for reasons of topology.
@@ -783,9 +799,8 @@ pub(crate) fn diameter_profile_checked(
     let resolved;
     let opts = if opts.fit_lumen && opts.blur_sigma_px.is_none() {
         // Read the blur from this centerline's own wide sections.
-        let b = estimate_blur_sigma_px(img, &[(points, radius_hint_px)], opts, 150);
         resolved = ProfileOptions {
-            blur_sigma_px: Some(b.unwrap_or(DEFAULT_BLUR_SIGMA_PX)),
+            blur_sigma_px: Some(lines_blur_sigma_px(img, &[(points, radius_hint_px)], opts)?),
             ..opts.clone()
         };
         &resolved

@@ -122,12 +122,14 @@ fn blur_read_from_a_wide_vessel_makes_small_vessels_unbiased() {
     let wl = line(wide.0, wide.1);
     let tl = line(thin.0, thin.1);
     let opts = ProfileOptions::default();
-    let blur = estimate_blur_sigma_px(img.view(), &[(&wl.points, &vec![10.0f32; wl.len()])], &opts, 150).unwrap();
+    let blur = estimate_blur_sigma_px(img.view(), &[(&wl.points, &vec![10.0f32; wl.len()])], &opts, 150)
+        .unwrap()
+        .unwrap();
     // The rendered PSF, plus a little from bilinear sampling.
     assert!((blur - 1.0).abs() < 0.2, "blur {blur}");
     // The thin tube alone has no section wide enough to read the blur from.
     assert_eq!(
-        estimate_blur_sigma_px(img.view(), &[(&tl.points, &vec![2.5f32; tl.len()])], &opts, 150),
+        estimate_blur_sigma_px(img.view(), &[(&tl.points, &vec![2.5f32; tl.len()])], &opts, 150).unwrap(),
         None
     );
     let measure = |o: &ProfileOptions| -> (f64, f64) {
@@ -158,6 +160,31 @@ fn blur_read_from_a_wide_vessel_makes_small_vessels_unbiased() {
     });
     eprintln!("blur {blur:.3}; 1 mm tube: fit {fit:.3} ± {sd:.3}, edges {edges:.3}");
     assert!(edges - 1.0 > 0.07, "edges: {edges:.3}");
+}
+
+#[test]
+fn blur_estimate_rejects_bad_input() {
+    let line = Polyline::new(vec![Point::new(20.0, 10.0), Point::new(20.0, 50.0)]).resample(0.5);
+    let hints = vec![5.0f32; line.len()];
+    let mut img = ndarray::Array2::<f32>::from_elem((40, 60), 100.0);
+    let bad = ProfileOptions {
+        sample_px: 0.0,
+        ..Default::default()
+    };
+    let e = estimate_blur_sigma_px(img.view(), &[(&line.points, &hints)], &bad, 150).unwrap_err();
+    assert!(e.to_string().contains("sample_px"), "{e}");
+    let neg = ProfileOptions {
+        blur_sigma_px: Some(-1.0),
+        ..Default::default()
+    };
+    let e = lines_blur_sigma_px(img.view(), &[(&line.points, &hints)], &neg).unwrap_err();
+    assert!(e.to_string().contains("blur_sigma_px"), "{e}");
+    img[[20, 30]] = f32::NAN;
+    assert!(estimate_blur_sigma_px(img.view(), &[(&line.points, &hints)], &ProfileOptions::default(), 150).is_err());
+    // A flat image has no lumen to read the blur from: the default.
+    img[[20, 30]] = 100.0;
+    let b = lines_blur_sigma_px(img.view(), &[(&line.points, &hints)], &ProfileOptions::default()).unwrap();
+    assert_eq!(b, DEFAULT_BLUR_SIGMA_PX);
 }
 
 #[test]

@@ -1336,6 +1336,26 @@ fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
 /// wide) from 4 mm before it to `distal` after it, and 15 mm of `distal` lumen beyond
 /// (branch 4). As the profile flags them, samples within 3.5 mm of a junction are unreliable,
 /// so the whole stretch between the junctions is, and within 0.5 mm none is measured.
+/// As the profile stage flags them: samples within `zone_mm` of a junction are unreliable,
+/// and the last half millimetre into one is not measured at all.
+fn flag_junction_zones(t: &mut vesselkit_core::VesselTree, zone_mm: f64) {
+    for b in &mut t.branches {
+        let (len, at_start, at_end) = (b.length_mm, b.parent.is_some(), !b.children.is_empty());
+        for x in &mut b.samples {
+            let from_junction = f64::min(
+                if at_start { x.arc_mm } else { f64::INFINITY },
+                if at_end { len - x.arc_mm } else { f64::INFINITY },
+            );
+            x.reliable &= from_junction > zone_mm;
+            if from_junction <= 0.5 {
+                x.diameter_mm = f64::NAN;
+                x.left_mm = f64::NAN;
+                x.right_mm = f64::NAN;
+            }
+        }
+    }
+}
+
 fn vessel_through_junctions(distal: f64, mld: f64) -> vesselkit_core::VesselTree {
     let zone_mm = 3.5;
     let row = 100.0;
@@ -1356,23 +1376,7 @@ fn vessel_through_junctions(distal: f64, mld: f64) -> vesselkit_core::VesselTree
         side(3, 2, 270.0),
         straight(4, Some(2), Point::new(row, 270.0), (0.0, 1.0), 15.0, move |_| distal),
     ]);
-    for b in &mut t.branches {
-        let (len, at_start, at_end) = (b.length_mm, b.parent.is_some(), !b.children.is_empty());
-        for x in &mut b.samples {
-            let from_junction = f64::min(
-                if at_start { x.arc_mm } else { f64::INFINITY },
-                if at_end { len - x.arc_mm } else { f64::INFINITY },
-            );
-            if from_junction <= zone_mm {
-                x.reliable = false;
-            }
-            if from_junction <= 0.5 {
-                x.diameter_mm = f64::NAN;
-                x.left_mm = f64::NAN;
-                x.right_mm = f64::NAN;
-            }
-        }
-    }
+    flag_junction_zones(&mut t, zone_mm);
     t
 }
 
@@ -1429,21 +1433,7 @@ fn narrowing_past_a_junction(mld: f64) -> vesselkit_core::VesselTree {
             cosine(4.0, mld, 5.0, 3.0),
         ),
     ]);
-    for b in &mut t.branches {
-        let (len, at_start, at_end) = (b.length_mm, b.parent.is_some(), !b.children.is_empty());
-        for x in &mut b.samples {
-            let from_junction = f64::min(
-                if at_start { x.arc_mm } else { f64::INFINITY },
-                if at_end { len - x.arc_mm } else { f64::INFINITY },
-            );
-            x.reliable &= from_junction > 3.5;
-            if from_junction <= 0.5 {
-                x.diameter_mm = f64::NAN;
-                x.left_mm = f64::NAN;
-                x.right_mm = f64::NAN;
-            }
-        }
-    }
+    flag_junction_zones(&mut t, 3.5);
     t
 }
 
