@@ -1037,7 +1037,7 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
             ev.mld_mm = nr * refd;
         }
     }
-    if beyond_end.is_some_and(|r| r >= rules.detection.beyond_end_min_ratio) {
+    if beyond_end.is_some_and(|r| r >= det.beyond_end_min_ratio) {
         ev.distal_vessel_visible = true;
     }
     if ev
@@ -1056,7 +1056,17 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
             ev.distal_vessel_visible = true;
         }
     }
-    Some(new_lesion(Some(b.id), Some(site_of(b.samples[tip].point)), ev, rules))
+    // With the vessel visible past it, the lesion is the near-occlusion whose lumen the
+    // centreline could not follow: its narrowest point lies along the probe, past the tip.
+    // (Only where the probe itself saw that vessel: a stump fading at its tip says nothing of
+    // where.)
+    let seen_past = neck.is_some() || beyond_end.is_some_and(|r| r >= det.beyond_end_min_ratio);
+    // Otherwise the lesion is where the opacified column ends, which the skeleton and the
+    // measured profile stop short of.
+    let site = probe
+        .and_then(|x| if seen_past { x.neck_site } else { x.end_site })
+        .unwrap_or_else(|| site_of(b.samples[tip].point));
+    Some(new_lesion(Some(b.id), Some(site), ev, rules))
 }
 
 /// Centerline points over arc `[lo, hi]` of the profile's branch, continued across its

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use vesselkit_core::{BranchEnd, LesionType, Tortuosity};
 
-/// Image position of a lesion (its MLD or stump tip), px.
 /// What the image shows along the straight continuation past a branch's distal end, each
 /// value a fraction of the stump's own centreline contrast (≈ 0 where nothing fills).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -19,6 +18,15 @@ pub struct EndProbe {
     /// Highest median contrast along a fan of probes around the straight one (at least
     /// `beyond_ratio`): a vessel that goes on but bends away from the straight line.
     pub fan_ratio: f64,
+    /// Image position of the middle of the lowest stretch along the probe, px: where a
+    /// near-occlusion's residual lumen lies past the stump's tip. `None` when not probed.
+    #[serde(default)]
+    pub neck_site: Option<Site>,
+    /// Image position where the contrast along the stump's axis, from its last centreline
+    /// point on, first falls below half the stump's own, px: the end of the opacified column,
+    /// which the skeleton stops short of. `None` when it does not fall along the probe.
+    #[serde(default)]
+    pub end_site: Option<Site>,
 }
 
 impl EndProbe {
@@ -29,25 +37,33 @@ impl EndProbe {
             neck_ratio: beyond_ratio,
             after_neck_ratio: beyond_ratio,
             fan_ratio: beyond_ratio,
+            neck_site: None,
+            end_site: None,
         }
     }
 
-    /// From the contrast at each probe point (already a fraction of the stump's own), in
-    /// order away from the end; `None` with fewer than three finite values.
-    pub fn from_profile(ratios: &[f64]) -> Option<Self> {
-        let v: Vec<f64> = ratios.iter().copied().filter(|x| x.is_finite()).collect();
+    /// From the image position and contrast (already a fraction of the stump's own) of each
+    /// probe point, in order away from the end; `None` with fewer than three finite values.
+    pub fn from_profile(points: &[(Site, f64)]) -> Option<Self> {
+        let v: Vec<(Site, f64)> = points.iter().copied().filter(|x| x.1.is_finite()).collect();
         if v.len() < 3 {
             return None;
         }
         let med3 = |k: usize| {
-            let mut w = [v[k.saturating_sub(1)], v[k], v[(k + 1).min(v.len() - 1)]];
+            let mut w = [v[k.saturating_sub(1)].1, v[k].1, v[(k + 1).min(v.len() - 1)].1];
             w.sort_by(f64::total_cmp);
             w[1]
         };
         let m: Vec<f64> = (0..v.len()).map(med3).collect();
         let k = (0..m.len()).min_by(|&a, &b| m[a].total_cmp(&m[b]))?;
         let after = m[k..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut sorted = v;
+        // The lowest point of a flat-bottomed neck falls anywhere along it with the noise:
+        // its middle is where the residual lumen is narrowest.
+        let low = |j: &usize| m[*j] <= m[k] + NECK_FLOOR_MARGIN;
+        let first = (0..=k).rev().take_while(low).last().unwrap_or(k);
+        let last = (k..m.len()).take_while(low).last().unwrap_or(k);
+        let (a, z) = (v[first].0, v[last].0);
+        let mut sorted: Vec<f64> = v.iter().map(|x| x.1).collect();
         sorted.sort_by(f64::total_cmp);
         let median = sorted[sorted.len() / 2];
         Some(Self {
@@ -55,10 +71,21 @@ impl EndProbe {
             neck_ratio: m[k],
             after_neck_ratio: after,
             fan_ratio: median,
+            neck_site: Some(Site {
+                row: 0.5 * (a.row + z.row),
+                col: 0.5 * (a.col + z.col),
+            }),
+            end_site: None,
         })
     }
 }
 
+/// Probe points within this contrast (a fraction of the stump's) of the lowest belong to the
+/// neck's floor.
+const NECK_FLOOR_MARGIN: f64 = 0.1;
+
+/// Image position of a lesion, px: its MLD; for a cut-off, the end of the stump's opacified
+/// column, or with a vessel visible past it, the neck where the near-occlusion's lumen is.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Site {
     pub row: f64,

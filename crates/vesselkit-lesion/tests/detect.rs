@@ -1223,17 +1223,67 @@ fn centreline_stopping_at_a_crossing_vessel_is_not_a_cut_off() {
 fn end_probe_summarises_median_neck_and_recovery() {
     // Full contrast, a neck of three points at 0.1 (one noisy point inside it), full again.
     let v = [1.0, 0.9, 1.0, 0.1, 0.5, 0.1, 0.1, 0.8, 0.9, 1.0, 1.0];
-    let p = EndProbe::from_profile(&v).unwrap();
+    // Probe points one pixel apart along row 10 from col 20.
+    let along = |v: &[f64]| -> Vec<(Site, f64)> {
+        v.iter()
+            .enumerate()
+            .map(|(k, &x)| {
+                (
+                    Site {
+                        row: 10.0,
+                        col: 20.0 + k as f64,
+                    },
+                    x,
+                )
+            })
+            .collect()
+    };
+    let p = EndProbe::from_profile(&along(&v)).unwrap();
     assert!(close(p.beyond_ratio, 0.9, 1e-12), "{p:?}");
     // Median of three removes the lone 0.5, not the neck.
     assert!(close(p.neck_ratio, 0.1, 1e-12), "{p:?}");
     assert!(close(p.after_neck_ratio, 1.0, 1e-12), "{p:?}");
+    // The neck's floor runs over points 4-6 (the median of three is 0.1 there): its middle,
+    // col 25, is where the residual lumen lies, not the first lowest point.
+    assert_eq!(p.neck_site, Some(Site { row: 10.0, col: 25.0 }), "{p:?}");
+    assert_eq!(p.end_site, None, "the probe alone does not see the stump's end");
     // One low point is noise, not a neck.
-    let p = EndProbe::from_profile(&[1.0, 1.0, 0.0, 1.0, 1.0]).unwrap();
+    let p = EndProbe::from_profile(&along(&[1.0, 1.0, 0.0, 1.0, 1.0])).unwrap();
     assert!(close(p.neck_ratio, 1.0, 1e-12), "{p:?}");
     // NaN points are skipped; fewer than three finite points say nothing.
-    assert!(EndProbe::from_profile(&[1.0, f64::NAN, 0.5]).is_none());
+    assert!(EndProbe::from_profile(&along(&[1.0, f64::NAN, 0.5])).is_none());
     assert_eq!(EndProbe::flat(0.3).neck_ratio, 0.3);
+}
+
+#[test]
+fn a_cut_off_stands_at_the_column_end_or_past_it_at_the_neck() {
+    // The probe saw the stump's column end 1.5 px past its last centreline point and the
+    // lowest contrast 12 px past it.
+    let b = stump_branch(|_| 4.0);
+    let tip = b.samples.last().unwrap().point;
+    let past = |px: f64| Site {
+        row: tip.row + px,
+        col: tip.col,
+    };
+    let rules = Rules::default();
+    let at = |p: EndProbe| detect_with_probes(&one(b.clone()), &[], &[Some(p)], &rules).unwrap();
+    let sites = |beyond_ratio: f64| EndProbe {
+        neck_site: Some(past(12.0)),
+        end_site: Some(past(1.5)),
+        ..EndProbe::flat(beyond_ratio)
+    };
+    // Nothing fills past it: an occlusion, at the end of its column.
+    let l = at(sites(0.05));
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].lesion_type, LesionType::Occlusion, "{}", l[0].evidence.rule_text);
+    assert_eq!(l[0].site, Some(past(1.5)));
+    // A faint vessel continues it: a near-occlusion, whose narrowest lumen is the probe's neck.
+    let l = at(sites(0.3));
+    assert_eq!(l[0].lesion_type, LesionType::Subtotal, "{}", l[0].evidence.rule_text);
+    assert_eq!(l[0].site, Some(past(12.0)));
+    // Without probe positions, the last measured point of the stump.
+    let l = at(EndProbe::flat(0.05));
+    assert_eq!(l[0].site, Some(past(0.0)));
 }
 
 #[test]
@@ -1250,6 +1300,8 @@ fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
         neck_ratio: 0.1,
         after_neck_ratio: 1.0,
         fan_ratio: 0.9,
+        neck_site: None,
+        end_site: None,
     };
     let l = at(neck);
     assert_eq!(l.len(), 1, "{l:#?}");
@@ -1297,6 +1349,8 @@ fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
         neck_ratio: 0.1,
         after_neck_ratio: 0.4,
         fan_ratio: 0.3,
+        neck_site: None,
+        end_site: None,
     });
     assert!(l[0].evidence.beyond_end_neck_ratio.is_none());
     // Below `beyond_end_neck_min_reference_mm` the dip is noise: a 2.2 mm vessel is not cut off.

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 use vesselkit::core::{Calibration, CalibrationSource, Cine, Frame, LesionType, Point, VesselTree};
-use vesselkit::lesion::{Lesion, PlanInput, Rules};
+use vesselkit::lesion::{EndProbe, Lesion, PlanInput, Rules};
 use vesselkit_phantom::{AngioParams, AngioTruth, CineParams, generate_angio, generate_cine};
 
 const NAN_TAG: f64 = -9.87654321e300;
@@ -123,7 +123,7 @@ fn nearest_truth(truth: &AngioTruth, p: Point) -> String {
     )
 }
 
-fn describe(l: &Lesion, tree: &VesselTree) -> String {
+fn describe(l: &Lesion, tree: &VesselTree, probes: &[Option<EndProbe>]) -> String {
     let ev = &l.evidence;
     if ev.cutoff
         && let Some(b) = l.vessel.and_then(|v| tree.branches.get(v))
@@ -141,8 +141,9 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
             f64::NAN
         };
         d.sort_by(f64::total_cmp);
+        let probe = probes.get(b.id).copied().flatten();
         return format!(
-            "{:?} conf {:.2} CUTOFF ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} neck {:?} fade {:?} | {}",
+            "{:?} conf {:.2} CUTOFF ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} neck {:?} fade {:?} probe after {} fan {} | {}",
             l.lesion_type,
             l.confidence,
             l.reference_diameter_mm,
@@ -158,6 +159,8 @@ fn describe(l: &Lesion, tree: &VesselTree) -> String {
             ev.beyond_end_ratio.map(|g| (g * 100.0).round() / 100.0),
             ev.beyond_end_neck_ratio.map(|g| (g * 100.0).round() / 100.0),
             ev.stump_contrast_ratio.map(|g| (g * 100.0).round() / 100.0),
+            probe.map_or("-".into(), |p| format!("{:.2}", p.after_neck_ratio)),
+            probe.map_or("-".into(), |p| format!("{:.2}", p.fan_ratio)),
             ev.rule_text
         );
     }
@@ -254,6 +257,7 @@ fn score(
     name: &str,
     tree: &VesselTree,
     opacity: &[Vec<f64>],
+    probes: &[Option<EndProbe>],
     lesions: &[Lesion],
     truth: &AngioTruth,
     offset: [f64; 2],
@@ -330,7 +334,7 @@ fn score(
                         "WRONG TYPE"
                     },
                     dist * truth.mm_per_px,
-                    describe(l, tree)
+                    describe(l, tree, probes)
                 );
             }
             None => {
@@ -343,7 +347,7 @@ fn score(
                     Some((i, d)) => println!(
                         "MISSED (nearest det {:.1} mm: {})",
                         d * truth.mm_per_px,
-                        describe(&lesions[i], tree)
+                        describe(&lesions[i], tree, probes)
                     ),
                     None => println!("MISSED (no detections)"),
                 }
@@ -361,7 +365,7 @@ fn score(
                 s.row,
                 s.col,
                 nearest_truth(truth, Point::new(s.row - offset[0], s.col - offset[1])),
-                describe(l, tree)
+                describe(l, tree, probes)
             );
         }
     }
@@ -466,6 +470,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &format!("angio seed {s}"),
             &tree,
             &opacity,
+            &beyond,
             &a.lesions,
             &ph.truth,
             [0.0, 0.0],
@@ -528,6 +533,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &format!("cine seed {s}"),
             &tree,
             &opacity,
+            &beyond,
             &a.lesions,
             &ph.truth.geometry,
             off,

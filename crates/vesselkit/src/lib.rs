@@ -298,6 +298,9 @@ const PROBE_FAN_DEG: [f64; 5] = [0.0, -20.0, 20.0, -40.0, 40.0];
 /// Where the last `dir_mm` of a stump holds too few measured samples, its contrast and
 /// calibre are taken over this many times `dir_mm` instead.
 const STUMP_FALLBACK_WINDOWS: f64 = 3.0;
+/// A stump's opacified column ends where its contrast falls below this fraction of its own
+/// (half way down the blurred step).
+const COLUMN_END_RATIO: f64 = 0.5;
 /// A probe that leaves the image counts when at least this fraction of its steps lie inside.
 const PROBE_MIN_INSIDE: f64 = 0.6;
 
@@ -325,7 +328,9 @@ pub fn beyond_end_ratio(
 /// (contrast passing a near-occlusion that the segmentation lost). The same probe turned by
 /// ±20° and ±40° gives `fan_ratio` (the highest median: a vessel that goes on but bends) and,
 /// from that direction, the neck: a dip followed by full contrast is a narrowing the
-/// centreline could not follow. A probe stops where it leaves the image. `None` for branches
+/// centreline could not follow, and the middle of the neck's floor (`neck_site`). Along the
+/// straight line from the end itself, `end_site` is where the stump's column of contrast
+/// ends, which the skeleton stops short of. A probe stops where it leaves the image. `None` for branches
 /// with children, without measured opacity over their last `3 × dir_mm`, or whose straight
 /// probe has less than 60 % of its steps inside the image (a turned probe so cut is skipped).
 pub fn end_probes(
@@ -379,37 +384,38 @@ pub fn end_probes(
             let (u0r, u0c) = (tr / len, tc / len);
             let r = d / (2.0 * mm);
             let steps = (probe_mm / mm).ceil() as usize;
+            // Contrast across the probe line at `t` px past the end along (ur, uc), a fraction
+            // of the stump's own: the lumen's centre over the median of a ring of background
+            // beside it. `None` where that leaves the image; `Some(None)` where it is unusable.
+            let across = |ur: f64, uc: f64, t: f64| -> Option<Option<(vesselkit_lesion::Site, f64)>> {
+                let (nr, nc) = (-uc, ur);
+                let (pr, pc) = (last.point.row + t * ur, last.point.col + t * uc);
+                let at = |u: f64| bilinear(&img, pr + u * nr, pc + u * nc);
+                let lumen = [-0.25, 0.0, 0.25].iter().map(|&f| at(f * r)).sum::<Option<f64>>()? / 3.0;
+                let mut outer = [0.0; 10];
+                for j in 0..5 {
+                    outer[2 * j] = at(-(r + 2.0 + j as f64))?;
+                    outer[2 * j + 1] = at(r + 2.0 + j as f64)?;
+                }
+                outer.sort_by(f64::total_cmp);
+                let bg = 0.5 * (outer[4] + outer[5]);
+                let site = vesselkit_lesion::Site { row: pr, col: pc };
+                Some((lumen > 0.0 && bg > 0.0).then(|| (site, (bg / lumen).ln() / own)))
+            };
             let probe = |deg: f64| -> Option<EndProbe> {
                 let (sn, cs) = deg.to_radians().sin_cos();
                 let (ur, uc) = (u0r * cs - u0c * sn, u0r * sn + u0c * cs);
-                let (nr, nc) = (-uc, ur);
                 let mut vals = Vec::with_capacity(steps + 1);
                 // The probe runs until it leaves the image; a stump near the border keeps the
                 // part inside when that is most of it (a short remainder reads the border's
                 // shading as contrast).
                 let mut inside = 0usize;
-                'steps: for k in 0..=steps {
-                    let t = (gap_mm + k as f64 * mm) / mm;
-                    let (pr, pc) = (last.point.row + t * ur, last.point.col + t * uc);
-                    let at = |u: f64| bilinear(&img, pr + u * nr, pc + u * nc);
-                    let Some(lumen) = [-0.25, 0.0, 0.25].iter().map(|&f| at(f * r)).sum::<Option<f64>>() else {
+                for k in 0..=steps {
+                    let Some(v) = across(ur, uc, (gap_mm + k as f64 * mm) / mm) else {
                         break;
                     };
-                    let lumen = lumen / 3.0;
-                    let mut outer = [0.0; 10];
-                    for j in 0..5 {
-                        let (Some(a), Some(z)) = (at(-(r + 2.0 + j as f64)), at(r + 2.0 + j as f64)) else {
-                            break 'steps;
-                        };
-                        outer[2 * j] = a;
-                        outer[2 * j + 1] = z;
-                    }
                     inside += 1;
-                    outer.sort_by(f64::total_cmp);
-                    let bg = 0.5 * (outer[4] + outer[5]);
-                    if lumen > 0.0 && bg > 0.0 {
-                        vals.push((bg / lumen).ln() / own);
-                    }
+                    vals.extend(v);
                 }
                 if (inside as f64) < PROBE_MIN_INSIDE * (steps + 1) as f64 {
                     return None;
@@ -417,16 +423,33 @@ pub fn end_probes(
                 EndProbe::from_profile(&vals)
             };
             let mut best = probe(PROBE_FAN_DEG[0])?;
+            best.end_site =
+                column_end(&mut (0..=steps + (gap_mm / mm).ceil() as usize).map(|k| across(u0r, u0c, k as f64)));
             for &deg in &PROBE_FAN_DEG[1..] {
                 if let Some(p) = probe(deg).filter(|p| p.beyond_ratio > best.fan_ratio) {
                     best.fan_ratio = p.beyond_ratio;
                     best.neck_ratio = p.neck_ratio;
                     best.after_neck_ratio = p.after_neck_ratio;
+                    best.neck_site = p.neck_site;
                 }
             }
             Some(best)
         })
         .collect()
+}
+
+/// Where a column of contrast ends: the first point whose contrast (median of three, a
+/// fraction of the stump's) falls below one half, from the stump's last centreline point on.
+/// `None` where it does not fall before the probe leaves the image or ends.
+fn column_end(
+    points: &mut dyn Iterator<Item = Option<Option<(vesselkit_lesion::Site, f64)>>>,
+) -> Option<vesselkit_lesion::Site> {
+    let v: Vec<(vesselkit_lesion::Site, f64)> = points.map_while(|p| p).flatten().collect();
+    (0..v.len()).find_map(|k| {
+        let mut w = [v[k.saturating_sub(1)].1, v[k].1, v[(k + 1).min(v.len() - 1)].1];
+        w.sort_by(f64::total_cmp);
+        (w[1] < COLUMN_END_RATIO).then_some(v[k].0)
+    })
 }
 
 /// Analyse one 2-D frame.
@@ -645,6 +668,10 @@ mod tests {
             let op = branch_opacity(img.view(), &tree);
             let r = beyond_end_ratio(img.view(), &tree, &op, 3.0, 1.0, 2.0);
             assert!((r[0].unwrap() - want).abs() < 1e-4, "{r:?} vs {want}");
+            // The stump's column ends at its last pixel, col 89: the first probe point past
+            // it is col 90 (a vessel filling at 0.4 of the stump does not carry it on).
+            let p = end_probes(img.view(), &tree, &op, 3.0, 1.0, 2.0)[0].unwrap();
+            assert_eq!(p.end_site.map(|s| (s.row, s.col)), Some((end.row, 90.0)), "{p:?}");
         }
         // The vessel goes on at full contrast past a 0.5 mm neck at 10 % of it (cols 100-104,
         // inside the probe from col 99): the median says patent, the probe shows the neck.
@@ -663,6 +690,8 @@ mod tests {
         assert!((p.beyond_ratio - 1.0).abs() < 1e-4, "{p:?}");
         assert!((p.neck_ratio - 0.1).abs() < 1e-4, "{p:?}");
         assert!((p.after_neck_ratio - 1.0).abs() < 1e-4, "{p:?}");
+        // The neck's floor spans cols 100-104: the lesion sits at its middle.
+        assert_eq!(p.neck_site.map(|s| (s.row, s.col)), Some((end.row, 102.0)), "{p:?}");
         let p = end_probes(wide.view(), &tree, &branch_opacity(wide.view(), &tree), 3.0, 1.0, 2.0)[0].unwrap();
         assert!((p.neck_ratio - 0.4).abs() < 1e-4, "no neck: {p:?}");
         // The vessel goes on past a gap but bends 40° away: the straight probe misses it, the
