@@ -572,6 +572,7 @@ fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segme
         let lucent = c.web_contrast_max_ratio > 0.0
             && longest_run(p.range(a, z).map(|i| p.q_ratio[i] < c.web_contrast_max_ratio)) >= c.web_min_samples;
         let shallow = calibrated
+            && det.mild_web_candidates
             && deepest > max_ratio
             && deepest <= 1.0 - c.web_min_ds_pct / 100.0
             && (lucent

@@ -200,6 +200,13 @@ pub struct DetectionRules {
     /// the larger): a dip in one edge only is more often that edge following a background
     /// structure than a lumen narrowing. **UNVERIFIED** default 0.3 (engineering default).
     pub shallow_min_symmetry: f64,
+    /// Mild narrowings (below `min_ds_pct`) become web candidates by their shape or
+    /// centreline contrast alone: a flat lumen (`classification.web_plateau_min_mm`) or a
+    /// lucent band (`classification.web_contrast_max_ratio`), with no channel or
+    /// densitometric sign. Off by default: on 120 development phantoms, whose webs show their
+    /// channels, these candidates found no web and 23 false ones. Webs whose bands a frame
+    /// cannot resolve need it on. **UNVERIFIED** default off.
+    pub mild_web_candidates: bool,
 }
 
 impl Default for DetectionRules {
@@ -245,6 +252,7 @@ impl Default for DetectionRules {
             junction_reference: true,
             shallow_min_depth_mm: 0.5,
             shallow_min_symmetry: 0.3,
+            mild_web_candidates: false,
         }
     }
 }

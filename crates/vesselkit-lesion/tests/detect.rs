@@ -69,16 +69,26 @@ fn healthy_and_tapering_vessels_give_no_lesion() {
     assert!(detect(&one(taper), &Rules::default()).unwrap().is_empty());
 }
 
+/// The rules with mild narrowings kept as web candidates by their shape or centreline
+/// contrast alone (off by default).
+fn mild_rules() -> Rules {
+    let mut r = Rules::default();
+    r.detection.mild_web_candidates = true;
+    r
+}
+
 #[test]
 fn mild_narrowing_below_threshold_is_not_reported() {
     let mild = |mld: f64, width: f64| along_col(40.0, cosine(4.0, mld, 20.0, width));
+    // By default no mild narrowing is a candidate: the flat 20 % one below is not reported.
+    assert!(detect(&one(mild(3.2, 4.0)), &Rules::default()).unwrap().is_empty());
     // 10 % DS is below both the 30 % detection threshold and the 15 % web-shape threshold.
-    assert!(detect(&one(mild(3.6, 4.0)), &Rules::default()).unwrap().is_empty());
+    assert!(detect(&one(mild(3.6, 4.0)), &mild_rules()).unwrap().is_empty());
     // 20 % over 1 mm: a V-shaped dip, not flat over `web_plateau_min_mm`.
-    assert!(detect(&one(mild(3.2, 1.0)), &Rules::default()).unwrap().is_empty());
+    assert!(detect(&one(mild(3.2, 1.0)), &mild_rules()).unwrap().is_empty());
     // 20 % staying in the lower half of its depth over 4 / 3 mm: a web from its shape alone,
     // with at most 0.75 confidence (one indirect sign).
-    let l = detect(&one(mild(3.2, 4.0)), &Rules::default()).unwrap();
+    let l = detect(&one(mild(3.2, 4.0)), &mild_rules()).unwrap();
     assert_eq!(l.len(), 1, "{l:#?}");
     assert_eq!(l[0].lesion_type, LesionType::Web);
     assert_eq!(l[0].evidence.rule, RuleFired::BPlateau);
@@ -92,8 +102,8 @@ fn mild_narrowing_below_threshold_is_not_reported() {
     // The same 20 % on a 2.2 mm vessel narrows it by 0.44 mm, under `shallow_min_depth_mm`
     // (0.5): within the edge noise, not reported; at a 0.4 mm minimum depth it is.
     let small = along_col(40.0, cosine(2.2, 1.76, 20.0, 4.0));
-    assert!(detect(&one(small.clone()), &Rules::default()).unwrap().is_empty());
-    let mut r = Rules::default();
+    assert!(detect(&one(small.clone()), &mild_rules()).unwrap().is_empty());
+    let mut r = mild_rules();
     r.detection.shallow_min_depth_mm = 0.4;
     let l = detect(&one(small), &r).unwrap();
     assert_eq!(l.len(), 1, "{l:#?}");
@@ -105,20 +115,20 @@ fn mild_narrowing_below_threshold_is_not_reported() {
         x.left_mm = x.diameter_mm - 2.0;
         x.right_mm = 2.0;
     }
-    assert!(detect(&one(one_sided.clone()), &Rules::default()).unwrap().is_empty());
-    let mut r = Rules::default();
+    assert!(detect(&one(one_sided.clone()), &mild_rules()).unwrap().is_empty());
+    let mut r = mild_rules();
     r.detection.shallow_min_symmetry = 0.0;
     assert_eq!(detect(&one(one_sided), &r).unwrap().len(), 1);
     // On an uncalibrated image (lengths in px) the shape rule does not apply.
     let mut t = one(mild(3.2, 4.0));
     t.calibration = vesselkit_core::Calibration::uncalibrated();
-    assert!(detect(&t, &Rules::default()).unwrap().is_empty());
+    assert!(detect(&t, &mild_rules()).unwrap().is_empty());
     // With the web-shape threshold at the detection threshold the mild narrowing is not kept.
-    let mut r = Rules::default();
+    let mut r = mild_rules();
     r.classification.web_min_ds_pct = r.detection.min_ds_pct;
     assert!(detect(&one(mild(3.2, 4.0)), &r).unwrap().is_empty());
     let b = along_col(40.0, cosine(4.0, 2.4, 20.0, 4.0));
-    let l = detect(&one(b), &Rules::default()).unwrap();
+    let l = detect(&one(b), &mild_rules()).unwrap();
     assert_eq!(l.len(), 1);
     assert!(close(l[0].diameter_stenosis_pct, 40.0, 1e-6));
 }
@@ -135,7 +145,7 @@ fn a_plateau_of_the_minimum_length_counts_although_its_steps_read_a_little_short
         x.arc_mm *= k;
     }
     b.length_mm *= k;
-    let l = detect(&one(b), &Rules::default()).unwrap();
+    let l = detect(&one(b), &mild_rules()).unwrap();
     assert_eq!(l.len(), 1, "{l:#?}");
     assert_eq!(l[0].evidence.rule, RuleFired::BPlateau);
     let plateau = l[0].evidence.plateau_mm.unwrap();
@@ -1119,7 +1129,7 @@ fn lucent_band_along_a_mild_narrowing_is_a_web() {
             .map(|s| 0.1 * s.diameter_mm * if (s.arc_mm - 20.0).abs() < 0.6 { band } else { 1.0 })
             .collect()
     };
-    let rules = Rules::default();
+    let rules = mild_rules();
     // Edges alone, or a contrast that follows the diameter: the shape rule only.
     for l in [
         detect(&one(b.clone()), &rules).unwrap(),
