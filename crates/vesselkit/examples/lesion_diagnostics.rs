@@ -143,9 +143,10 @@ fn describe(l: &Lesion, tree: &VesselTree, probes: &[Option<EndProbe>]) -> Strin
         d.sort_by(f64::total_cmp);
         let probe = probes.get(b.id).copied().flatten();
         return format!(
-            "{:?} conf {:.2} CUTOFF ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} neck {:?} fade {:?} probe after {} fan {} | {}",
+            "{:?} conf {:.2} CUTOFF MLD {:.2} ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} neck {:?} fade {:?} probe after {} fan {} | {}",
             l.lesion_type,
             l.confidence,
+            l.mld_mm,
             l.reference_diameter_mm,
             b.parent,
             b.children.len(),
@@ -213,14 +214,14 @@ fn describe(l: &Lesion, tree: &VesselTree, probes: &[Option<EndProbe>]) -> Strin
 /// `rX` density ratio, `oN` centreline opacity ×100 (log attenuation against the background).
 fn profile_around(tree: &VesselTree, opacity: &[Vec<f64>], t: &vesselkit_phantom::LesionTruth, offset: [f64; 2]) {
     let site = Point::new(t.site.row + offset[0], t.site.col + offset[1]);
-    let Some((bid, i, _)) = nearest_sample(tree, site) else {
+    let Some((bid, i, dist_px)) = nearest_sample(tree, site) else {
         return;
     };
     let b = &tree.branches[bid];
     let s0 = b.samples[i].arc_mm;
     let half = t.extent_mm + 3.0;
     println!(
-        "      profile br {bid} (parent {:?}, len {:.1}, end {:?}) around arc {:.1}:",
+        "      profile br {bid} (parent {:?}, len {:.1}, end {:?}) around arc {:.1}, {dist_px:.1} px from the site:",
         b.parent, b.length_mm, b.distal_end, s0
     );
     let mut line = String::new();
