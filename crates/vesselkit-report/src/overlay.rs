@@ -98,16 +98,20 @@ pub fn render(image: ArrayView2<f32>, report: &Report) -> Result<RgbImage> {
     }
     let scale = if zoom >= 2.0 { 2 } else { 1 };
     let mut lesions: Vec<_> = report.lesions.iter().collect();
-    lesions.sort_by_key(|l| std::cmp::Reverse(l.priority)); // first priority drawn last, on top
-    for l in lesions {
-        let c = lesion_color(l.lesion_type);
+    lesions.sort_by_key(|l| l.priority);
+    let radius = 7.0 * zoom.max(1.5);
+    let labels = place_labels(&lesions, &at, radius, scale, (h as i64, w as i64));
+    // Markers first, lowest priority at the bottom; then the labels that found room.
+    for l in lesions.iter().rev() {
         let (y, x) = at((l.site.row, l.site.col));
-        draw::ring(&mut img, y, x, 7.0 * zoom.max(1.5), 2.0, c);
-        let text = format!("{} {}", l.priority, l.lesion_type.as_str());
-        let tx = (x + 9.0 * zoom.max(1.5)) as i64;
-        let tx = tx.min(w as i64 - draw::text_width(&text, scale) - 4).max(2);
-        draw::label(&mut img, (y - 4.0 * scale as f64) as i64, tx, &text, scale, c);
+        draw::ring(&mut img, y, x, radius, 2.0, lesion_color(l.lesion_type));
     }
+    for (l, placed) in lesions.iter().zip(&labels).rev() {
+        if let Some((row, col, text)) = placed {
+            draw::label(&mut img, *row, *col, text, scale, lesion_color(l.lesion_type));
+        }
+    }
+    let unlabelled = labels.iter().filter(|x| x.is_none()).count();
 
     // Scale bar, bottom left of the image: 10 mm (or 50 px uncalibrated), shortened to fit.
     let calibrated = report.calibration.is_calibrated();
@@ -170,6 +174,17 @@ pub fn render(image: ArrayView2<f32>, report: &Report) -> Result<RgbImage> {
     // Source names such as `imager_pixel_spacing/ermf` are too long for one legend line.
     draw::text(&mut img, 334, px, "scale from:", 1, white);
     draw::text(&mut img, 348, px, report.calibration.source.as_str(), 1, white);
+    if unlabelled > 0 {
+        draw::text(
+            &mut img,
+            372,
+            px,
+            &format!("{unlabelled} of {} lesions", lesions.len()),
+            1,
+            white,
+        );
+        draw::text(&mut img, 386, px, "unlabelled (no room)", 1, white);
+    }
     draw::text(
         &mut img,
         height as i64 - 40,
@@ -189,6 +204,47 @@ pub fn render(image: ArrayView2<f32>, report: &Report) -> Result<RgbImage> {
     Ok(img)
 }
 
+/// Label text and position (top-left row, col on the canvas) per lesion, in the order given
+/// (first priority first): each label goes right of its marker, else left, above or below,
+/// wherever its box stays on the image and clear of the labels already placed; `None` when
+/// there is no room (a crowded frame keeps every marker but only the labels that fit).
+fn place_labels(
+    lesions: &[&crate::model::LesionReport],
+    at: &impl Fn((f64, f64)) -> (f64, f64),
+    radius: f64,
+    scale: u32,
+    (h, w): (i64, i64),
+) -> Vec<Option<(i64, i64, String)>> {
+    const PAD: i64 = 2;
+    let text_h = 8 * scale as i64;
+    let mut boxes: Vec<(i64, i64, i64, i64)> = Vec::new(); // top, left, bottom, right
+    let overlaps =
+        |a: &(i64, i64, i64, i64), b: &(i64, i64, i64, i64)| a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3;
+    lesions
+        .iter()
+        .map(|l| {
+            let text = format!("{} {}", l.priority, l.lesion_type.as_str());
+            let tw = draw::text_width(&text, scale);
+            let (y, x) = at((l.site.row, l.site.col));
+            let gap = radius + 2.0;
+            let mid = (y - text_h as f64 / 2.0) as i64;
+            let candidates = [
+                (mid, (x + gap) as i64),
+                (mid, (x - gap) as i64 - tw),
+                ((y - gap) as i64 - text_h, (x - tw as f64 / 2.0) as i64),
+                ((y + gap) as i64, (x - tw as f64 / 2.0) as i64),
+            ];
+            let spot = candidates.into_iter().find_map(|(row, col)| {
+                let b = (row - PAD, col - PAD, row + text_h + PAD, col + tw + PAD);
+                let inside = b.0 >= 0 && b.1 >= 0 && b.2 <= h && b.3 <= w;
+                (inside && !boxes.iter().any(|o| overlaps(o, &b))).then_some((row, col, b))
+            })?;
+            boxes.push(spot.2);
+            Some((spot.0, spot.1, text))
+        })
+        .collect()
+}
+
 /// Render and write the overlay as PNG.
 pub fn write_png(path: &Path, image: ArrayView2<f32>, report: &Report) -> Result<()> {
     let img = render(image, report)?;
@@ -202,6 +258,7 @@ pub fn write_png(path: &Path, image: ArrayView2<f32>, report: &Report) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::LesionReport;
     use crate::model::tests::sample;
     use ndarray::Array2;
 
@@ -225,6 +282,44 @@ mod tests {
         // The vessel (3 mm of a 4 mm scale) is coloured, not grey, along its centerline.
         let p = img.get_pixel(20 * 4, (10.5 * 4.0) as u32).0;
         assert_ne!(p[0], p[1]);
+    }
+
+    #[test]
+    fn labels_go_where_there_is_room_and_never_overlap() {
+        let base = sample().lesions[0].clone();
+        let at = |p: (f64, f64)| p;
+        let lesion = |priority: u32, row: f64, col: f64| LesionReport {
+            priority,
+            site: crate::model::Site { row, col },
+            ..base.clone()
+        };
+        // Six lesions on one spot: right, left, above and below of it hold four labels.
+        let crowd: Vec<LesionReport> = (1..=6).map(|p| lesion(p, 100.0, 100.0)).collect();
+        let refs: Vec<&LesionReport> = crowd.iter().collect();
+        let placed = place_labels(&refs, &at, 7.0, 1, (200, 300));
+        assert_eq!(placed.iter().filter(|x| x.is_some()).count(), 4);
+        assert!(placed[4].is_none() && placed[5].is_none());
+        let (row, col, ref text) = placed[0].clone().unwrap();
+        assert_eq!(text, "1 ring");
+        assert_eq!((row, col), (96, 109), "first priority right of its marker");
+        let boxes: Vec<(i64, i64, i64, i64)> = placed
+            .iter()
+            .flatten()
+            .map(|(r, c, t)| (*r, *c, r + 8, c + draw::text_width(t, 1)))
+            .collect();
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                assert!(
+                    !(a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3),
+                    "{a:?} overlaps {b:?}"
+                );
+            }
+        }
+        // At the right edge the label goes to the left of its marker.
+        let edge = [lesion(1, 50.0, 295.0)];
+        let placed = place_labels(&[&edge[0]], &at, 7.0, 1, (200, 300));
+        let (_, col, text) = placed[0].clone().unwrap();
+        assert_eq!(col + draw::text_width(&text, 1), 295 - 9);
     }
 
     #[test]
