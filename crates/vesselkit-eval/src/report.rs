@@ -89,6 +89,7 @@ fn angio_section(out: &mut String, title: &str, a: &AngioScores) {
         );
         row(out, "MLD error", stat(&l.mld_error_mm, " mm", 3));
         row(out, "MLD error, ring and web", stat(&l.mld_error_focal_mm, " mm", 3));
+        row(out, "MLD error, typed as truth", stat(&l.mld_error_typed_mm, " mm", 3));
         row(out, "%DS error", stat(&l.ds_error_pct, " %", 1));
         row(out, "type accuracy", frac(l.type_accuracy));
         for (t, r) in &l.recall_by_type {

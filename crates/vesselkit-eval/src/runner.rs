@@ -134,6 +134,10 @@ pub struct LesionScores {
     /// lumen is sub-resolution in a single frame).
     #[serde(default)]
     pub mld_error_focal_mm: Option<Stat>,
+    /// The same on matched lesions typed as their truth: the measurement apart from typing
+    /// errors (a ring found as a cut-off and typed subtotal reports an MLD of 0).
+    #[serde(default)]
+    pub mld_error_typed_mm: Option<Stat>,
     /// Measured - true % diameter stenosis on matched lesions.
     pub ds_error_pct: Option<Stat>,
     pub confusion: Confusion,
@@ -269,6 +273,7 @@ struct LesionAcc {
     matched: usize,
     mld: Vec<f64>,
     mld_focal: Vec<f64>,
+    mld_typed: Vec<f64>,
     ds: Vec<f64>,
     confusion: Confusion,
     taus: Vec<f64>,
@@ -297,6 +302,9 @@ impl LesionAcc {
                 self.mld.push(d.mld_mm - t.mld_mm);
                 if matches!(t.lesion_type, LesionType::Ring | LesionType::Web) {
                     self.mld_focal.push(d.mld_mm - t.mld_mm);
+                }
+                if d.lesion_type == t.lesion_type {
+                    self.mld_typed.push(d.mld_mm - t.mld_mm);
                 }
             }
             if d.diameter_stenosis_pct.is_finite() {
@@ -342,6 +350,7 @@ impl LesionAcc {
             ppv: (self.n_det > 0).then(|| self.matched as f64 / self.n_det as f64),
             mld_error_mm: Stat::of(&self.mld),
             mld_error_focal_mm: Stat::of(&self.mld_focal),
+            mld_error_typed_mm: Stat::of(&self.mld_typed),
             ds_error_pct: Stat::of(&self.ds),
             type_accuracy: self.confusion.accuracy(),
             recall_by_type: LesionType::ALL.iter().map(|&t| (t, self.confusion.recall(t))).collect(),
@@ -814,6 +823,42 @@ mod tests {
             max_bend_deg: 0.0,
             extra_delay_ms: 0.0,
         }
+    }
+
+    #[test]
+    fn mld_error_is_split_by_whether_the_type_was_right() {
+        let Ok(ph) = generate_angio(&AngioParams::default(), 1) else {
+            panic!("phantom generation failed");
+        };
+        let truth = ph.truth;
+        let ring = truth
+            .lesions
+            .iter()
+            .find(|l| l.lesion_type == LesionType::Ring)
+            .unwrap();
+        let web = truth.lesions.iter().find(|l| l.lesion_type == LesionType::Web).unwrap();
+        let det = |t: &vesselkit_phantom::LesionTruth, lesion_type, mld_mm: f64| DetectedLesion {
+            site: t.site,
+            lesion_type,
+            mld_mm,
+            diameter_stenosis_pct: 50.0,
+            priority: None,
+        };
+        // The ring found as a ring 0.2 mm wide of its truth; the web found as a cut-off typed
+        // subtotal, with no lumen.
+        let found = [
+            det(ring, LesionType::Ring, ring.mld_mm + 0.2),
+            det(web, LesionType::Subtotal, 0.0),
+        ];
+        let mut acc = LesionAcc::default();
+        acc.add(&truth, &found, 3.0, [0.0, 0.0]);
+        let s = acc.finish();
+        let all = s.mld_error_mm.unwrap();
+        let typed = s.mld_error_typed_mm.unwrap();
+        assert_eq!(all.n, 2);
+        assert!((all.mean - 0.5 * (0.2 - web.mld_mm)).abs() < 1e-9, "{all:?}");
+        assert_eq!(typed.n, 1);
+        assert!((typed.mean - 0.2).abs() < 1e-9, "{typed:?}");
     }
 
     #[test]
