@@ -93,8 +93,8 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
             return done(
                 LesionType::Occlusion,
                 RuleFired::DCutoffImageOnly,
-                "D: cut-off without distal vessel; flow past it unknown (no cine, or a stump that fills normally \
-                 with nothing beyond to time), decided from the image"
+                "D: cut-off without distal vessel; flow past it not measured (no cine, or no probe past the \
+                 tip), decided from the image"
                     .into(),
                 c.no_cine_confidence,
             );
@@ -145,8 +145,12 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
                 LesionType::Subtotal,
                 RuleFired::CNearOcclusionImageOnly,
                 format!(
-                    "C: {ds:.0}% narrowing (>= {sub:.0}%) with visible distal vessel; flow unknown (no cine), \
-                     decided from the image"
+                    "C: {ds:.0}% narrowing (>= {sub:.0}%) with visible distal vessel; {}, decided from the image",
+                    if ev.cutoff {
+                        "flow past the cut-off not timed"
+                    } else {
+                        "flow unknown (no cine)"
+                    }
                 ),
                 margin(ds, sub, sub_scale) * c.no_cine_confidence,
             );

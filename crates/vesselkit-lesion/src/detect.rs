@@ -1014,11 +1014,13 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
     ev.focal = ev.length_mm <= rules.classification.ring_max_length_ref * refd;
     ev.proximal_shoulder_slope_per_mm = shoulder_slopes(p, win_start, tip_arc, tip_arc, refd).0;
     ev.cutoff = true;
-    if b.flow_grade == Some(3) {
-        // The stump filled normally; the filling past the cut-off is not timed (no vessel).
-        ev.flow_grade = None;
-        ev.flow_known = false;
-    }
+    // The branch's own flow grade times the stump's filling, not the filling past the cut-off,
+    // where no vessel was traced to time (on 18 development cines, stumps graded 0 ended 3
+    // occlusions, 5 subtotals and 4 false cut-offs alike). The flow past it is decided below
+    // from the probe.
+    let cine = b.flow_grade.is_some();
+    ev.flow_grade = None;
+    ev.flow_known = false;
     ev.stump = Some(stump);
     ev.continuation_gap_mm = continuation_gap(p, tree, tip, rules);
     ev.beyond_end_ratio = beyond_end;
@@ -1056,6 +1058,13 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
         if tip_c < det.cutoff_fade_ratio * base_c {
             ev.distal_vessel_visible = true;
         }
+    }
+    // In a cine the probe looked past the tip on each pixel's fullest filling over the run
+    // (see [`detect_with_probes`]): nothing there is no opacification beyond the cut-off for
+    // the whole run, flow grade 0. A vessel seen there filled, at a time not measured.
+    if cine && probe.is_some() && !ev.distal_vessel_visible {
+        ev.flow_grade = Some(0);
+        ev.flow_known = true;
     }
     // With the vessel visible past it, the lesion is the near-occlusion whose lumen the
     // centreline could not follow: its narrowest point lies along the probe, past the tip.
@@ -1751,7 +1760,10 @@ pub fn detect_with_opacity(
 
 /// [`detect_with_opacity`] with the whole probe past each branch end (`probes[branch]`, see
 /// [`EndProbe`]): a neck followed by a filled lumen makes a cut-off of an end whose
-/// continuation otherwise fills like a patent vessel. Empty means not measured.
+/// continuation otherwise fills like a patent vessel. Empty means not measured. When the tree
+/// carries flow grades (a cine), the probes are expected on the run's peak opacification (each
+/// pixel's fullest filling, `vesselkit_angio::peak_opacification`): a cut-off with nothing
+/// past it there gets flow grade 0.
 pub fn detect_with_probes(
     tree: &VesselTree,
     opacity: &[Vec<f64>],

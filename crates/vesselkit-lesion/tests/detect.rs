@@ -223,10 +223,12 @@ fn stump_branch(stump: impl Fn(f64) -> f64 + 'static) -> vesselkit_core::Branch 
 
 #[test]
 fn occlusion_stump_shapes_and_flow() {
-    // Pointed: tapers 4 → 1 mm over the last 3 mm.
+    // Pointed: tapers 4 → 1 mm over the last 3 mm. On cine, with the probe past the tip (on
+    // the run's peak opacification) finding nothing: no filling beyond it over the run, D.
     let mut b = stump_branch(|u| 4.0 - u);
-    b.flow_grade = Some(0);
-    let l = detect(&one(b.clone()), &Rules::default()).unwrap();
+    b.flow_grade = Some(3);
+    let nothing_past = [Some(0.05)];
+    let l = detect_with_opacity(&one(b.clone()), &[], &nothing_past, &Rules::default()).unwrap();
     assert_eq!(l.len(), 1, "{l:#?}");
     let l = &l[0];
     assert_eq!(l.lesion_type, LesionType::Occlusion);
@@ -246,16 +248,31 @@ fn occlusion_stump_shapes_and_flow() {
     // Slope of the taper: 1 mm/mm over RefD 4.
     assert!(close(l.evidence.proximal_shoulder_slope_per_mm.unwrap(), 0.25, 1e-6));
 
+    assert_eq!(l.evidence.flow_grade, Some(0));
+
     // Without cine: D from the image alone, confidence reduced.
     b.flow_grade = None;
-    let l = &detect(&one(b.clone()), &Rules::default()).unwrap()[0];
+    let l = &detect_with_opacity(&one(b.clone()), &[], &nothing_past, &Rules::default()).unwrap()[0];
     assert_eq!(l.evidence.rule, RuleFired::DCutoffImageOnly);
     assert!(close(l.confidence, 0.7, 1e-9) && !l.evidence.flow_known);
 
-    // Contrast reaching beyond the cut-off slowly: C.
+    // The stump's own grade times the stump, not the territory past it: graded 0 or 1 without
+    // a probe past the tip, the flow past the cut-off is not known and the image decides.
+    for g in [0, 1] {
+        b.flow_grade = Some(g);
+        let l = &detect(&one(b.clone()), &Rules::default()).unwrap()[0];
+        assert_eq!(l.evidence.rule, RuleFired::DCutoffImageOnly, "grade {g}");
+        assert!(l.evidence.flow_grade.is_none());
+    }
+    // Contrast reaching the vessel beyond the cut-off (seen on the peak image): C.
     b.flow_grade = Some(1);
-    let l = &detect(&one(b.clone()), &Rules::default()).unwrap()[0];
+    let l = &detect_with_opacity(&one(b.clone()), &[], &[Some(0.3)], &Rules::default()).unwrap()[0];
     assert_eq!(l.lesion_type, LesionType::Subtotal);
+    assert!(
+        l.evidence.rule_text.contains("flow past the cut-off not timed"),
+        "{}",
+        l.evidence.rule_text
+    );
 
     // Normal filling: an abrupt end is not an occlusion sign, and the taper into the end has
     // no normal lumen beyond it, so it is not a narrowing either.
@@ -944,23 +961,25 @@ fn faint_vessel_beyond_a_cut_off_makes_it_subtotal_without_cine() {
     // a patent lumen, no lesion at all (`beyond_end_max_ratio` 0.45).
     assert!(at(0.6).is_empty());
     assert_eq!(at(0.44).len(), 1);
-    // On cine the stump itself fills normally (grade 3): that says nothing about the territory
-    // past the cut-off, so with nothing beyond it is still D from the image.
+    // On cine the stump's own filling (here normal, grade 3) says nothing about the territory
+    // past the cut-off; the probe on the run's peak opacification does: nothing beyond over
+    // the whole run is flow grade 0, D.
     let mut n = b.clone();
     n.flow_grade = Some(3);
     let l = &detect_with_opacity(&one(n.clone()), &[], &[Some(0.05)], &Rules::default()).unwrap()[0];
-    assert_eq!(l.evidence.rule, RuleFired::DCutoffImageOnly);
-    assert!(!l.evidence.flow_known && l.evidence.flow_grade.is_none());
+    assert_eq!(l.evidence.rule, RuleFired::DCutoffNoFlow);
+    assert!(l.evidence.flow_known && l.evidence.flow_grade == Some(0));
     assert!(
         detect_with_opacity(&one(n), &[], &[Some(0.6)], &Rules::default())
             .unwrap()
             .is_empty()
     );
-    // With cine, flow grade 0 still decides D.
+    // A stump graded 0 with a vessel filling past it at 40 %: contrast passes, subtotal.
     let mut c = b.clone();
     c.flow_grade = Some(0);
     let l = &detect_with_opacity(&one(c), &[], &[Some(0.4)], &Rules::default()).unwrap()[0];
-    assert_eq!(l.lesion_type, LesionType::Occlusion);
+    assert_eq!(l.lesion_type, LesionType::Subtotal);
+    assert!(l.evidence.flow_grade.is_none());
     let e = detect_with_opacity(&one(b), &[], &[None, None], &Rules::default()).unwrap_err();
     assert!(e.to_string().contains("beyond_end"), "{e}");
 }
