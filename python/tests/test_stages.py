@@ -202,6 +202,15 @@ def test_analyze_a_phantom_cine():
         assert not (early and seen_late)
     assert sorted(l["priority"] for l in rep.lesions) == list(range(1, len(rep.lesions) + 1))
     assert json.loads(rep.to_json())["lesions"] == rep.lesions
+    assert rep.warnings == []
+
+
+def test_an_uncalibrated_frame_says_its_lesions_are_unscreened():
+    p = vesselkit.phantom("angio", seed=1)
+    rep = vesselkit.analyze(vesselkit.from_array(p["image"]))
+    assert rep.calibration["source"] == "uncalibrated"
+    assert len(rep.warnings) == 1 and "No physical scale" in rep.warnings[0]
+    assert rep.to_dict()["warnings"] == rep.warnings
 
 
 def test_segmentation_ignores_the_image_intensifier_mask(shared_data):

@@ -281,6 +281,11 @@ class Report:
     def notice(self) -> str:
         return self._data["notice"]
 
+    @property
+    def warnings(self) -> "list[str]":
+        """What limits the whole report, e.g. no physical scale (empty when nothing does)."""
+        return self._data.get("warnings", [])
+
     def to_dict(self) -> dict:
         import copy
 

@@ -138,6 +138,9 @@ pub fn table(r: &Report) -> String {
             s += &format!("plan: {n}\n");
         }
     }
+    for w in &r.warnings {
+        s += &format!("warning: {w}\n");
+    }
     s += &format!("{}\n", r.notice);
     s
 }

@@ -127,6 +127,9 @@ pub struct Report {
     pub oct: Option<OctReport>,
     #[serde(default)]
     pub timings_ms: BTreeMap<String, f64>,
+    /// What limits the whole report (for example no physical scale), one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub notice: String,
 }
 
@@ -143,6 +146,7 @@ impl Report {
             plan: PlanReport::default(),
             oct: None,
             timings_ms: BTreeMap::new(),
+            warnings: Vec::new(),
             notice: RESEARCH_NOTICE.into(),
         }
     }

@@ -189,6 +189,9 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
         frame_used: Some(frame_used),
     };
     let mut report = build_report(input, &angio.tree, &assessment);
+    if !calibrated {
+        report.warnings.push(UNCALIBRATED_LESION_WARNING.to_string());
+    }
     report.timings_ms.insert("segment".into(), angio.timings_ms.segment_ms);
     report
         .timings_ms
@@ -209,6 +212,14 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
 pub const UNCALIBRATED_PLAN_NOTE: &str = "No balloon sizes: the image has no physical scale, so diameters are in \
      pixels and a balloon in mm cannot be chosen. Give the pixel spacing (--pixel-spacing, \
      `pixel_spacing=`) or calibrate on the catheter.";
+
+/// The report's warning on a frame without a physical scale: the lesion list there is not
+/// screened as it is on a calibrated one.
+pub const UNCALIBRATED_LESION_WARNING: &str = "No physical scale: the lesion rules' thresholds in mm \
+     were applied to pixels, and the densitometry and the probes past branch ends that vet \
+     cut-offs were not run, so every abrupt end is a cut-off; treat the lesions as unscreened \
+     candidates. Give the pixel spacing (--pixel-spacing, `pixel_spacing=`) or calibrate on the \
+     catheter.";
 
 /// Balloons come from a catalogue in mm: on an uncalibrated frame (diameters in pixels) any
 /// size would be made up, so the plan keeps its lesion ranking but no balloons or sessions.
@@ -758,5 +769,10 @@ mod tests {
         assert!(px.assessment.plan.balloons.is_empty());
         assert!(px.report.plan.sessions.is_empty());
         assert_eq!(px.report.plan.notes[0], UNCALIBRATED_PLAN_NOTE);
+        assert_eq!(px.report.warnings, vec![UNCALIBRATED_LESION_WARNING.to_string()]);
+        assert!(mm.report.warnings.is_empty());
+        // The JSON carries the warning only when there is one.
+        assert!(px.report.to_json().contains("\"warnings\""));
+        assert!(!mm.report.to_json().contains("\"warnings\""));
     }
 }
