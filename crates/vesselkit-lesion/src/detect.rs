@@ -1040,7 +1040,9 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
             ev.mld_mm = nr * refd;
         }
     }
-    if beyond_end.is_some_and(|r| r >= det.beyond_end_min_ratio) {
+    // The straight probe saw a vessel past the tip.
+    let beyond_seen = beyond_end.is_some_and(|r| r >= det.beyond_end_min_ratio);
+    if beyond_seen {
         ev.distal_vessel_visible = true;
     }
     if ev
@@ -1070,7 +1072,7 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
     // centreline could not follow: its narrowest point lies along the probe, past the tip.
     // (Only where the probe itself saw that vessel: a stump fading at its tip says nothing of
     // where.)
-    let seen_past = neck.is_some() || beyond_end.is_some_and(|r| r >= det.beyond_end_min_ratio);
+    let seen_past = neck.is_some() || beyond_seen;
     // Otherwise the lesion is where the opacified column ends, which the skeleton and the
     // measured profile stop short of.
     let site = probe

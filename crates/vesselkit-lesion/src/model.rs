@@ -49,12 +49,7 @@ impl EndProbe {
         if v.len() < 3 {
             return None;
         }
-        let med3 = |k: usize| {
-            let mut w = [v[k.saturating_sub(1)].1, v[k].1, v[(k + 1).min(v.len() - 1)].1];
-            w.sort_by(f64::total_cmp);
-            w[1]
-        };
-        let m: Vec<f64> = (0..v.len()).map(med3).collect();
+        let m: Vec<f64> = (0..v.len()).map(|k| median3(&v, k)).collect();
         let k = (0..m.len()).min_by(|&a, &b| m[a].total_cmp(&m[b]))?;
         let after = m[k..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
         // The lowest point of a flat-bottomed neck falls anywhere along it with the noise:
@@ -78,6 +73,21 @@ impl EndProbe {
             end_site: None,
         })
     }
+
+    /// Where a column of contrast ends along probe points ordered away from the stump's last
+    /// centreline point (contrast a fraction of the stump's): the first point whose median of
+    /// three falls below `below`. `None` where it does not fall along them.
+    pub fn column_end(points: &[(Site, f64)], below: f64) -> Option<Site> {
+        (0..points.len()).find_map(|k| (median3(points, k) < below).then_some(points[k].0))
+    }
+}
+
+/// Median contrast of probe points `k - 1 ..= k + 1` (clamped at the ends): one noisy point
+/// does not decide. `k` must index `v`.
+fn median3(v: &[(Site, f64)], k: usize) -> f64 {
+    let mut w = [v[k.saturating_sub(1)].1, v[k].1, v[(k + 1).min(v.len() - 1)].1];
+    w.sort_by(f64::total_cmp);
+    w[1]
 }
 
 /// Probe points within this contrast (a fraction of the stump's) of the lowest belong to the

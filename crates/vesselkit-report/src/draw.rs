@@ -99,18 +99,22 @@ pub fn text(img: &mut RgbImage, row: i64, col: i64, text: &str, scale: u32, c: C
     }
 }
 
+/// The dark box [`label`] draws behind text whose top-left corner is at (row, col):
+/// `(top, left, bottom, right)`, bottom and right exclusive.
+pub fn label_box(row: i64, col: i64, s: &str, scale: u32) -> (i64, i64, i64, i64) {
+    const PAD: i64 = 2;
+    (
+        row - PAD,
+        col - PAD,
+        row + 8 * scale as i64 + PAD,
+        col + text_width(s, scale) + PAD,
+    )
+}
+
 /// Text on a dark box, for labels over the image.
 pub fn label(img: &mut RgbImage, row: i64, col: i64, s: &str, scale: u32, c: Color) {
-    let pad = 2;
-    fill_rect(
-        img,
-        row - pad,
-        col - pad,
-        8 * scale as i64 + 2 * pad,
-        text_width(s, scale) + 2 * pad,
-        [0, 0, 0],
-        0.7,
-    );
+    let (top, left, bottom, right) = label_box(row, col, s, scale);
+    fill_rect(img, top, left, bottom - top, right - left, [0, 0, 0], 0.7);
     text(img, row, col, s, scale, c);
 }
 

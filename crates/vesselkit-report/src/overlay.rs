@@ -215,7 +215,6 @@ fn place_labels(
     scale: u32,
     (h, w): (i64, i64),
 ) -> Vec<Option<(i64, i64, String)>> {
-    const PAD: i64 = 2;
     let text_h = 8 * scale as i64;
     let mut boxes: Vec<(i64, i64, i64, i64)> = Vec::new(); // top, left, bottom, right
     let overlaps =
@@ -235,7 +234,7 @@ fn place_labels(
                 ((y + gap) as i64, (x - tw as f64 / 2.0) as i64),
             ];
             let spot = candidates.into_iter().find_map(|(row, col)| {
-                let b = (row - PAD, col - PAD, row + text_h + PAD, col + tw + PAD);
+                let b = draw::label_box(row, col, &text, scale);
                 let inside = b.0 >= 0 && b.1 >= 0 && b.2 <= h && b.3 <= w;
                 (inside && !boxes.iter().any(|o| overlaps(o, &b))).then_some((row, col, b))
             })?;

@@ -434,8 +434,11 @@ pub fn end_probes(
                 EndProbe::from_profile(&vals)
             };
             let mut best = probe(PROBE_FAN_DEG[0])?;
-            best.end_site =
-                column_end(&mut (0..=steps + (gap_mm / mm).ceil() as usize).map(|k| across(u0r, u0c, k as f64)));
+            let column: Vec<(vesselkit_lesion::Site, f64)> = (0..=steps + (gap_mm / mm).ceil() as usize)
+                .map_while(|k| across(u0r, u0c, k as f64))
+                .flatten()
+                .collect();
+            best.end_site = EndProbe::column_end(&column, COLUMN_END_RATIO);
             for &deg in &PROBE_FAN_DEG[1..] {
                 if let Some(p) = probe(deg).filter(|p| p.beyond_ratio > best.fan_ratio) {
                     best.fan_ratio = p.beyond_ratio;
@@ -447,20 +450,6 @@ pub fn end_probes(
             Some(best)
         })
         .collect()
-}
-
-/// Where a column of contrast ends: the first point whose contrast (median of three, a
-/// fraction of the stump's) falls below one half, from the stump's last centreline point on.
-/// `None` where it does not fall before the probe leaves the image or ends.
-fn column_end(
-    points: &mut dyn Iterator<Item = Option<Option<(vesselkit_lesion::Site, f64)>>>,
-) -> Option<vesselkit_lesion::Site> {
-    let v: Vec<(vesselkit_lesion::Site, f64)> = points.map_while(|p| p).flatten().collect();
-    (0..v.len()).find_map(|k| {
-        let mut w = [v[k.saturating_sub(1)].1, v[k].1, v[(k + 1).min(v.len() - 1)].1];
-        w.sort_by(f64::total_cmp);
-        (w[1] < COLUMN_END_RATIO).then_some(v[k].0)
-    })
 }
 
 /// Analyse one 2-D frame.
