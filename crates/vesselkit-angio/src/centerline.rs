@@ -57,7 +57,7 @@ impl Default for CenterlineOptions {
             min_branch_px: 4.0,
             min_component_px: 10.0,
             keep_stumps: true,
-            stump_min_length_radii: 1.5,
+            stump_min_length_radii: 0.75,
             stump_min_radius_fraction: 0.35,
             split_caliber_drops: false,
             caliber_drop_fraction: 0.5,
@@ -603,10 +603,13 @@ fn build_graph(g: &mut Grid, pixels: &[usize]) -> Graph {
 /// rather than a spur of the parent's mask (see [`CenterlineOptions::keep_stumps`]).
 ///
 /// The parent's edge is taken at the junction radius `R` from the node. The stub's own radius
-/// is the largest distance-transform value of its skeleton beyond that edge, and its reach is
-/// where its mask ends (tip distance from the node plus the mask radius at the tip) minus `R`.
-/// A bulge or a thinning artefact at a junction reaches about its own radius beyond the edge
-/// (a round cap and nothing else); a stump adds a tube of its own before the cap.
+/// is the largest distance-transform value of its skeleton beyond that edge or at its tip, and
+/// its reach is where its mask ends (tip distance from the node plus the mask radius at the
+/// tip) minus `R`. A thin finger is narrow for the junction; a bulge along the parent's edge
+/// reaches less than its own radius beyond it. A stump as short as it is wide (common for an
+/// occlusion at a side branch's origin) has its skeleton end one of its radii before its cap,
+/// often still within `R` of the node: its radius is then read at the tip and its reach alone
+/// decides.
 fn is_stump(e: &Edge, junction: usize, node: &Node, dist: &Array2<f32>, opts: &CenterlineOptions) -> bool {
     let big_r = node.pixels.iter().map(|&(r, c)| dist[[r, c]]).fold(0f32, f32::max) as f64;
     let k = node.pixels.len().max(1) as f64;
@@ -623,18 +626,21 @@ fn is_stump(e: &Edge, junction: usize, node: &Node, dist: &Array2<f32>, opts: &C
     };
     let Some(&tip) = path.last() else { return false };
     let beyond: Vec<(usize, usize)> = path.iter().copied().filter(|p| from_node(p) > big_r).collect();
-    if beyond.len() < 3 {
-        return false;
-    }
-    // The widest station beyond the edge: a tube keeps its radius up to the cap, a bulge is
-    // widest where it leaves the parent.
-    let own_r = beyond.iter().map(|&(r, c)| dist[[r, c]]).fold(0f32, f32::max) as f64;
+    // The widest station beyond the edge or at the tip: a tube keeps its radius up to the cap.
+    let own_r = beyond
+        .iter()
+        .map(|&(r, c)| dist[[r, c]])
+        .fold(dist[[tip.0, tip.1]], f32::max) as f64;
     if own_r < 1.5 || own_r < opts.stump_min_radius_fraction * big_r {
         return false;
     }
     let reach = from_node(&tip) + dist[[tip.0, tip.1]] as f64 - big_r;
     if reach < opts.min_branch_px || reach < opts.stump_min_length_radii * own_r {
         return false;
+    }
+    if beyond.len() < 3 {
+        // Too little skeleton past the edge to curl along it.
+        return true;
     }
     // Straight: a stump is a short tube, not a skeleton curling along the parent's edge.
     let (b0, b1) = (beyond[0], tip);
@@ -1445,8 +1451,35 @@ mod tests {
     }
 
     #[test]
+    fn a_stump_as_short_as_it_is_wide_is_kept() {
+        // A stub of radius 6 at col 70 whose round cap ends 11 px beyond the tube's edge (row
+        // 40), as at an occlusion near a side branch's origin: its skeleton ends one of its own
+        // radii before the cap, still within the junction radius of the node.
+        let m = tube_with(|y, x| {
+            ((x - 70.0).abs() <= 6.0 && (32.0..=45.0).contains(&y)) || (y - 45.0).hypot(x - 70.0) <= 6.0
+        });
+        let cl = centerlines(&m, &CenterlineOptions::default()).unwrap();
+        assert_eq!(cl.branches.len(), 3, "{:?}", distal_ends(&cl));
+        assert!(
+            distal_ends(&cl)
+                .iter()
+                .any(|p| (p.col - 70.0).abs() < 3.0 && p.row > 36.0),
+            "{:?}",
+            distal_ends(&cl)
+        );
+        // Measured from the skeleton tip it reaches one of its radii past the edge (a half disc
+        // reaches half of one): asking for 1.5 prunes it.
+        let strict = CenterlineOptions {
+            stump_min_length_radii: 1.5,
+            ..Default::default()
+        };
+        assert_eq!(centerlines(&m, &strict).unwrap().branches.len(), 1);
+    }
+
+    #[test]
     fn a_bulge_as_wide_as_the_tube_is_pruned() {
-        // A half disc of radius 8 on the tube's edge reaches only its own radius beyond it.
+        // A half disc of radius 8 on the tube's edge: its mask reaches its own radius beyond the
+        // edge, measured from its skeleton tip half of one.
         let m = tube_with(|y, x| y >= 40.0 && (y - 40.0).hypot(x - 70.0) <= 8.0);
         let cl = centerlines(&m, &CenterlineOptions::default()).unwrap();
         assert_eq!(cl.branches.len(), 1, "{:?}", distal_ends(&cl));
