@@ -1498,7 +1498,12 @@ fn measure_segment(
     // geometric numbers stand (with lesions drawn at their true depth, a deeper density dip
     // over-read the MLD by 0.5 mm on tortuous and 1.8 mm on web lesions: lucent bands,
     // windings and a neighbour in the background ring lower the centreline contrast too).
-    let dens = dip.filter(|_| !narrowing);
+    // Nor where the profile resolves lucent bands (two or more channels over
+    // `web_min_samples`): a web's bands take contrast off the centreline without narrowing
+    // the lumen, and the dip reads them as a near-occlusion.
+    let banded =
+        seg.defect && defect_sign(b, p.range(seg.start, seg.end), rules).0 >= rules.classification.web_min_samples;
+    let dens = dip.filter(|_| !narrowing && !banded);
 
     let (mld_i, mld, refd, ds, extent, length, symmetry) = if let Some(dd) = dens {
         let i = dd.min_i;

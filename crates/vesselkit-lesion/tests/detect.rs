@@ -1091,6 +1091,28 @@ fn near_occlusion_with_bridged_edges_is_found_by_its_contrast() {
 }
 
 #[test]
+fn lucent_bands_keep_a_contrast_dip_from_reading_as_a_near_occlusion() {
+    // The same contrast dip where the profile resolves three channels (two lucent bands): the
+    // bands take contrast off the centreline without narrowing the lumen, so the numbers are
+    // the edges' (a 10 % dip), not the dip's 94 %.
+    let rules = Rules::default();
+    let (mut b, o) = bridged_subtotal(0.06, 1.0);
+    for s in b.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() <= 0.5 + 1e-9) {
+        s.channels = 3;
+    }
+    let l = detect_with_opacity(&one(b), &[o], &[], &rules).unwrap();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].lesion_type, LesionType::Web);
+    assert_eq!(l[0].evidence.rule, RuleFired::BChannels);
+    assert!(
+        close(l[0].diameter_stenosis_pct, 10.0, 1.0),
+        "{}",
+        l[0].diameter_stenosis_pct
+    );
+    assert!(close(l[0].mld_mm, 3.6, 0.05), "{}", l[0].mld_mm);
+}
+
+#[test]
 fn contrast_dip_beside_a_junction_is_not_densitometric_evidence() {
     // The background ring beside the centreline takes in the sibling vessel next to a
     // junction; a contrast dip within 1.5 branch diameters of the branch start is ignored.
