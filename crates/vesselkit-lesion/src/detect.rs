@@ -8,7 +8,7 @@
 //! window with healthy margins, and detections that meet across a junction are suppressed to the
 //! strongest one, so one lesion gives one detection.
 
-use crate::classify::classify;
+use crate::classify::{classify, is_tortuous};
 use crate::error::{LesionError, Result};
 use crate::model::{EndProbe, Evidence, Lesion, Modality, RuleFired, Site, StumpShape};
 use crate::rules::Rules;
@@ -1681,6 +1681,18 @@ fn measure_segment(
         ev.distal_opacity_ratio = Some(after / before);
     }
     ev.densitometric_ds_pct = dip.map(|d| 100.0 * (1.0 - d.ratio));
+    // Where the edges measured a narrowing and the contrast dips there too, both read a lumen
+    // near the resolution limit, with opposite errors: the blur widens the edges of a narrow
+    // lumen, and the background ring and blur take contrast off it. Their mean stands (on 19
+    // development rings with both: edges +0.11 +- 0.28 mm, contrast -0.11 +- 0.17, mean
+    // 0.00 +- 0.16). Not where the vessel winds: the winding takes contrast off as well
+    // (contrast -0.50 mm on 27 tortuous lesions), and the edges alone stand.
+    if let Some(dd) = dip.filter(|_| narrowing && dens.is_none() && !banded && !is_tortuous(&ev, rules)) {
+        let m = 0.5 * (mld + refd * dd.ratio.max(0.0));
+        ev.mld_mm = m;
+        ev.diameter_stenosis_pct = diameter_stenosis_pct(m, refd);
+        ev.area_stenosis_pct = area_stenosis_pct(m, refd);
+    }
     let lesion = new_lesion(Some(b.id), Some(site_of(b.samples[mld_i].point)), ev, rules);
     if ds < det.min_ds_pct
         && ((!seg.defect
