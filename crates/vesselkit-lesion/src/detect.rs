@@ -1687,7 +1687,7 @@ fn measure_segment(
     // development rings with both: edges +0.11 +- 0.28 mm, contrast -0.11 +- 0.17, mean
     // 0.00 +- 0.16). Not where the vessel winds: the winding takes contrast off as well
     // (contrast -0.50 mm on 27 tortuous lesions), and the edges alone stand.
-    if let Some(dd) = dip.filter(|_| narrowing && dens.is_none() && !banded && !is_tortuous(&ev, rules)) {
+    if let Some(dd) = dip.filter(|_| narrowing && !banded && !is_tortuous(&ev, rules)) {
         let m = 0.5 * (mld + refd * dd.ratio.max(0.0));
         ev.mld_mm = m;
         ev.diameter_stenosis_pct = diameter_stenosis_pct(m, refd);
@@ -1828,7 +1828,7 @@ pub fn detect_with_probes(
     }
     let along_paths = path_lesions(tree, opacity, &all, rules)?;
     all.extend(along_paths);
-    let mut lesions = suppress_across_junctions(all, tree, rules);
+    let mut lesions = suppress_duplicates(all, tree, rules);
     lesions.sort_by(|a, b| {
         a.vessel
             .cmp(&b.vessel)
@@ -1951,7 +1951,7 @@ pub fn drop_edge_cutoffs(lesions: &mut Vec<Lesion>, field_px: (usize, usize), tr
 /// development seeds 16 of 559 detections were such second sightings of one near-occlusion,
 /// a cut-off facing a cut-off or the far piece's narrowing across the gap). Within
 /// `nms_distance_mm` the more severe one is kept.
-fn suppress_across_junctions(mut all: Vec<Lesion>, tree: &VesselTree, rules: &Rules) -> Vec<Lesion> {
+fn suppress_duplicates(mut all: Vec<Lesion>, tree: &VesselTree, rules: &Rules) -> Vec<Lesion> {
     let limit_px = rules.detection.nms_distance_mm / tree.calibration.mm_per_px.max(1e-12);
     let parent = |v: Option<usize>| v.and_then(|i| tree.branches.get(i)).and_then(|b| b.parent);
     let related = |a: &Lesion, b: &Lesion| {
@@ -2185,32 +2185,21 @@ mod tests {
 
     /// Two unrelated straight branches (separate pieces of the tree), 0.2 mm/px.
     fn two_pieces() -> VesselTree {
+        let sample = |point: Point, arc_mm: f64| vesselkit_core::ProfileSample {
+            point,
+            arc_mm,
+            diameter_mm: 3.0,
+            left_mm: 1.5,
+            right_mm: 1.5,
+            channels: 1,
+            density_ratio: 1.0,
+            reliable: true,
+        };
         let piece = |id: usize, from: Point, to: Point| Branch {
             id,
             parent: None,
             children: Vec::new(),
-            samples: vec![
-                vesselkit_core::ProfileSample {
-                    point: from,
-                    arc_mm: 0.0,
-                    diameter_mm: 3.0,
-                    left_mm: 1.5,
-                    right_mm: 1.5,
-                    channels: 1,
-                    density_ratio: 1.0,
-                    reliable: true,
-                },
-                vesselkit_core::ProfileSample {
-                    point: to,
-                    arc_mm: from.dist(to) * 0.2,
-                    diameter_mm: 3.0,
-                    left_mm: 1.5,
-                    right_mm: 1.5,
-                    channels: 1,
-                    density_ratio: 1.0,
-                    reliable: true,
-                },
-            ],
+            samples: vec![sample(from, 0.0), sample(to, from.dist(to) * 0.2)],
             length_mm: from.dist(to) * 0.2,
             distal_end: BranchEnd::Abrupt,
             tortuosity: Tortuosity::default(),
@@ -2242,35 +2231,20 @@ mod tests {
     fn a_cut_off_seen_from_both_pieces_of_its_vessel_is_one_lesion() {
         let t = two_pieces();
         let rules = Rules::default();
+        let kept = |a: Lesion, b: Lesion| suppress_duplicates(vec![a, b], &t, &rules);
         // The stump's cut-off and the far piece's, 0.4 mm apart across the gap.
-        let kept = suppress_across_junctions(
-            vec![lesion_at(&t, 0, 49.0, true, 100.0), lesion_at(&t, 1, 51.0, true, 100.0)],
-            &t,
-            &rules,
-        );
-        assert_eq!(kept.len(), 1);
+        let k = kept(lesion_at(&t, 0, 49.0, true, 100.0), lesion_at(&t, 1, 51.0, true, 100.0));
+        assert_eq!(k.len(), 1);
         // A cut-off and a narrowing measured on the far piece next to the gap: the cut-off stays.
-        let kept = suppress_across_junctions(
-            vec![lesion_at(&t, 1, 55.0, false, 60.0), lesion_at(&t, 0, 49.0, true, 100.0)],
-            &t,
-            &rules,
-        );
-        assert_eq!(kept.len(), 1);
-        assert!(kept[0].evidence.cutoff);
+        let k = kept(lesion_at(&t, 1, 55.0, false, 60.0), lesion_at(&t, 0, 49.0, true, 100.0));
+        assert_eq!(k.len(), 1);
+        assert!(k[0].evidence.cutoff);
         // Farther apart than `nms_distance_mm` (3 mm = 15 px): two lesions.
-        let kept = suppress_across_junctions(
-            vec![lesion_at(&t, 0, 30.0, true, 100.0), lesion_at(&t, 1, 51.0, true, 100.0)],
-            &t,
-            &rules,
-        );
-        assert_eq!(kept.len(), 2);
+        let k = kept(lesion_at(&t, 0, 30.0, true, 100.0), lesion_at(&t, 1, 51.0, true, 100.0));
+        assert_eq!(k.len(), 2);
         // Two narrowings on unrelated branches (vessels crossing in projection) both stand.
-        let kept = suppress_across_junctions(
-            vec![lesion_at(&t, 0, 47.0, false, 60.0), lesion_at(&t, 1, 53.0, false, 55.0)],
-            &t,
-            &rules,
-        );
-        assert_eq!(kept.len(), 2);
+        let k = kept(lesion_at(&t, 0, 47.0, false, 60.0), lesion_at(&t, 1, 53.0, false, 55.0));
+        assert_eq!(k.len(), 2);
     }
 
     #[test]
