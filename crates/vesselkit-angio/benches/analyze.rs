@@ -1,10 +1,13 @@
 //! Full analysis of one 1024x1024 frame and of a 60-frame 512x512 cine (synthetic trees), and
-//! the cine's peak-opacification image.
+//! the cine's peak-opacification image (alone, and with the subtracted image the facade reads
+//! refills on).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::{Array3, Axis};
 use std::hint::black_box;
-use vesselkit_angio::{AngioOptions, analyze_cine, analyze_view, peak_opacification};
+use vesselkit_angio::{
+    AngioOptions, analyze_cine, analyze_view, peak_and_subtracted_opacification, peak_opacification,
+};
 use vesselkit_core::{Calibration, Cine};
 
 #[path = "common/bench_tree.rs"]
@@ -36,6 +39,9 @@ fn bench(c: &mut Criterion) {
     let polarity = opts.segment.vesselness.polarity;
     c.bench_function("peak_opacification_60x512", |b| {
         b.iter(|| peak_opacification(black_box(cine.frames.view()), &shifts, polarity))
+    });
+    c.bench_function("peak_and_subtracted_opacification_60x512", |b| {
+        b.iter(|| peak_and_subtracted_opacification(black_box(cine.frames.view()), &shifts, polarity))
     });
 }
 

@@ -369,6 +369,38 @@ pub fn peak_opacification(
     shifts: &[(f64, f64)],
     polarity: Polarity,
 ) -> Result<ndarray::Array2<f32>> {
+    Ok(opacification_extremes(frames, shifts, polarity, false)?.0)
+}
+
+/// [`peak_opacification`] and, from the same pass, the run's filling with the still anatomy
+/// taken out: per pixel, the most opacified value over the least opacified one the registered
+/// run reaches there (the inverse for bright vessels), so that 1 is no contrast ever and a
+/// vessel reads below 1 as it would on a flat background, whatever lies behind it. The lung
+/// texture, ribs and the diaphragm's edge, which in a single frame hide a faint vessel,
+/// cancel. NaN where either value is not positive.
+pub fn peak_and_subtracted_opacification(
+    frames: ArrayView3<f32>,
+    shifts: &[(f64, f64)],
+    polarity: Polarity,
+) -> Result<(ndarray::Array2<f32>, ndarray::Array2<f32>)> {
+    let (peak, least) = opacification_extremes(frames, shifts, polarity, true)?;
+    let dark = polarity == Polarity::DarkOnBright;
+    let subtracted = ndarray::Zip::from(&peak).and(&least).par_map_collect(|&p, &l| {
+        let (num, den) = if dark { (p, l) } else { (l, p) };
+        if num > 0.0 && den > 0.0 { num / den } else { f32::NAN }
+    });
+    Ok((peak, subtracted))
+}
+
+/// The most and (with `least`; NaN otherwise) the least opacified value per pixel (see
+/// [`peak_opacification`]).
+fn opacification_extremes(
+    frames: ArrayView3<f32>,
+    shifts: &[(f64, f64)],
+    polarity: Polarity,
+    least: bool,
+) -> Result<(ndarray::Array2<f32>, ndarray::Array2<f32>)> {
+    let want_least = least;
     let (nf, rows, cols) = frames.dim();
     if nf == 0 || rows == 0 || cols == 0 {
         return Err(AngioError::invalid("frames", "empty cine"));
@@ -388,10 +420,12 @@ pub fn peak_opacification(
         .map(|&(r, c)| (r.round() as isize, c.round() as isize))
         .collect();
     let mut out = ndarray::Array2::<f32>::zeros((rows, cols));
+    let mut least_out = ndarray::Array2::<f32>::zeros((rows, cols));
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
+        .zip(least_out.axis_iter_mut(Axis(0)))
         .enumerate()
-        .for_each(|(r, mut row)| {
+        .for_each(|(r, (mut row, mut least_row))| {
             // A ring of the last three shifted rows: values (0 where the frame does not reach)
             // and weights (1 where it does), so the inner loops carry no branches.
             let mut val = [vec![0.0f32; cols], vec![0.0f32; cols], vec![0.0f32; cols]];
@@ -424,6 +458,7 @@ pub fn peak_opacification(
                 w[c0..c1].fill(1.0);
             };
             let mut best = vec![f32::NAN; cols];
+            let mut least = vec![f32::NAN; cols];
             let mut loaded = 0usize;
             for j in 0..nf {
                 let (lo, hi) = (j.saturating_sub(1), (j + 1).min(nf - 1));
@@ -446,17 +481,27 @@ pub fn peak_opacification(
                     .zip(v2)
                     .zip(w0.iter().zip(w1).zip(w2))
                     .map(|(((a, b), c), ((x, y), z))| (a + b + k * c) / (x + y + k * z));
-                if dark {
-                    best.iter_mut().zip(means).for_each(|(o, m)| *o = o.min(m));
-                } else {
-                    best.iter_mut().zip(means).for_each(|(o, m)| *o = o.max(m));
+                match (dark, want_least) {
+                    (true, false) => best.iter_mut().zip(means).for_each(|(o, m)| *o = o.min(m)),
+                    (false, false) => best.iter_mut().zip(means).for_each(|(o, m)| *o = o.max(m)),
+                    (true, true) => best.iter_mut().zip(&mut least).zip(means).for_each(|((o, l), m)| {
+                        *o = o.min(m);
+                        *l = l.max(m);
+                    }),
+                    (false, true) => best.iter_mut().zip(&mut least).zip(means).for_each(|((o, l), m)| {
+                        *o = o.max(m);
+                        *l = l.min(m);
+                    }),
                 }
             }
             for (o, &b) in row.iter_mut().zip(&best) {
                 *o = b;
             }
+            for (o, &b) in least_row.iter_mut().zip(&least) {
+                *o = b;
+            }
         });
-    Ok(out)
+    Ok((out, least_out))
 }
 
 #[cfg(test)]
@@ -490,6 +535,45 @@ mod tests {
         assert!(peak_opacification(frames.view(), &shifts, Polarity::DarkOnBright).is_err());
         let empty = ndarray::Array3::<f32>::zeros((0, 8, 8));
         assert!(peak_opacification(empty.view(), &[], Polarity::DarkOnBright).is_err());
+    }
+
+    #[test]
+    fn subtraction_takes_out_what_never_changes() {
+        // Seven frames at 100 counts over a still rib at 50 (column 2). A pixel on the rib,
+        // (4, 2), and one off it, (4, 6), darken to 0.6 of their value in frames 3-5: their
+        // fullest three-frame filling is 0.6 of their least, wherever they lie.
+        let mut frames = ndarray::Array3::<f32>::from_elem((7, 8, 8), 100.0);
+        frames.slice_mut(ndarray::s![.., .., 2]).fill(50.0);
+        for f in 3..6 {
+            frames[[f, 4, 2]] = 30.0;
+            frames[[f, 4, 6]] = 60.0;
+        }
+        let still = [(0.0, 0.0); 7];
+        let (peak, sub) = peak_and_subtracted_opacification(frames.view(), &still, Polarity::DarkOnBright).unwrap();
+        assert_eq!(
+            peak,
+            peak_opacification(frames.view(), &still, Polarity::DarkOnBright).unwrap()
+        );
+        assert!((sub[[4, 2]] - 0.6).abs() < 1e-6 && (sub[[4, 6]] - 0.6).abs() < 1e-6);
+        // The rib itself, and the flat background, read 1: no contrast ever.
+        assert!(sub.iter().filter(|&&v| v != 1.0).count() == 2, "{sub:?}");
+        // Bright vessels: a pixel brightening to 1 / 0.6 of its value reads 0.6 too.
+        let bright = frames.mapv(|v| {
+            if v == 60.0 {
+                100.0 / 0.6
+            } else if v == 30.0 {
+                50.0 / 0.6
+            } else {
+                v
+            }
+        });
+        let (_, sub) = peak_and_subtracted_opacification(bright.view(), &still, Polarity::BrightOnDark).unwrap();
+        assert!((sub[[4, 2]] - 0.6).abs() < 1e-5 && (sub[[4, 6]] - 0.6).abs() < 1e-5);
+        // No ratio where the counts are not positive.
+        frames.slice_mut(ndarray::s![.., 0, 0]).fill(0.0);
+        let (_, sub) = peak_and_subtracted_opacification(frames.view(), &still, Polarity::DarkOnBright).unwrap();
+        assert!(sub[[0, 0]].is_nan());
+        assert!(peak_and_subtracted_opacification(frames.view(), &still[..6], Polarity::DarkOnBright).is_err());
     }
 
     #[test]

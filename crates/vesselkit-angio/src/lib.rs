@@ -22,7 +22,9 @@ pub mod segment;
 
 pub use catheter::{CatheterWidth, calibrate_catheter, measure_catheter};
 pub use centerline::{CenterlineBranch, CenterlineOptions, Centerlines, centerlines, skeletonize};
-pub use cine::{FlowOptions, frame_shifts, grade_flow, opacification_curve, peak_opacification};
+pub use cine::{
+    FlowOptions, frame_shifts, grade_flow, opacification_curve, peak_and_subtracted_opacification, peak_opacification,
+};
 pub use error::{AngioError, Result};
 pub use measure::{TortuosityOptions, qca_branch, qca_segment, tortuosity};
 pub use profile::{

@@ -140,6 +140,22 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
                 0.75,
             );
         }
+        None if near_occlusive
+            && ev.cutoff
+            && let Some(r) = ev
+                .cine_refill_ratio
+                .filter(|&r| r >= rules.detection.cine_refill_min_ratio) =>
+        {
+            return done(
+                LesionType::Subtotal,
+                RuleFired::CNearOcclusionImageOnly,
+                format!(
+                    "C: {ds:.0}% narrowing (>= {sub:.0}%) with the distal vessel refilling over the run \
+                     ({r:.2} of the stump's contrast, still anatomy subtracted); flow past the cut-off not timed"
+                ),
+                margin(ds, sub, sub_scale) * c.no_cine_confidence,
+            );
+        }
         None if near_occlusive && ev.distal_vessel_visible => {
             return done(
                 LesionType::Subtotal,

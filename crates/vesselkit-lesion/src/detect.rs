@@ -766,6 +766,7 @@ fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f6
         stump_contrast_ratio: None,
         beyond_end_ratio: None,
         beyond_end_neck_ratio: None,
+        cine_refill_ratio: None,
         stump: None,
         segment_tortuosity: None,
         local_tortuosity: None,
@@ -1058,6 +1059,15 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
     if n_tip >= 3 && n_base >= 3 && base_c > 0.0 {
         ev.stump_contrast_ratio = Some(tip_c / base_c);
         if tip_c < det.cutoff_fade_ratio * base_c {
+            ev.distal_vessel_visible = true;
+        }
+    }
+    // In a cine, a vessel refilling past the stump on the run with the still anatomy taken
+    // out: contrast passed the lesion, late or faint, where a single frame shows it below the
+    // background's structure.
+    if cine && let Some(r) = probe.and_then(|x| x.refill_ratio) {
+        ev.cine_refill_ratio = Some(r);
+        if r >= det.cine_refill_min_ratio {
             ev.distal_vessel_visible = true;
         }
     }
@@ -1781,8 +1791,10 @@ pub fn detect_with_opacity(
 /// [`EndProbe`]): a neck followed by a filled lumen makes a cut-off of an end whose
 /// continuation otherwise fills like a patent vessel. Empty means not measured. When the tree
 /// carries flow grades (a cine), the probes are expected on the run's peak opacification (each
-/// pixel's fullest filling, `vesselkit_angio::peak_opacification`): a cut-off with nothing
-/// past it there gets flow grade 0.
+/// pixel's fullest filling, `vesselkit_angio::peak_opacification`), with their `refill_ratio`
+/// read on the run with the still anatomy subtracted (`vesselkit::cine_end_probes`): a cut-off
+/// with nothing past it there, and no refill from `detection.cine_refill_min_ratio`, gets
+/// flow grade 0.
 pub fn detect_with_probes(
     tree: &VesselTree,
     opacity: &[Vec<f64>],
@@ -2151,6 +2163,7 @@ pub fn detect_oct(area_mm2: &[f64], channels: &[u32], frame_spacing_mm: f64, rul
             stump_contrast_ratio: None,
             beyond_end_ratio: None,
             beyond_end_neck_ratio: None,
+            cine_refill_ratio: None,
             stump: None,
             segment_tortuosity: None,
             local_tortuosity: None,

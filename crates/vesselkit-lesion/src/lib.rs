@@ -20,8 +20,8 @@ pub use classify::{Decision, classify};
 pub use detect::{detect, detect_oct, detect_with_opacity, detect_with_probes, drop_edge_cutoffs};
 pub use error::{LesionError, Result};
 pub use model::{
-    Assessment, BalloonAdvice, EndProbe, Evidence, Lesion, Modality, Plan, PlanInput, ReferenceSource, RuleFired,
-    Session, Site, Step, StumpShape,
+    Assessment, BalloonAdvice, EndProbe, Evidence, Lesion, Modality, Plan, PlanInput, REFILL_WINDOW_PX,
+    ReferenceSource, RuleFired, Session, Site, Step, StumpShape,
 };
 pub use plan::{balloon_advice, plan};
 pub use rank::{rank, risk_flags, treatment_group};

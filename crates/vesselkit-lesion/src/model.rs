@@ -27,7 +27,20 @@ pub struct EndProbe {
     /// which the skeleton stops short of. `None` when it does not fall along the probe.
     #[serde(default)]
     pub end_site: Option<Site>,
+    /// In a cine, the contrast of a vessel refilling past the stump: the highest mean over
+    /// [`REFILL_WINDOW_PX`] consecutive points of the straight probe past the stump's column
+    /// end, read on the run's filling with the still anatomy taken out
+    /// (`vesselkit_angio::subtracted_opacification`). There a vessel that fills late and faint
+    /// behind a near-occlusion stands out of a flat background, and nothing does behind an
+    /// occlusion. `None` on a single frame.
+    #[serde(default)]
+    pub refill_ratio: Option<f64>,
 }
+
+/// Probe points (one per pixel) over which [`EndProbe::refill_ratio`] averages: long enough
+/// that the noise of a subtracted frame averages out, short enough to fit past a
+/// near-occlusion's gap within the probe.
+pub const REFILL_WINDOW_PX: usize = 8;
 
 impl EndProbe {
     /// A probe known only by its median (no neck seen).
@@ -39,7 +52,20 @@ impl EndProbe {
             fan_ratio: beyond_ratio,
             neck_site: None,
             end_site: None,
+            refill_ratio: None,
         }
+    }
+
+    /// The highest mean contrast over [`REFILL_WINDOW_PX`] consecutive probe points from the
+    /// first whose median of three falls below `from_below` (past the stump's blurred end), of
+    /// points ordered away from the end. `None` where fewer points than a window lie there.
+    pub fn refill(points: &[(Site, f64)], from_below: f64) -> Option<f64> {
+        let start = (0..points.len()).find(|&k| median3(points, k) < from_below)?;
+        points[start..]
+            .windows(REFILL_WINDOW_PX)
+            .filter(|w| w.iter().all(|x| x.1.is_finite()))
+            .map(|w| w.iter().map(|x| x.1).sum::<f64>() / REFILL_WINDOW_PX as f64)
+            .max_by(f64::total_cmp)
     }
 
     /// From the image position and contrast (already a fraction of the stump's own) of each
@@ -71,6 +97,7 @@ impl EndProbe {
                 col: 0.5 * (a.col + z.col),
             }),
             end_site: None,
+            refill_ratio: None,
         })
     }
 
@@ -258,6 +285,11 @@ pub struct Evidence {
     /// filled vessel beyond, see `detection.beyond_end_neck_max_ratio`). `None` otherwise.
     #[serde(default)]
     pub beyond_end_neck_ratio: Option<f64>,
+    /// Cut-off in a cine: the contrast of a vessel refilling past it over the run, relative to
+    /// the stump's own, read with the still anatomy subtracted (see
+    /// [`EndProbe::refill_ratio`]). `None` on a single frame.
+    #[serde(default)]
+    pub cine_refill_ratio: Option<f64>,
     pub stump: Option<StumpShape>,
     /// Tortuosity of the centerline from the lesion to the end of its branch.
     pub segment_tortuosity: Option<Tortuosity>,

@@ -274,6 +274,32 @@ fn occlusion_stump_shapes_and_flow() {
         l.evidence.rule_text
     );
 
+    // On a cine whose subtracted run shows a vessel refilling past the stump (at 0.2 of its
+    // contrast): contrast passed the lesion, C, though the peak image shows nothing there.
+    let refilled = |r: f64| EndProbe {
+        refill_ratio: Some(r),
+        ..EndProbe::flat(0.05)
+    };
+    b.flow_grade = Some(3);
+    let l = &detect_with_probes(&one(b.clone()), &[], &[Some(refilled(0.2))], &Rules::default()).unwrap()[0];
+    assert_eq!(l.lesion_type, LesionType::Subtotal, "{}", l.evidence.rule_text);
+    assert!(
+        l.evidence.rule_text.contains("refilling over the run"),
+        "{}",
+        l.evidence.rule_text
+    );
+    assert_eq!(l.evidence.cine_refill_ratio, Some(0.2));
+    assert!(l.evidence.distal_vessel_visible && l.evidence.flow_grade.is_none());
+    // Below `cine_refill_min_ratio` (0.12): nothing filled past it over the run, D.
+    let l = &detect_with_probes(&one(b.clone()), &[], &[Some(refilled(0.1))], &Rules::default()).unwrap()[0];
+    assert_eq!(l.evidence.rule, RuleFired::DCutoffNoFlow);
+    assert_eq!(l.evidence.cine_refill_ratio, Some(0.1));
+    // On a single frame a refill means nothing (the probe would not carry one).
+    b.flow_grade = None;
+    let l = &detect_with_probes(&one(b.clone()), &[], &[Some(refilled(0.2))], &Rules::default()).unwrap()[0];
+    assert_eq!(l.evidence.rule, RuleFired::DCutoffImageOnly);
+    assert_eq!(l.evidence.cine_refill_ratio, None);
+
     // Normal filling: an abrupt end is not an occlusion sign, and the taper into the end has
     // no normal lumen beyond it, so it is not a narrowing either.
     b.flow_grade = Some(3);
@@ -1322,6 +1348,49 @@ fn end_probe_summarises_median_neck_and_recovery() {
 }
 
 #[test]
+fn a_refill_is_the_best_window_past_the_stumps_blurred_end() {
+    let along = |v: &[f64]| -> Vec<(Site, f64)> {
+        v.iter()
+            .enumerate()
+            .map(|(k, &x)| {
+                (
+                    Site {
+                        row: 0.0,
+                        col: k as f64,
+                    },
+                    x,
+                )
+            })
+            .collect()
+    };
+    // The stump's end fades over three points (1.0, 0.6, 0.35), the gap reads 0, then a vessel
+    // at 0.2 for nine points. From 0.3 the fading end is left out: the best eight-point window
+    // lies on the vessel.
+    let mut v = vec![1.0, 0.6, 0.35, 0.1, 0.0, 0.0, 0.0];
+    v.extend([0.2; 9]);
+    assert_eq!(REFILL_WINDOW_PX, 8);
+    assert!(close(EndProbe::refill(&along(&v), 0.3).unwrap(), 0.2, 1e-12));
+    // Read from where the contrast fell below 0.7 instead, the stump's fading end outweighs
+    // a faint vessel at 0.1.
+    let mut short = vec![1.0, 0.6, 0.5, 0.45, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    short.extend([0.1; 8]);
+    assert!(close(EndProbe::refill(&along(&short), 0.3).unwrap(), 0.1, 1e-12));
+    assert!(close(
+        EndProbe::refill(&along(&short), 0.7).unwrap(),
+        (0.6 + 0.5 + 0.45) / 8.0,
+        1e-12
+    ));
+    // Too few points past the end for a window, or a contrast that never falls: none.
+    assert_eq!(EndProbe::refill(&along(&[1.0, 0.1, 0.1, 0.1]), 0.3), None);
+    assert_eq!(EndProbe::refill(&along(&[1.0; 20]), 0.3), None);
+    // Windows holding an unmeasured point are skipped: past the hole, seven points of vessel
+    // make no window, and the best one left holds a single 0.5.
+    let mut holed = vec![0.0; 8];
+    holed.extend([0.5, f64::NAN, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
+    assert!(close(EndProbe::refill(&along(&holed), 0.3).unwrap(), 0.5 / 8.0, 1e-12));
+}
+
+#[test]
 fn a_cut_off_stands_at_the_column_end_or_past_it_at_the_neck() {
     // The probe saw the stump's column end 1.5 px past its last centreline point and the
     // lowest contrast 12 px past it.
@@ -1368,6 +1437,7 @@ fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
         fan_ratio: 0.9,
         neck_site: None,
         end_site: None,
+        refill_ratio: None,
     };
     let l = at(neck);
     assert_eq!(l.len(), 1, "{l:#?}");
@@ -1417,6 +1487,7 @@ fn neck_past_an_end_makes_a_cut_off_of_a_patent_looking_continuation() {
         fan_ratio: 0.3,
         neck_site: None,
         end_site: None,
+        refill_ratio: None,
     });
     assert!(l[0].evidence.beyond_end_neck_ratio.is_none());
     // Below `beyond_end_neck_min_reference_mm` the dip is noise: a 2.2 mm vessel is not cut off.

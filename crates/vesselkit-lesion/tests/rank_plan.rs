@@ -47,6 +47,7 @@ fn plain() -> Evidence {
         stump_contrast_ratio: None,
         beyond_end_ratio: None,
         beyond_end_neck_ratio: None,
+        cine_refill_ratio: None,
         stump: None,
         segment_tortuosity: None,
         local_tortuosity: None,

@@ -143,7 +143,7 @@ fn describe(l: &Lesion, tree: &VesselTree, probes: &[Option<EndProbe>]) -> Strin
         d.sort_by(f64::total_cmp);
         let probe = probes.get(b.id).copied().flatten();
         return format!(
-            "{:?} conf {:.2} CUTOFF MLD {:.2} ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} neck {:?} fade {:?} probe after {} fan {} | {}",
+            "{:?} conf {:.2} CUTOFF MLD {:.2} ref {:.2} parent {:?} children {} blen {:.1} first3 {:.2} med {:.2} stump {:?} taper {:.1} rel {:.2} gap {:?} beyond {:?} neck {:?} fade {:?} probe after {} fan {} refill {} | {}",
             l.lesion_type,
             l.confidence,
             l.mld_mm,
@@ -162,6 +162,9 @@ fn describe(l: &Lesion, tree: &VesselTree, probes: &[Option<EndProbe>]) -> Strin
             ev.stump_contrast_ratio.map(|g| (g * 100.0).round() / 100.0),
             probe.map_or("-".into(), |p| format!("{:.2}", p.after_neck_ratio)),
             probe.map_or("-".into(), |p| format!("{:.2}", p.fan_ratio)),
+            probe
+                .and_then(|p| p.refill_ratio)
+                .map_or("-".into(), |r| format!("{r:.2}")),
             ev.rule_text
         );
     }
@@ -437,6 +440,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
+    if let Some(dir) = &cache {
+        std::fs::create_dir_all(dir)?;
+    }
     let opts = vesselkit::Options::default();
     let rules = match &rules_path {
         Some(p) => Rules::from_path(p)?,
@@ -514,15 +520,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             polarity,
             vesselkit::angio::FlowOptions::default().max_shift_px,
         )?;
-        let peak = vesselkit::angio::peak_opacification(ph.frames.view(), &shifts, polarity)?;
-        let beyond = vesselkit::end_probes(
-            peak.view(),
+        let beyond = vesselkit::cine_end_probes(
+            ph.frames.view(),
+            &shifts,
+            polarity,
             &tree,
-            &vesselkit::branch_opacity(peak.view(), &tree),
             d.angle_window_mm,
             1.0,
             d.beyond_end_probe_mm,
-        );
+        )?;
         let mut lesions = vesselkit::lesion::detect_with_probes(&tree, &opacity, &beyond, &rules)?;
         vesselkit::lesion::drop_edge_cutoffs(&mut lesions, img.dim(), &tree, &rules);
         let a = vesselkit::lesion::assess_detected(lesions, &tree, &rules, &PlanInput::default())?;

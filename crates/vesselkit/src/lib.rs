@@ -20,6 +20,7 @@ pub use vesselkit_report::Report;
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 use std::time::Instant;
 use vesselkit_angio::{AngioOptions, AngioResult};
+use vesselkit_filters::Polarity;
 use vesselkit_lesion::EndProbe;
 use vesselkit_lesion::{Assessment, PlanInput, Rules};
 use vesselkit_report::{InputInfo, LesionReport, PlanReport, SessionReport, Site, VesselReport};
@@ -142,32 +143,25 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     };
     let d = &opts.rules.detection;
     let beyond = if calibrated {
-        // In a cine the vessel past a near-occlusion fills late, after the frame of best overall
-        // opacification: probe past the ends on each pixel's fullest filling over the run.
-        let peak = match &shifts {
-            Some(s) => Some(vesselkit_angio::peak_opacification(
+        match &shifts {
+            Some(s) => cine_end_probes(
                 cine.frames.view(),
                 s,
                 angio_opts.segment.vesselness.polarity,
-            )?),
-            None => None,
-        };
-        let peak_opacity;
-        let (probed, probed_opacity) = match &peak {
-            Some(p) => {
-                peak_opacity = branch_opacity(p.view(), &angio.tree);
-                (p.view(), &peak_opacity)
-            }
-            None => (used, &opacity),
-        };
-        end_probes(
-            probed,
-            &angio.tree,
-            probed_opacity,
-            d.angle_window_mm,
-            BEYOND_END_GAP_MM,
-            d.beyond_end_probe_mm,
-        )
+                &angio.tree,
+                d.angle_window_mm,
+                BEYOND_END_GAP_MM,
+                d.beyond_end_probe_mm,
+            )?,
+            None => end_probes(
+                used,
+                &angio.tree,
+                &opacity,
+                d.angle_window_mm,
+                BEYOND_END_GAP_MM,
+                d.beyond_end_probe_mm,
+            ),
+        }
     } else {
         Vec::new()
     };
@@ -312,6 +306,10 @@ const STUMP_FALLBACK_WINDOWS: f64 = 3.0;
 /// A stump's opacified column ends where its contrast falls below this fraction of its own
 /// (half way down the blurred step).
 const COLUMN_END_RATIO: f64 = 0.5;
+/// A vessel refilling past a stump is read from where the straight probe's contrast has fallen
+/// to this fraction of the stump's own: past the stump's blurred rounded end, whose fading
+/// tail would read as a faint vessel.
+const REFILL_FROM_RATIO: f64 = 0.3;
 /// A probe that leaves the image counts when at least this fraction of its steps lie inside.
 const PROBE_MIN_INSIDE: f64 = 0.6;
 
@@ -352,6 +350,157 @@ pub fn end_probes(
     gap_mm: f64,
     probe_mm: f64,
 ) -> Vec<Option<EndProbe>> {
+    probe_ends(img, tree, opacity, dir_mm, gap_mm, probe_mm)
+        .into_iter()
+        .map(|p| p.map(|(probe, _)| probe))
+        .collect()
+}
+
+/// [`end_probes`] for a registered cine run (`shifts` from [`vesselkit_angio::frame_shifts`]):
+/// probed on each pixel's fullest filling over the run, where a vessel that fills late behind
+/// a near-occlusion shows at its fullest, which no single frame does; and with each probe's
+/// `refill_ratio` read along the same straight line on the run with the still anatomy taken
+/// out ([`vesselkit_angio::peak_and_subtracted_opacification`]), where such a vessel stands
+/// out of a flat background.
+pub fn cine_end_probes(
+    frames: ArrayView3<f32>,
+    shifts: &[(f64, f64)],
+    polarity: Polarity,
+    tree: &VesselTree,
+    dir_mm: f64,
+    gap_mm: f64,
+    probe_mm: f64,
+) -> Result<Vec<Option<EndProbe>>> {
+    let (peak, subtracted) = vesselkit_angio::peak_and_subtracted_opacification(frames, shifts, polarity)?;
+    let mut probes = end_probes(
+        peak.view(),
+        tree,
+        &branch_opacity(peak.view(), tree),
+        dir_mm,
+        gap_mm,
+        probe_mm,
+    );
+    let refills = probe_ends(
+        subtracted.view(),
+        tree,
+        &branch_opacity(subtracted.view(), tree),
+        dir_mm,
+        gap_mm,
+        probe_mm,
+    );
+    let lumens = LumenIndex::new(tree);
+    for ((p, r), b) in probes.iter_mut().zip(refills).zip(&tree.branches) {
+        if let (Some(p), Some((_, mut straight))) = (p, r) {
+            // The refill is the vessel the stump would go on into: a traced vessel crossing
+            // the line fills whatever lies behind the stump, so the probe stops there.
+            if let Some(k) = lumens.first_crossing(&straight, b.id) {
+                straight.truncate(k);
+            }
+            p.refill_ratio = EndProbe::refill(&straight, REFILL_FROM_RATIO);
+        }
+    }
+    Ok(probes)
+}
+
+/// A traced vessel crosses a probe line where the line enters its lumen (its radius plus
+/// this, px: the blurred edge) ...
+const CROSSING_MARGIN_PX: f64 = 2.0;
+/// ... heading more than this away from the line, degrees (a vessel running along the line
+/// is the stump's own continuation, a piece the tree did not join to it).
+const CROSSING_MIN_ANGLE_DEG: f64 = 45.0;
+
+/// One centreline sample for [`LumenIndex`].
+struct LumenSample {
+    row: f64,
+    col: f64,
+    radius_px: f64,
+    /// Unit heading (row, col).
+    heading: (f64, f64),
+    branch: usize,
+}
+
+/// Every centreline sample of a tree with its lumen radius and heading, sorted by row, to find
+/// the traced vessels a probe line crosses.
+struct LumenIndex {
+    samples: Vec<LumenSample>,
+    max_radius_px: f64,
+}
+
+impl LumenIndex {
+    fn new(tree: &VesselTree) -> Self {
+        let mm = tree.calibration.mm_per_px;
+        let mut samples = Vec::new();
+        for b in &tree.branches {
+            let n = b.samples.len();
+            for i in 0..n {
+                let d = b.samples[i].diameter_mm;
+                if !(d.is_finite() && d > 0.0) {
+                    continue;
+                }
+                let (a, z) = (
+                    &b.samples[i.saturating_sub(1)].point,
+                    &b.samples[(i + 1).min(n - 1)].point,
+                );
+                let (hr, hc) = (z.row - a.row, z.col - a.col);
+                let len = hr.hypot(hc);
+                if len > 0.0 {
+                    let p = b.samples[i].point;
+                    samples.push(LumenSample {
+                        row: p.row,
+                        col: p.col,
+                        radius_px: 0.5 * d / mm,
+                        heading: (hr / len, hc / len),
+                        branch: b.id,
+                    });
+                }
+            }
+        }
+        samples.sort_by(|x, y| x.row.total_cmp(&y.row));
+        let max_radius_px = samples.iter().map(|s| s.radius_px).fold(0.0, f64::max);
+        Self { samples, max_radius_px }
+    }
+
+    /// Index of the first probe point inside the lumen of a vessel other than branch `own`
+    /// that crosses the line, if any.
+    fn first_crossing(&self, points: &[(vesselkit_lesion::Site, f64)], own: usize) -> Option<usize> {
+        let reach = self.max_radius_px + CROSSING_MARGIN_PX;
+        let cos_max = CROSSING_MIN_ANGLE_DEG.to_radians().cos();
+        (0..points.len()).find(|&k| {
+            let p = points[k].0;
+            let q = points[(k + 1).min(points.len() - 1)].0;
+            let o = points[k.saturating_sub(1)].0;
+            let (dr, dc) = (q.row - o.row, q.col - o.col);
+            let len = dr.hypot(dc);
+            if len <= 0.0 {
+                return false;
+            }
+            let (ur, uc) = (dr / len, dc / len);
+            let lo = self.samples.partition_point(|s| s.row < p.row - reach);
+            self.samples[lo..]
+                .iter()
+                .take_while(|s| s.row <= p.row + reach)
+                .any(|s| {
+                    s.branch != own
+                        && (s.row - p.row).hypot(s.col - p.col) <= s.radius_px + CROSSING_MARGIN_PX
+                        && (s.heading.0 * ur + s.heading.1 * uc).abs() < cos_max
+                })
+        })
+    }
+}
+
+/// Points along a probe line, in order away from the end: image position, contrast as a
+/// fraction of the stump's own.
+type ProbeLine = Vec<(vesselkit_lesion::Site, f64)>;
+
+/// [`end_probes`] with the points of each straight probe.
+fn probe_ends(
+    img: ArrayView2<f32>,
+    tree: &VesselTree,
+    opacity: &[Vec<f64>],
+    dir_mm: f64,
+    gap_mm: f64,
+    probe_mm: f64,
+) -> Vec<Option<(EndProbe, ProbeLine)>> {
     let mm = tree.calibration.mm_per_px;
     tree.branches
         .iter()
@@ -413,7 +562,7 @@ pub fn end_probes(
                 let site = vesselkit_lesion::Site { row: pr, col: pc };
                 Some((lumen > 0.0 && bg > 0.0).then(|| (site, (bg / lumen).ln() / own)))
             };
-            let probe = |deg: f64| -> Option<EndProbe> {
+            let probe = |deg: f64| -> Option<(EndProbe, ProbeLine)> {
                 let (sn, cs) = deg.to_radians().sin_cos();
                 let (ur, uc) = (u0r * cs - u0c * sn, u0r * sn + u0c * cs);
                 let mut vals = Vec::with_capacity(steps + 1);
@@ -431,23 +580,23 @@ pub fn end_probes(
                 if (inside as f64) < PROBE_MIN_INSIDE * (steps + 1) as f64 {
                     return None;
                 }
-                EndProbe::from_profile(&vals)
+                EndProbe::from_profile(&vals).map(|p| (p, vals))
             };
-            let mut best = probe(PROBE_FAN_DEG[0])?;
+            let (mut best, straight) = probe(PROBE_FAN_DEG[0])?;
             let column: Vec<(vesselkit_lesion::Site, f64)> = (0..=steps + (gap_mm / mm).ceil() as usize)
                 .map_while(|k| across(u0r, u0c, k as f64))
                 .flatten()
                 .collect();
             best.end_site = EndProbe::column_end(&column, COLUMN_END_RATIO);
             for &deg in &PROBE_FAN_DEG[1..] {
-                if let Some(p) = probe(deg).filter(|p| p.beyond_ratio > best.fan_ratio) {
+                if let Some((p, _)) = probe(deg).filter(|(p, _)| p.beyond_ratio > best.fan_ratio) {
                     best.fan_ratio = p.beyond_ratio;
                     best.neck_ratio = p.neck_ratio;
                     best.after_neck_ratio = p.after_neck_ratio;
                     best.neck_site = p.neck_site;
                 }
             }
-            Some(best)
+            Some((best, straight))
         })
         .collect()
 }
@@ -596,6 +745,7 @@ pub fn analyze_pullback(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::Array3;
     use vesselkit_core::{Branch, BranchEnd, Point, ProfileSample, Tortuosity};
 
     #[test]
@@ -731,6 +881,90 @@ mod tests {
         // A vessel brighter than its background (wrong polarity) gives no value.
         let inv = img.mapv(|v| 2000.0 - v);
         assert!(branch_opacity(inv.view(), &tree)[0].iter().all(|v| v.is_nan()));
+    }
+
+    /// A branch through `points`, one per pixel (0.1 mm/px, 1 mm lumen throughout).
+    fn line_branch(id: usize, points: impl Iterator<Item = Point>) -> Branch {
+        let samples: Vec<ProfileSample> = points
+            .enumerate()
+            .map(|(k, point)| ProfileSample {
+                point,
+                arc_mm: k as f64 * 0.1,
+                diameter_mm: 1.0,
+                left_mm: 0.5,
+                right_mm: 0.5,
+                channels: 1,
+                density_ratio: 1.0,
+                reliable: true,
+            })
+            .collect();
+        Branch {
+            id,
+            parent: None,
+            children: vec![],
+            length_mm: samples.len().saturating_sub(1) as f64 * 0.1,
+            samples,
+            distal_end: BranchEnd::Abrupt,
+            tortuosity: Tortuosity::default(),
+            arrival_ms: None,
+            flow_grade: None,
+        }
+    }
+
+    #[test]
+    fn a_vessel_refilling_past_a_stump_is_read_on_the_subtracted_run() {
+        // Eight frames at 1000 counts. A stump (attenuation 0.5, rows 45-54, cols <= 89) fills
+        // from frame 3; past a gap, a faint vessel (0.1, from col 95) fills in frames 5-7 only.
+        // A rib (attenuation 0.4, rows 30-47, still in every frame) lies over the probe's line
+        // and its background ring on one side.
+        let tree = |crossing: bool| VesselTree {
+            branches: {
+                let mut b = vec![line_branch(0, (10..90).map(|c| Point::new(49.5, c as f64)))];
+                if crossing {
+                    b.push(line_branch(1, (0..50).map(|r| Point::new(r as f64, 124.5))));
+                }
+                b
+            },
+            root: Some(0),
+            calibration: Calibration::user(0.1).unwrap(),
+        };
+        let run = |distal: bool, crossing: bool| {
+            Array3::from_shape_fn((8, 100, 160), |(f, r, c)| {
+                let lumen = (45..55).contains(&r);
+                let mut a: f32 = if (30..48).contains(&r) { 0.4 } else { 0.0 };
+                if lumen && c <= 89 && f >= 3 {
+                    a += 0.5;
+                }
+                if lumen && c >= 95 && distal && f >= 5 {
+                    a += 0.1;
+                }
+                if crossing && r < 55 && (120..130).contains(&c) && f >= 3 {
+                    a += 0.5;
+                }
+                1000.0 * (-a).exp()
+            })
+        };
+        let shifts = vec![(0.0, 0.0); 8];
+        let probe = |distal: bool, crossing: bool| {
+            let (frames, t) = (run(distal, crossing), tree(crossing));
+            cine_end_probes(frames.view(), &shifts, Polarity::DarkOnBright, &t, 3.0, 1.0, 4.0).unwrap()[0].unwrap()
+        };
+        // With the still anatomy taken out the faint vessel reads 0.1 / 0.5 of the stump.
+        let refill = probe(true, false).refill_ratio.unwrap();
+        assert!((refill - 0.2).abs() < 1e-3, "{refill}");
+        // Nothing past an occlusion, the rib notwithstanding.
+        let refill = probe(false, false).refill_ratio.unwrap();
+        assert!(refill.abs() < 1e-3, "{refill}");
+        // A traced vessel coming down across the line 3 mm past the tip (cols 120-129, ending
+        // on it) stops the probe at its edge: its contrast is not a refill.
+        let refill = probe(false, true).refill_ratio.unwrap();
+        assert!(refill.abs() < 1e-3, "{refill}");
+        // The probe on a single frame carries no refill.
+        let frames = run(true, false);
+        let last = frames.index_axis(Axis(0), 7);
+        let t = tree(false);
+        let p = end_probes(last, &t, &branch_opacity(last, &t), 3.0, 1.0, 4.0)[0].unwrap();
+        assert_eq!(p.refill_ratio, None);
     }
 
     #[test]
