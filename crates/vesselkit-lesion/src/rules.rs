@@ -119,8 +119,9 @@ pub struct DetectionRules {
     /// near-occlusion, "delayed or poor distal filling" [R1][R2]) when a vessel refills past
     /// the stump with at least this fraction of the stump's contrast on the run with the still
     /// anatomy subtracted (`EndProbe::refill_ratio`). **UNVERIFIED** default 0.12 (engineering
-    /// default: on 42 phantom cines the 29 occlusions found read -0.02 to 0.10, and the
-    /// near-occlusions whose distal vessel fills within the run 0.11 to 0.65).
+    /// default: on 42 phantom cines the 29 occlusions found read -0.02 to 0.09, and the
+    /// near-occlusions whose distal vessel fills within the run 0.13 to 0.53; fainter ones
+    /// overlap the occlusions).
     pub cine_refill_min_ratio: f64,
     /// Narrowings and web signs are reported only with at least this many measured, reliable
     /// profile samples of lumen on *each* side, from half a millimetre past the shoulder to the
