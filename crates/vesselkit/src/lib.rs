@@ -758,32 +758,11 @@ mod tests {
                 1000.0
             }
         });
-        let samples: Vec<ProfileSample> = (10..90)
-            .map(|c| ProfileSample {
-                point: Point::new(49.5, c as f64),
-                arc_mm: (c - 10) as f64 * 0.1,
-                diameter_mm: 1.0,
-                left_mm: 0.5,
-                right_mm: 0.5,
-                channels: 1,
-                density_ratio: 1.0,
-                reliable: true,
-            })
-            .collect();
-        let mut samples = samples;
-        samples[40].diameter_mm = f64::NAN;
+        let mut branch = line_branch(0, (10..90).map(|c| Point::new(49.5, c as f64)));
+        branch.samples[40].diameter_mm = f64::NAN;
+        branch.distal_end = BranchEnd::Taper;
         let tree = VesselTree {
-            branches: vec![Branch {
-                id: 0,
-                parent: None,
-                children: vec![],
-                length_mm: 7.9,
-                samples,
-                distal_end: BranchEnd::Taper,
-                tortuosity: Tortuosity::default(),
-                arrival_ms: None,
-                flow_grade: None,
-            }],
+            branches: vec![branch],
             root: Some(0),
             calibration: Calibration::user(0.1).unwrap(),
         };
