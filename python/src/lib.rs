@@ -256,6 +256,7 @@ fn _vesselkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stages::diameter_profile, m)?)?;
     m.add_function(wrap_pyfunction!(stages::qca, m)?)?;
     m.add_function(wrap_pyfunction!(stages::tortuosity, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::cine_opacification, m)?)?;
     m.add_function(wrap_pyfunction!(stages::oct_lumen, m)?)?;
     m.add_function(wrap_pyfunction!(stages::oct_pullback, m)?)?;
     Ok(())

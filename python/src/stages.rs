@@ -380,3 +380,37 @@ pub fn oct_pullback<'py>(
     d.set_item("report", to_py(py, &report.to_json_value())?)?;
     Ok(d.into_any())
 }
+
+/// `(peak, subtracted)` arrays of a cine run.
+type PeakAndSubtracted<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
+
+/// A cine run's fullest filling per pixel and that filling over the least one (the still
+/// anatomy taken out), each frame moved by its `(row, col)` shift in px.
+#[pyfunction]
+#[pyo3(signature = (frames, shifts, dark_vessels))]
+pub fn cine_opacification<'py>(
+    py: Python<'py>,
+    frames: PyReadonlyArray3<'py, f32>,
+    shifts: Option<PyReadonlyArray2<'py, f64>>,
+    dark_vessels: bool,
+) -> PyResult<PeakAndSubtracted<'py>> {
+    let view = frames.as_array();
+    let nf = view.shape()[0];
+    let shifts: Vec<(f64, f64)> = match shifts {
+        Some(a) => {
+            let a = a.as_array();
+            if a.shape() != [nf, 2] {
+                return Err(err(format!(
+                    "shifts: expected an ({nf}, 2) array of (row, col) per frame, got shape {:?}",
+                    a.shape()
+                )));
+            }
+            a.rows().into_iter().map(|r| (r[0], r[1])).collect()
+        }
+        None => vec![(0.0, 0.0); nf],
+    };
+    let (peak, sub) = py
+        .detach(|| vesselkit_angio::peak_and_subtracted_opacification(view, &shifts, polarity(dark_vessels)))
+        .map_err(err)?;
+    Ok((peak.into_pyarray(py), sub.into_pyarray(py)))
+}

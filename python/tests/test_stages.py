@@ -182,6 +182,30 @@ def test_oct_pullback_finds_the_narrowest_frame():
     assert r["area_stenosis_pct"] == pytest.approx(p["truth"]["area_stenosis_pct"], abs=10)
 
 
+def test_cine_opacification_takes_out_the_still_anatomy():
+    # Seven frames at 100 counts over a still rib at 50 (column 2); two pixels, one on the rib,
+    # darken to 0.6 of their value in frames 3-5.
+    frames = np.full((7, 8, 8), 100.0, dtype=np.float32)
+    frames[:, :, 2] = 50.0
+    frames[3:6, 4, 2] = 30.0
+    frames[3:6, 4, 6] = 60.0
+    peak, sub = vesselkit.cine_opacification(frames)
+    assert peak[4, 2] == pytest.approx(30.0) and peak[4, 6] == pytest.approx(60.0)
+    assert sub[4, 2] == pytest.approx(0.6) and sub[4, 6] == pytest.approx(0.6)
+    assert np.count_nonzero(sub != 1.0) == 2
+    # Frames 3-5 moved one column right: their shift (0, 1) brings the darkening back.
+    moved = frames.copy()
+    moved[3:6] = np.roll(frames[3:6], 1, axis=2)
+    shifts = np.zeros((7, 2))
+    shifts[3:6, 1] = 1.0
+    _, sub = vesselkit.cine_opacification(moved, shifts=shifts)
+    assert sub[4, 6] == pytest.approx(0.6)
+    with pytest.raises(vesselkit.InvalidInputError, match="shifts"):
+        vesselkit.cine_opacification(frames, shifts=np.zeros((6, 2)))
+    with pytest.raises(vesselkit.InvalidInputError, match="frames"):
+        vesselkit.cine_opacification(frames[0])
+
+
 def test_analyze_a_phantom_cine():
     p = vesselkit.phantom("cine", seed=7)
     img = vesselkit.from_array(p["image"], pixel_spacing=p["mm_per_px"])

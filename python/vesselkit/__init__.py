@@ -32,6 +32,7 @@ __all__ = [
     "Report",
     "analyze",
     "centerlines",
+    "cine_opacification",
     "diameter_profile",
     "oct_lumen",
     "oct_pullback",
@@ -241,6 +242,32 @@ def oct_pullback(
     if arr.ndim != 3:
         raise InvalidInputError(f"frames: expected a 3-D [frames, rows, cols] array, got shape {arr.shape}")
     return _native.oct_pullback(np.ascontiguousarray(arr, dtype=np.float32), frame_spacing_mm, pixel_spacing, center)
+
+
+def cine_opacification(
+    frames: Any,
+    *,
+    shifts: Any = None,
+    dark_vessels: bool = True,
+) -> "tuple[np.ndarray, np.ndarray]":
+    """A cine run ``[frames, rows, cols]`` at each pixel's fullest filling, and with the still
+    anatomy taken out.
+
+    Returns ``(peak, subtracted)``: ``peak`` is the most opacified value over the run (means of
+    three consecutive frames, so one noisy frame does not set it); ``subtracted`` is that over
+    the least opacified value, 1 where contrast never came and below 1 in a vessel however
+    dark the background behind it (lung texture, ribs and the diaphragm cancel). ``shifts`` is
+    an optional ``(frames, 2)`` array of (row, col) px moving each frame onto the first's grid
+    (rounded to the pixel); without it the frames are taken as they are. NaN where the counts
+    are not positive.
+    """
+    arr = np.asarray(frames)
+    if arr.dtype.kind not in "biuf":
+        raise InvalidInputError(f"frames: dtype {arr.dtype} is not numeric")
+    if arr.ndim != 3:
+        raise InvalidInputError(f"frames: expected a 3-D [frames, rows, cols] array, got shape {arr.shape}")
+    s = None if shifts is None else np.ascontiguousarray(np.asarray(shifts, dtype=np.float64))
+    return _native.cine_opacification(np.ascontiguousarray(arr, dtype=np.float32), s, dark_vessels)
 
 
 def phantom(kind: str = "angio", *, seed: int = 1, difficulty: Optional[float] = None) -> dict:
