@@ -392,15 +392,14 @@ pub fn peak_and_subtracted_opacification(
     Ok((peak, subtracted))
 }
 
-/// The most and (with `least`; NaN otherwise) the least opacified value per pixel (see
-/// [`peak_opacification`]).
+/// The most and, `with_least`, the least opacified value per pixel (see
+/// [`peak_opacification`]); without, the second array has no columns.
 fn opacification_extremes(
     frames: ArrayView3<f32>,
     shifts: &[(f64, f64)],
     polarity: Polarity,
-    least: bool,
+    with_least: bool,
 ) -> Result<(ndarray::Array2<f32>, ndarray::Array2<f32>)> {
-    let want_least = least;
     let (nf, rows, cols) = frames.dim();
     if nf == 0 || rows == 0 || cols == 0 {
         return Err(AngioError::invalid("frames", "empty cine"));
@@ -420,7 +419,9 @@ fn opacification_extremes(
         .map(|&(r, c)| (r.round() as isize, c.round() as isize))
         .collect();
     let mut out = ndarray::Array2::<f32>::zeros((rows, cols));
-    let mut least_out = ndarray::Array2::<f32>::zeros((rows, cols));
+    // Without the least values, rows of none: the loop below then neither keeps nor copies them.
+    let least_cols = if with_least { cols } else { 0 };
+    let mut least_out = ndarray::Array2::<f32>::zeros((rows, least_cols));
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
         .zip(least_out.axis_iter_mut(Axis(0)))
@@ -458,7 +459,7 @@ fn opacification_extremes(
                 w[c0..c1].fill(1.0);
             };
             let mut best = vec![f32::NAN; cols];
-            let mut least = vec![f32::NAN; cols];
+            let mut least = vec![f32::NAN; least_cols];
             let mut loaded = 0usize;
             for j in 0..nf {
                 let (lo, hi) = (j.saturating_sub(1), (j + 1).min(nf - 1));
@@ -481,7 +482,7 @@ fn opacification_extremes(
                     .zip(v2)
                     .zip(w0.iter().zip(w1).zip(w2))
                     .map(|(((a, b), c), ((x, y), z))| (a + b + k * c) / (x + y + k * z));
-                match (dark, want_least) {
+                match (dark, with_least) {
                     (true, false) => best.iter_mut().zip(means).for_each(|(o, m)| *o = o.min(m)),
                     (false, false) => best.iter_mut().zip(means).for_each(|(o, m)| *o = o.max(m)),
                     (true, true) => best.iter_mut().zip(&mut least).zip(means).for_each(|((o, l), m)| {

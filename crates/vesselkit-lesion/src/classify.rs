@@ -140,34 +140,24 @@ pub fn classify(ev: &Evidence, rules: &Rules) -> Decision {
                 0.75,
             );
         }
-        None if near_occlusive
-            && ev.cutoff
-            && let Some(r) = ev
-                .cine_refill_ratio
-                .filter(|&r| r >= rules.detection.cine_refill_min_ratio) =>
-        {
-            return done(
-                LesionType::Subtotal,
-                RuleFired::CNearOcclusionImageOnly,
-                format!(
-                    "C: {ds:.0}% narrowing (>= {sub:.0}%) with the distal vessel refilling over the run \
-                     ({r:.2} of the stump's contrast, still anatomy subtracted); flow past the cut-off not timed"
-                ),
-                margin(ds, sub, sub_scale) * c.no_cine_confidence,
-            );
-        }
         None if near_occlusive && ev.distal_vessel_visible => {
+            let refill = ev
+                .cine_refill_ratio
+                .filter(|&r| ev.cutoff && r >= rules.detection.cine_refill_min_ratio);
+            let how = match refill {
+                Some(r) => format!(
+                    "the distal vessel refilling over the run ({r:.2} of the stump's contrast, still anatomy \
+                     subtracted); flow past the cut-off not timed"
+                ),
+                None if ev.cutoff => {
+                    "visible distal vessel; flow past the cut-off not timed, decided from the image".into()
+                }
+                None => "visible distal vessel; flow unknown (no cine), decided from the image".into(),
+            };
             return done(
                 LesionType::Subtotal,
                 RuleFired::CNearOcclusionImageOnly,
-                format!(
-                    "C: {ds:.0}% narrowing (>= {sub:.0}%) with visible distal vessel; {}, decided from the image",
-                    if ev.cutoff {
-                        "flow past the cut-off not timed"
-                    } else {
-                        "flow unknown (no cine)"
-                    }
-                ),
+                format!("C: {ds:.0}% narrowing (>= {sub:.0}%) with {how}"),
                 margin(ds, sub, sub_scale) * c.no_cine_confidence,
             );
         }

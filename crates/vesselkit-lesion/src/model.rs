@@ -30,7 +30,7 @@ pub struct EndProbe {
     /// In a cine, the contrast of a vessel refilling past the stump: the highest mean over
     /// [`REFILL_WINDOW_PX`] consecutive points of the straight probe past the stump's column
     /// end, read on the run's filling with the still anatomy taken out
-    /// (`vesselkit_angio::subtracted_opacification`). There a vessel that fills late and faint
+    /// (`vesselkit_angio::peak_and_subtracted_opacification`). There a vessel that fills late and faint
     /// behind a near-occlusion stands out of a flat background, and nothing does behind an
     /// occlusion. `None` on a single frame.
     #[serde(default)]

@@ -350,7 +350,7 @@ pub fn end_probes(
     gap_mm: f64,
     probe_mm: f64,
 ) -> Vec<Option<EndProbe>> {
-    probe_ends(img, tree, opacity, dir_mm, gap_mm, probe_mm)
+    probe_ends(img, tree, opacity, dir_mm, gap_mm, probe_mm, true)
         .into_iter()
         .map(|p| p.map(|(probe, _)| probe))
         .collect()
@@ -387,6 +387,7 @@ pub fn cine_end_probes(
         dir_mm,
         gap_mm,
         probe_mm,
+        false,
     );
     let lumens = LumenIndex::new(tree);
     for ((p, r), b) in probes.iter_mut().zip(refills).zip(&tree.branches) {
@@ -492,7 +493,8 @@ impl LumenIndex {
 /// fraction of the stump's own.
 type ProbeLine = Vec<(vesselkit_lesion::Site, f64)>;
 
-/// [`end_probes`] with the points of each straight probe.
+/// [`end_probes`] with the points of each straight probe; without `fan`, the straight probe
+/// alone (no turned probes, no column end).
 fn probe_ends(
     img: ArrayView2<f32>,
     tree: &VesselTree,
@@ -500,6 +502,7 @@ fn probe_ends(
     dir_mm: f64,
     gap_mm: f64,
     probe_mm: f64,
+    fan: bool,
 ) -> Vec<Option<(EndProbe, ProbeLine)>> {
     let mm = tree.calibration.mm_per_px;
     tree.branches
@@ -583,6 +586,9 @@ fn probe_ends(
                 EndProbe::from_profile(&vals).map(|p| (p, vals))
             };
             let (mut best, straight) = probe(PROBE_FAN_DEG[0])?;
+            if !fan {
+                return Some((best, straight));
+            }
             let column: Vec<(vesselkit_lesion::Site, f64)> = (0..=steps + (gap_mm / mm).ceil() as usize)
                 .map_while(|k| across(u0r, u0c, k as f64))
                 .flatten()
