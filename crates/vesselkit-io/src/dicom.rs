@@ -101,6 +101,8 @@ enum Storage {
     /// Encapsulated (compressed) pixel data left in the object; `independent` when each frame
     /// can be decoded on its own (one fragment per frame or a full offset table).
     Encapsulated { independent: bool },
+    /// 12-bit DCT JPEG code streams, one per frame, decoded by [`crate::jpeg12`].
+    Jpeg12(Vec<Vec<u8>>),
 }
 
 /// An opened DICOM file that decodes frames on request.
@@ -700,12 +702,10 @@ fn open_bare(path: &Path, pstr: &str, explicit: bool) -> Result<DefaultDicomObje
     Ok(obj.with_exact_meta(meta))
 }
 
-/// Peek at the JPEG frame header of the first fragment: 12-bit DCT JPEG (JPEG extended) has no
-/// decoder in this build.
-fn check_jpeg_extended(fragments: &[Vec<u8>], path: &str, uid: &str) -> Result<()> {
-    let Some(frag) = fragments.iter().find(|f| !f.is_empty()) else {
-        return Ok(());
-    };
+/// The sample precision in the frame header (SOF1 or SOF2) of the first fragment, when it is
+/// a JPEG Extended (12-bit capable) code stream; `None` for baseline or when no header is found.
+fn jpeg_extended_precision(fragments: &[Vec<u8>]) -> Option<u8> {
+    let frag = fragments.iter().find(|f| !f.is_empty())?;
     let mut i = 2usize;
     while i + 9 < frag.len() {
         if frag[i] != 0xFF {
@@ -714,24 +714,15 @@ fn check_jpeg_extended(fragments: &[Vec<u8>], path: &str, uid: &str) -> Result<(
         }
         let marker = frag[i + 1];
         if matches!(marker, 0xC1 | 0xC2) {
-            let precision = frag[i + 4];
-            if precision > 8 {
-                return Err(IoError::UnsupportedTransferSyntax {
-                    path: path.into(),
-                    uid: uid.into(),
-                    name: transfer_syntax_name(uid).into(),
-                    reason: format!("{precision}-bit DCT JPEG is not decoded by the JPEG decoder in this build"),
-                });
-            }
-            return Ok(());
+            return Some(frag[i + 4]);
         }
         if matches!(marker, 0xC0 | 0xC3 | 0xDA) {
-            return Ok(());
+            return None;
         }
         let len = usize::from(u16::from_be_bytes([frag[i + 2], frag[i + 3]]));
         i += 2 + len.max(2);
     }
-    Ok(())
+    None
 }
 
 impl DicomSource {
@@ -783,12 +774,24 @@ impl DicomSource {
                 if fragments.is_empty() || fragments.iter().all(|f| f.is_empty()) {
                     return Err(IoError::MissingPixelData { path: pstr });
                 }
-                if ts_uid == TS_JPEG_EXTENDED {
-                    check_jpeg_extended(fragments, &pstr, &ts_uid)?;
-                }
                 let n = layout.frames as usize;
-                let independent = n == 1 || fragments.len() == n || seq.offset_table().len() == n;
-                Storage::Encapsulated { independent }
+                if ts_uid == TS_JPEG_EXTENDED && jpeg_extended_precision(fragments).is_some_and(|p| p > 8) {
+                    let frames = crate::jpeg12::frames_from_fragments(fragments);
+                    if frames.len() != n {
+                        return Err(IoError::InvalidField {
+                            path: pstr,
+                            field: "Pixel Data (7FE0,0010)",
+                            reason: format!(
+                                "holds {} JPEG code streams (fragments starting with FF D8) for {n} frame(s)",
+                                frames.len()
+                            ),
+                        });
+                    }
+                    Storage::Jpeg12(frames)
+                } else {
+                    let independent = n == 1 || fragments.len() == n || seq.offset_table().len() == n;
+                    Storage::Encapsulated { independent }
+                }
             }
             Value::Primitive(_) => {
                 let Some(el) = obj.take(tags::PIXEL_DATA) else {
@@ -872,6 +875,10 @@ impl DicomSource {
                 let data = self.decode_encapsulated(Some(index as u32))?;
                 self.convert_into(&data, index, &mut out)?;
             }
+            Storage::Jpeg12(streams) => {
+                let data = self.decode_jpeg12(&streams[index], index)?;
+                self.convert_into(&data, index, &mut out)?;
+            }
             Storage::Encapsulated { independent: false } => {
                 let data = self.decode_encapsulated(None)?;
                 let fb = self.layout.frame_bytes();
@@ -925,6 +932,32 @@ impl DicomSource {
             frame,
             reason: format!("decoder returned {got} bytes, fewer than the frame size"),
         }
+    }
+
+    /// Decode one 12-bit JPEG frame to little-endian 16-bit samples, checking its size against
+    /// the data set's Rows, Columns and Samples per Pixel.
+    fn decode_jpeg12(&self, stream: &[u8], index: usize) -> Result<Vec<u8>> {
+        let l = &self.layout;
+        let err = |reason: String| IoError::Decode {
+            path: self.path.clone(),
+            frame: index as u32,
+            reason,
+        };
+        if l.samples != 1 || l.bytes_per_sample() != 2 {
+            return Err(err(format!(
+                "12-bit JPEG needs one 16-bit sample per pixel, the data set has {} of {} bit(s)",
+                l.samples,
+                8 * l.bytes_per_sample()
+            )));
+        }
+        let g = crate::jpeg12::decode_gray12(stream).map_err(err)?;
+        if (g.rows, g.cols) != (l.rows as usize, l.cols as usize) {
+            return Err(err(format!(
+                "the JPEG stream is {} x {}, the data set says {} x {}",
+                g.rows, g.cols, l.rows, l.cols
+            )));
+        }
+        Ok(g.samples.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
 
     /// Decode one frame (or all, when `frame` is None) with dicom-pixeldata. A panic inside a

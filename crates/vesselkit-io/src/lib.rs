@@ -13,6 +13,7 @@
 
 mod dicom;
 mod error;
+mod jpeg12;
 mod jpeg_lossless;
 mod metadata;
 mod raster;
