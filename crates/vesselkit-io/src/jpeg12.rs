@@ -106,6 +106,69 @@ pub(crate) fn decode_gray12(jpeg: &[u8]) -> Result<Gray12, String> {
     Ok(Gray12 { rows, cols, samples })
 }
 
+/// A compressor, destroyed on drop.
+struct Compressor(tj::tjhandle);
+
+impl Drop for Compressor {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from tj3Init and is destroyed exactly once.
+        unsafe { tj::tj3Destroy(self.0) }
+    }
+}
+
+/// Encode one greyscale frame of 12-bit samples (`rows * cols`, each 0..4095) as a 12-bit
+/// extended sequential (process 4) JPEG of the given quality (1-100).
+pub(crate) fn encode_gray12(samples: &[u16], rows: usize, cols: usize, quality: u8) -> Result<Vec<u8>, String> {
+    if samples.len() != rows * cols || rows == 0 || cols == 0 {
+        return Err(format!("{} samples for a {rows} x {cols} frame", samples.len()));
+    }
+    if let Some(v) = samples.iter().find(|&&v| v > 4095) {
+        return Err(format!("sample {v} does not fit in 12 bits"));
+    }
+    let (w, h) = (
+        c_int::try_from(cols).map_err(|_| format!("{cols} columns"))?,
+        c_int::try_from(rows).map_err(|_| format!("{rows} rows"))?,
+    );
+    let src: Vec<i16> = samples.iter().map(|&v| v as i16).collect();
+    // SAFETY: tj3Init has no preconditions; a null handle is checked.
+    let c = Compressor(unsafe { tj::tj3Init(tj::TJINIT_TJINIT_COMPRESS as c_int) });
+    if c.0.is_null() {
+        return Err("libjpeg-turbo could not create a compressor".into());
+    }
+    let mut buf: *mut std::os::raw::c_uchar = std::ptr::null_mut();
+    let mut size = 0;
+    // SAFETY: the handle is live; `src` holds rows * cols samples (pitch 0 = cols); the output
+    // buffer is allocated by tj3Compress12, copied, then freed with tj3Free.
+    unsafe {
+        tj::tj3Set(
+            c.0,
+            tj::TJPARAM_TJPARAM_QUALITY as c_int,
+            c_int::from(quality.clamp(1, 100)),
+        );
+        tj::tj3Set(
+            c.0,
+            tj::TJPARAM_TJPARAM_SUBSAMP as c_int,
+            tj::TJSAMP_TJSAMP_GRAY as c_int,
+        );
+        let rc = tj::tj3Compress12(c.0, src.as_ptr(), w, 0, h, tj::TJPF_TJPF_GRAY, &mut buf, &mut size);
+        if rc != 0 || buf.is_null() {
+            let e = tj::tj3GetErrorStr(c.0);
+            let msg = if e.is_null() {
+                "unknown libjpeg-turbo error".into()
+            } else {
+                CStr::from_ptr(e).to_string_lossy().into_owned()
+            };
+            if !buf.is_null() {
+                tj::tj3Free(buf.cast());
+            }
+            return Err(format!("JPEG encode: {msg}"));
+        }
+        let out = std::slice::from_raw_parts(buf, size as usize).to_vec();
+        tj::tj3Free(buf.cast());
+        Ok(out)
+    }
+}
+
 /// Fragments grouped into frames: a frame's code stream starts with an SOI marker (FF D8) at
 /// the start of a fragment and may continue over later fragments (DICOM PS3.5 A.4).
 pub(crate) fn frames_from_fragments(fragments: &[Vec<u8>]) -> Vec<Vec<u8>> {
@@ -123,48 +186,19 @@ pub(crate) fn frames_from_fragments(fragments: &[Vec<u8>]) -> Vec<Vec<u8>> {
 mod tests {
     use super::*;
 
-    /// A 12-bit greyscale JPEG from libjpeg-turbo's encoder.
-    fn encode12(samples: &[i16], width: usize, height: usize, quality: i32) -> Vec<u8> {
-        // SAFETY: the source holds width * height samples; the output buffer is allocated by
-        // tj3Compress12 and freed with tj3Free after copying.
-        unsafe {
-            let h = tj::tj3Init(tj::TJINIT_TJINIT_COMPRESS as c_int);
-            assert!(!h.is_null());
-            tj::tj3Set(h, tj::TJPARAM_TJPARAM_QUALITY as c_int, quality);
-            tj::tj3Set(h, tj::TJPARAM_TJPARAM_SUBSAMP as c_int, tj::TJSAMP_TJSAMP_GRAY as c_int);
-            let mut buf: *mut std::os::raw::c_uchar = std::ptr::null_mut();
-            let mut size = 0;
-            let rc = tj::tj3Compress12(
-                h,
-                samples.as_ptr(),
-                width as c_int,
-                0,
-                height as c_int,
-                tj::TJPF_TJPF_GRAY,
-                &mut buf,
-                &mut size,
-            );
-            assert_eq!(rc, 0, "tj3Compress12 failed");
-            let out = std::slice::from_raw_parts(buf, size as usize).to_vec();
-            tj::tj3Free(buf.cast());
-            tj::tj3Destroy(h);
-            out
-        }
-    }
-
     /// A 12-bit ramp with a dark bar survives a quality-90 round trip within a few counts, and
     /// a stream cut short is an error, not a part-grey frame.
     #[test]
     fn round_trip_and_truncated_stream() {
         let (w, h) = (64usize, 48usize);
-        let img: Vec<i16> = (0..w * h)
+        let img: Vec<u16> = (0..w * h)
             .map(|k| {
                 let (r, c) = (k / w, k % w);
                 let bar = if (20..28).contains(&c) { 800 } else { 0 };
-                (200 + 50 * c as i32 + 8 * r as i32 - bar) as i16
+                (200 + 50 * c as i32 + 8 * r as i32 - bar) as u16
             })
             .collect();
-        let jpeg = encode12(&img, w, h, 90);
+        let jpeg = encode_gray12(&img, h, w, 90).expect("encode");
         let g = decode_gray12(&jpeg).expect("decode");
         assert_eq!((g.rows, g.cols), (h, w));
         let max = g
@@ -177,6 +211,8 @@ mod tests {
         // Measured: 2 counts at quality 90 (0 at quality 100).
         assert!((1..=3).contains(&max), "max |diff| {max} of 4095");
         let e = decode_gray12(&jpeg[..jpeg.len() / 2]).err().expect("truncated");
+        assert!(encode_gray12(&[5000], 1, 1, 90).is_err());
+        assert!(encode_gray12(&[1, 2], 1, 1, 90).is_err());
         assert!(e.contains("JPEG data"), "{e}");
     }
 

@@ -30,6 +30,12 @@ pub enum WriteSyntax {
     RleLossless,
     /// JPEG lossless, non-hierarchical, first-order prediction (process 14, SV1).
     JpegLossless,
+    /// Lossy 12-bit JPEG (JPEG Extended, process 4) at a libjpeg quality of 1-100, as many
+    /// cardiac and vascular archives store cine runs: for testing how analysis holds up under
+    /// compression. Needs `bits_stored` 9 to 12.
+    JpegExtended12 {
+        quality: u8,
+    },
 }
 
 impl WriteSyntax {
@@ -38,6 +44,7 @@ impl WriteSyntax {
             Self::ExplicitVrLittleEndian => "1.2.840.10008.1.2.1",
             Self::RleLossless => "1.2.840.10008.1.2.5",
             Self::JpegLossless => "1.2.840.10008.1.2.4.70",
+            Self::JpegExtended12 { .. } => "1.2.840.10008.1.2.4.51",
         }
     }
 }
@@ -267,7 +274,7 @@ fn pixel_element(
     cols: usize,
     bits: u16,
     syntax: WriteSyntax,
-) -> DataElement<InMemDicomObject> {
+) -> std::result::Result<DataElement<InMemDicomObject>, String> {
     let per = rows * cols;
     let bytes_per = if bits <= 8 { 1 } else { 2 };
     let le_frame = |f: usize| -> Vec<u8> {
@@ -285,41 +292,44 @@ fn pixel_element(
                 if b.len() % 2 == 1 {
                     b.push(0);
                 }
-                DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(b))
+                Ok(DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(b)))
             } else {
-                DataElement::new(
+                Ok(DataElement::new(
                     tags::PIXEL_DATA,
                     VR::OW,
                     PrimitiveValue::U16(samples.iter().copied().collect()),
-                )
+                ))
             }
         }
-        WriteSyntax::RleLossless | WriteSyntax::JpegLossless => {
+        WriteSyntax::RleLossless | WriteSyntax::JpegLossless | WriteSyntax::JpegExtended12 { .. } => {
             let fragments: Vec<Vec<u8>> = (0..frames)
                 .into_par_iter()
-                .map(|f| {
-                    let mut frag = if syntax == WriteSyntax::RleLossless {
-                        rle::encode_frame(&le_frame(f), rows, cols, bytes_per)
-                    } else {
-                        jpeg_lossless::encode_frame(&samples[f * per..(f + 1) * per], rows, cols, bits.max(2) as u8)
+                .map(|f| -> std::result::Result<Vec<u8>, String> {
+                    let frame = &samples[f * per..(f + 1) * per];
+                    let mut frag = match syntax {
+                        WriteSyntax::RleLossless => rle::encode_frame(&le_frame(f), rows, cols, bytes_per),
+                        WriteSyntax::JpegExtended12 { quality } => {
+                            crate::jpeg12::encode_gray12(frame, rows, cols, quality)?
+                        }
+                        _ => jpeg_lossless::encode_frame(frame, rows, cols, bits.max(2) as u8),
                     };
                     if frag.len() % 2 == 1 {
                         frag.push(0);
                     }
-                    frag
+                    Ok(frag)
                 })
-                .collect();
+                .collect::<std::result::Result<_, _>>()?;
             let mut offsets = Vec::with_capacity(frames);
             let mut at = 0u32;
             for f in &fragments {
                 offsets.push(at);
                 at = at.saturating_add(f.len() as u32 + 8);
             }
-            DataElement::new(
+            Ok(DataElement::new(
                 tags::PIXEL_DATA,
                 VR::OB,
                 Value::from(PixelFragmentSequence::new(offsets, fragments)),
-            )
+            ))
         }
     }
 }
@@ -335,6 +345,22 @@ fn put_image(
 ) -> Result<()> {
     if !(8..=16).contains(&bits) {
         return Err(werr(path, "bits_stored", format!("must be 8..=16, got {bits}")));
+    }
+    if let WriteSyntax::JpegExtended12 { quality } = syntax {
+        if !(9..=12).contains(&bits) {
+            return Err(werr(
+                path,
+                "bits_stored",
+                format!("12-bit JPEG stores 9 to 12 bits, got {bits}"),
+            ));
+        }
+        if !(1..=100).contains(&quality) {
+            return Err(werr(
+                path,
+                "syntax",
+                format!("JPEG quality must be 1..=100, got {quality}"),
+            ));
+        }
     }
     let (n, r, c) = cine.frames.dim();
     if r > usize::from(u16::MAX) || c > usize::from(u16::MAX) {
@@ -355,8 +381,13 @@ fn put_image(
     put_us(obj, tags::BITS_STORED, bits);
     put_us(obj, tags::HIGH_BIT, bits - 1);
     put_us(obj, tags::PIXEL_REPRESENTATION, 0);
-    put_str(obj, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
-    obj.put(pixel_element(&samples, n, r, c, bits, syntax));
+    if let WriteSyntax::JpegExtended12 { .. } = syntax {
+        put_str(obj, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "01");
+        put_str(obj, tags::LOSSY_IMAGE_COMPRESSION_METHOD, VR::CS, "ISO_10918_1");
+    } else {
+        put_str(obj, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
+    }
+    obj.put(pixel_element(&samples, n, r, c, bits, syntax).map_err(|e| werr(path, "pixels", e))?);
     Ok(())
 }
 
