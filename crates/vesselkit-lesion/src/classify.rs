@@ -5,7 +5,7 @@
 //! contrast per mm of diameter beyond it below `poor_filling_max_ratio` of that before it.
 //! With flow grade 1-2 this takes base confidence 0.75; without cine, the margin below the
 //! ratio threshold times `no_cine_confidence`. A cut-off with a faint vessel along its
-//! continuation (see `detection.beyond_end_min_ratio`) has distal vessel visible: C, not D.
+//! continuation (see `detection.beyond_end_min_ratio`, in a cine `cine_beyond_end_min_ratio`) has distal vessel visible: C, not D.
 //!
 //! **Confidence.** Each rule that fires gives a base confidence from the margin of the deciding
 //! measurement past its threshold: `0.5` exactly at the threshold rising linearly to `1.0` one

@@ -1042,7 +1042,12 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
         }
     }
     // The straight probe saw a vessel past the tip.
-    let beyond_seen = beyond_end.is_some_and(|r| r >= det.beyond_end_min_ratio);
+    let min_ratio = if cine {
+        det.cine_beyond_end_min_ratio
+    } else {
+        det.beyond_end_min_ratio
+    };
+    let beyond_seen = beyond_end.is_some_and(|r| r >= min_ratio);
     if beyond_seen {
         ev.distal_vessel_visible = true;
     }
