@@ -834,7 +834,7 @@ fn site_of(p: Point) -> Site {
 /// stump and from which that branch runs on the same way: both the direction to the end and
 /// the direction of the branch's first `angle_window_mm` from it within
 /// `continuation_max_angle_deg` of the direction of the stump's last `angle_window_mm`.
-fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, rules: &Rules) -> Option<f64> {
+fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, refd: f64, rules: &Rules) -> Option<f64> {
     let det = &rules.detection;
     let mm = tree.calibration.mm_per_px;
     if mm.is_nan() || mm <= 0.0 {
@@ -871,6 +871,49 @@ fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, rules: &Rules) -
             let ahead = runs_on && angle_between(dir, v).is_some_and(|a| a <= det.continuation_max_angle_deg);
             let d = t.dist(e) * mm;
             if ahead && best.is_none_or(|b| d < b) {
+                best = Some(d);
+            }
+        }
+    }
+    // The vessel may also resume from a branch point (the piece past the gap starts at a
+    // junction with a side branch, not at a free end): a point of another vessel ahead whose
+    // own course there, over `angle_window_mm`, runs along the stump's axis with about the
+    // stump's calibre (`continuation_diameter_ratio`). A vessel the centreline stopped at
+    // while crossing it runs across the axis instead.
+    let b = p.b;
+    let related = |o: &Branch| o.id == b.id || Some(o.id) == b.parent || b.children.contains(&o.id);
+    let half = 0.5 * det.angle_window_mm;
+    let from_branch_points = det.continuation_diameter_ratio >= 1.0;
+    for o in tree.branches.iter().filter(|o| from_branch_points && !related(o)) {
+        let n = o.samples.len();
+        for (i, x) in o.samples.iter().enumerate() {
+            let d = t.dist(x.point) * mm;
+            if best.is_some_and(|b| d >= b) {
+                continue;
+            }
+            let v = (x.point.row - t.row, x.point.col - t.col);
+            if !angle_between(dir, v).is_some_and(|a| a <= det.continuation_max_angle_deg) {
+                continue;
+            }
+            let j0 = (0..i)
+                .rev()
+                .find(|&j| x.arc_mm - o.samples[j].arc_mm >= half)
+                .unwrap_or(0);
+            let j1 = (i + 1..n)
+                .find(|&j| o.samples[j].arc_mm - x.arc_mm >= half)
+                .unwrap_or(n - 1);
+            let (q0, q1) = (o.samples[j0].point, o.samples[j1].point);
+            let along = angle_between(dir, (q1.row - q0.row, q1.col - q0.col))
+                .is_some_and(|a| a.min(180.0 - a) <= det.continuation_max_angle_deg);
+            let mut dia: Vec<f64> = o.samples[j0..=j1]
+                .iter()
+                .map(|y| y.diameter_mm)
+                .filter(|v| v.is_finite())
+                .collect();
+            let dia = percentile(&mut dia, 50.0);
+            let k = det.continuation_diameter_ratio;
+            let same_size = dia >= refd / k && dia <= refd * k;
+            if along && same_size {
                 best = Some(d);
             }
         }
@@ -979,7 +1022,7 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
     }
     // A vessel resuming along the stump's axis makes it a narrowing across a gap, not a
     // junction or crossing the centreline stopped at.
-    let resumes = continuation_gap(p, tree, tip, rules).is_some_and(|g| g <= det.continuation_max_gap_ref * refd);
+    let resumes = continuation_gap(p, tree, tip, refd, rules).is_some_and(|g| g <= det.continuation_max_gap_ref * refd);
     if !resumes && vessel_ahead(p, tree, tip, refd, rules) {
         return None;
     }
@@ -1023,7 +1066,7 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
     ev.flow_grade = None;
     ev.flow_known = false;
     ev.stump = Some(stump);
-    ev.continuation_gap_mm = continuation_gap(p, tree, tip, rules);
+    ev.continuation_gap_mm = continuation_gap(p, tree, tip, refd, rules);
     ev.beyond_end_ratio = beyond_end;
     ev.beyond_end_neck_ratio = neck;
     // A neck that still carries contrast, with the vessel past it filling as a patent one does:

@@ -82,6 +82,14 @@ pub struct DetectionRules {
     /// Largest angle between the stump direction and the direction to the resuming vessel,
     /// degrees. **UNVERIFIED** default 45.
     pub continuation_max_angle_deg: f64,
+    /// A vessel resuming from a branch point (not from a free end) must run along the stump's
+    /// axis and have a median diameter there within this factor of the stump's reference
+    /// (either way): the lumen past a near-occlusion keeps the calibre before it, a
+    /// neighbouring vessel that happens to lie ahead rarely does. **UNVERIFIED** default 1.33
+    /// (engineering default; on the development phantoms 1.33 and 1.6 typed 397 of 466
+    /// frames' lesions found alike, 1.33 with two false cut-offs fewer); 0 turns resuming
+    /// from a branch point off.
+    pub continuation_diameter_ratio: f64,
     /// Narrowings and web signs are reported only when at least this fraction of the profile
     /// samples over the lesion itself (shoulder to shoulder) is measured: reliable (not at a
     /// junction, overlap or border), or flagged but narrower than the shoulder inside a short
@@ -246,6 +254,7 @@ impl Default for DetectionRules {
             min_reference_mm: 2.0,
             continuation_max_gap_ref: 2.5,
             continuation_max_angle_deg: 45.0,
+            continuation_diameter_ratio: 1.33,
             min_reliable_fraction: 0.5,
             beyond_end_min_ratio: 0.14,
             cine_beyond_end_min_ratio: 0.2,
@@ -608,6 +617,12 @@ impl Rules {
             0.0,
             180.0,
             "detection.continuation_max_angle_deg",
+        )?;
+        check(
+            d.continuation_diameter_ratio == 0.0 || d.continuation_diameter_ratio >= 1.0,
+            "detection.continuation_diameter_ratio",
+            d.continuation_diameter_ratio,
+            "0 (off) or >= 1",
         )?;
 
         let c = &self.classification;

@@ -1262,6 +1262,41 @@ fn vessel_resuming_across_a_gap_must_run_on_the_same_way() {
 }
 
 #[test]
+fn vessel_resuming_from_a_branch_point_counts_when_it_keeps_the_calibre() {
+    // Round 4 mm stump ending at (250, 50) heading down the rows. 7 mm ahead on its axis a side
+    // vessel crossing from the left gives off the distal vessel, which runs on along the axis:
+    // its first point is a branch point, not a free end.
+    let ahead = Point::new(250.0 + 70.0, 50.0);
+    let resumed = |distal_mm: f64, rules: &Rules| {
+        let side = straight(1, None, Point::new(320.0, -50.0), (0.0, 1.0), 20.0, |_| 3.0);
+        let distal = straight(2, Some(1), ahead, (1.0, 0.0), 15.0, move |_| distal_mm);
+        let mut t = tree(vec![stump_branch(|_| 4.0), side, distal]);
+        t.root = Some(0);
+        let l = detect(&t, rules).unwrap();
+        let c: Vec<_> = l.into_iter().filter(|l| l.evidence.cutoff).collect();
+        assert_eq!(c.len(), 1, "{c:#?}");
+        c.into_iter().next().unwrap()
+    };
+    let c = resumed(4.0, &Rules::default());
+    assert!(
+        close(c.evidence.continuation_gap_mm.unwrap(), 7.0, 0.06),
+        "{:?}",
+        c.evidence.continuation_gap_mm
+    );
+    assert_eq!(c.lesion_type, LesionType::Subtotal);
+    // Half the stump's calibre (beyond a factor of 1.33): another vessel, the cut-off is total.
+    let c = resumed(2.0, &Rules::default());
+    assert!(c.evidence.continuation_gap_mm.is_none());
+    assert_eq!(c.lesion_type, LesionType::Occlusion);
+    // Switched off.
+    let mut r = Rules::default();
+    r.detection.continuation_diameter_ratio = 0.0;
+    assert_eq!(resumed(4.0, &r).lesion_type, LesionType::Occlusion);
+    r.detection.continuation_diameter_ratio = 0.5;
+    assert!(r.validate().is_err());
+}
+
+#[test]
 fn narrowing_whose_distal_vessel_stays_thinner_before_a_cut_off_is_measured() {
     // 4 mm vessel narrowing to 1.4 mm at 10 mm, then 3.2 mm (below the 90 % shoulder of the
     // 4 mm reference) up to a round stump (3.7 mm over its last millimetre) ending abruptly at
