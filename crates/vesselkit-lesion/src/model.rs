@@ -297,7 +297,8 @@ pub struct Evidence {
     /// diameters before it to as far beyond it (the winding a lesion sits in).
     #[serde(default)]
     pub local_tortuosity: Option<Tortuosity>,
-    /// Worst tortuosity reported for the branches below (largest DM, bends and bend).
+    /// Worst tortuosity reported for the branches below (largest DM, bends and bend): a ranking
+    /// risk (the way on winds), not evidence for type E.
     pub distal_tortuosity: Option<Tortuosity>,
     /// Direction change across the lesion, degrees.
     pub lesion_angle_deg: Option<f64>,

@@ -8,7 +8,7 @@
 //! after the typed lesions of their group: the order of recommendation 9 rests on the type, so
 //! an unestablished type goes after the established ones.
 
-use crate::classify::is_tortuous;
+use crate::classify::tortuous_path;
 use crate::error::Result;
 use crate::model::{Lesion, RuleFired, StumpShape};
 use crate::rules::Rules;
@@ -43,7 +43,7 @@ pub fn risk_flags(l: &Lesion, rules: &Rules) -> (Vec<&'static str>, f64) {
         Some(StumpShape::Round) => add("round_stump", r.penalty_round_stump),
         _ => {}
     }
-    if is_tortuous(ev, rules) {
+    if tortuous_path(ev, rules) {
         add("tortuosity", r.penalty_tortuosity);
     }
     (flags, factor)

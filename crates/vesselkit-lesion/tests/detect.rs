@@ -408,16 +408,25 @@ fn tortuous_distal_segment_and_sharp_angle() {
 }
 
 #[test]
-fn tortuosity_of_children_counts_as_distal() {
+fn tortuosity_of_children_is_a_risk_not_the_type() {
+    // A ring on a straight branch whose child winds (4 bends): the ring stays a ring, the
+    // child's winding is recorded and flags the way on as tortuous for the ranking.
     let mut parent = ring_branch(1.0);
     parent.distal_end = BranchEnd::Junction;
     let mut child = straight(1, Some(0), Point::new(100.0, 450.0), (0.0, 1.0), 20.0, |_| 3.0);
     child.tortuosity.bends = 4;
     child.tortuosity.dm = 1.2;
-    let l = detect(&tree(vec![parent, child]), &Rules::default()).unwrap();
+    let t = tree(vec![parent, child]);
+    let mut l = detect(&t, &Rules::default()).unwrap();
     assert_eq!(l.len(), 1);
-    assert_eq!(l[0].lesion_type, LesionType::Tortuous);
+    assert_eq!(l[0].lesion_type, LesionType::Ring);
     assert_eq!(l[0].evidence.distal_tortuosity.unwrap().bends, 4);
+    rank(&mut l, &t, &Rules::default()).unwrap();
+    assert!(
+        l[0].risk_flags.iter().any(|f| f == "tortuosity"),
+        "{:?}",
+        l[0].risk_flags
+    );
 }
 
 #[test]
