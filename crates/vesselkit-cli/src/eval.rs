@@ -12,6 +12,8 @@ pub struct Vesselkit {
     pub options: vesselkit::Options,
     /// Segmentation preset for real coronary frames whose scale is unknown.
     pub real_angio: vesselkit::angio::AngioOptions,
+    /// Phantom frames go through 12-bit lossy JPEG at this quality before analysis.
+    pub jpeg_quality: Option<u8>,
 }
 
 impl Default for Vesselkit {
@@ -23,6 +25,7 @@ impl Default for Vesselkit {
         Self {
             options: vesselkit::Options::default(),
             real_angio,
+            jpeg_quality: None,
         }
     }
 }
@@ -49,9 +52,24 @@ fn output(a: vesselkit::Analysis) -> AngioOutput {
 
 impl AngioPipeline for Vesselkit {
     fn name(&self) -> String {
-        format!("vesselkit {}", env!("CARGO_PKG_VERSION"))
+        match self.jpeg_quality {
+            Some(q) => format!(
+                "vesselkit {} (phantom frames through 12-bit lossy JPEG, quality {q})",
+                env!("CARGO_PKG_VERSION")
+            ),
+            None => format!("vesselkit {}", env!("CARGO_PKG_VERSION")),
+        }
     }
     fn analyze(&self, frame: &Frame) -> Result<AngioOutput, String> {
+        let archived;
+        let frame = match self.jpeg_quality.filter(|_| frame.calibration.is_calibrated()) {
+            Some(q) => {
+                let px = vesselkit_io::jpeg12_round_trip(frame.view(), q).map_err(|e| e.to_string())?;
+                archived = Frame::new(px, frame.calibration.clone()).map_err(|e| e.to_string())?;
+                &archived
+            }
+            None => frame,
+        };
         let opts = if frame.calibration.is_calibrated() {
             self.options.clone()
         } else {
@@ -65,6 +83,20 @@ impl AngioPipeline for Vesselkit {
             .map_err(|e| e.to_string())
     }
     fn analyze_cine(&self, cine: &Cine) -> Result<AngioOutput, String> {
+        let archived;
+        let cine = match self.jpeg_quality {
+            Some(q) => {
+                let mut frames = cine.frames.clone();
+                for mut f in frames.axis_iter_mut(Axis(0)) {
+                    let px = vesselkit_io::jpeg12_round_trip(f.view(), q).map_err(|e| e.to_string())?;
+                    f.assign(&px);
+                }
+                archived = Cine::new(frames, cine.calibration.clone(), cine.frame_times_ms.clone())
+                    .map_err(|e| e.to_string())?;
+                &archived
+            }
+            None => cine,
+        };
         vesselkit::analyze(cine, &self.options)
             .map(output)
             .map_err(|e| e.to_string())
@@ -162,9 +194,13 @@ pub fn run(
     seed: u64,
     real: Option<&Path>,
     oct_mm_per_px: f64,
+    jpeg_quality: Option<u8>,
     json: Option<&Path>,
 ) -> Result<(), CliError> {
-    let pipeline = Vesselkit::default();
+    let pipeline = Vesselkit {
+        jpeg_quality,
+        ..Vesselkit::default()
+    };
     let cfg = vesselkit_eval::EvalConfig {
         cases: counts.cases,
         cine_cases: counts.cine_cases,

@@ -108,6 +108,10 @@ enum Command {
         /// from their burned-in 1 mm markers).
         #[arg(long, default_value_t = 1.0 / 149.4)]
         oct_pixel_spacing: f64,
+        /// Pass every angiographic phantom frame (single and cine) through 12-bit lossy JPEG at
+        /// this quality (1-100) before analysis, as an archive would return it.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+        jpeg_quality: Option<u8>,
         /// Also write the figures as JSON (`-` for standard output).
         #[arg(long)]
         json: Option<PathBuf>,
@@ -284,6 +288,7 @@ fn main() -> ExitCode {
             seed,
             real,
             oct_pixel_spacing,
+            jpeg_quality,
             json,
         } => eval::run(
             eval::Counts {
@@ -295,6 +300,7 @@ fn main() -> ExitCode {
             seed,
             real.as_deref(),
             oct_pixel_spacing,
+            jpeg_quality,
             json.as_deref(),
         )
         .map(|()| ExitCode::SUCCESS),

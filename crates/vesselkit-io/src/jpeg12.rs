@@ -169,6 +169,43 @@ pub(crate) fn encode_gray12(samples: &[u16], rows: usize, cols: usize, quality: 
     }
 }
 
+/// One frame as a 12-bit lossy JPEG archive would return it: the frame's own minimum to
+/// maximum mapped onto 0..4095, encoded at `quality` (1-100), decoded and mapped back to the
+/// original intensity units. For measuring how an analysis holds up under compression
+/// (`vesselkit eval --jpeg-quality`).
+pub fn jpeg12_round_trip(frame: ndarray::ArrayView2<f32>, quality: u8) -> crate::Result<ndarray::Array2<f32>> {
+    let err = |reason: String| crate::IoError::Write {
+        path: "<memory>".into(),
+        field: "jpeg12_round_trip",
+        reason,
+    };
+    let (rows, cols) = frame.dim();
+    if rows == 0 || cols == 0 {
+        return Err(err(format!("empty frame ({rows} x {cols})")));
+    }
+    if !(1..=100).contains(&quality) {
+        return Err(err(format!("JPEG quality must be 1..=100, got {quality}")));
+    }
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &v in frame.iter() {
+        if !v.is_finite() {
+            return Err(err(format!("non-finite pixel value {v}")));
+        }
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    let scale = if hi > lo { 4095.0 / f64::from(hi - lo) } else { 0.0 };
+    let samples: Vec<u16> = frame
+        .iter()
+        .map(|&v| (f64::from(v - lo) * scale).round() as u16)
+        .collect();
+    let jpeg = encode_gray12(&samples, rows, cols, quality).map_err(err)?;
+    let g = decode_gray12(&jpeg).map_err(err)?;
+    let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+    let out: Vec<f32> = g.samples.iter().map(|&v| lo + (f64::from(v) * inv) as f32).collect();
+    ndarray::Array2::from_shape_vec((rows, cols), out).map_err(|e| err(e.to_string()))
+}
+
 /// Fragments grouped into frames: a frame's code stream starts with an SOI marker (FF D8) at
 /// the start of a fragment and may continue over later fragments (DICOM PS3.5 A.4).
 pub(crate) fn frames_from_fragments(fragments: &[Vec<u8>]) -> Vec<Vec<u8>> {
@@ -214,6 +251,20 @@ mod tests {
         assert!(encode_gray12(&[5000], 1, 1, 90).is_err());
         assert!(encode_gray12(&[1, 2], 1, 1, 90).is_err());
         assert!(e.contains("JPEG data"), "{e}");
+    }
+
+    #[test]
+    fn round_trip_keeps_units_and_refuses_bad_input() {
+        let f = ndarray::Array2::from_shape_fn((40, 48), |(r, c)| 500.0 + 3.0 * c as f32 - 2.0 * r as f32);
+        let g = jpeg12_round_trip(f.view(), 95).expect("round trip");
+        let max = f.iter().zip(g.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        // 0.05 units per 12-bit step on this range (422 to 641); a smooth ramp comes back close.
+        assert!(max < 1.0, "max |diff| {max}");
+        assert!(jpeg12_round_trip(f.view(), 0).is_err());
+        let mut nan = f.clone();
+        nan[[1, 1]] = f32::NAN;
+        assert!(jpeg12_round_trip(nan.view(), 90).is_err());
+        assert!(jpeg12_round_trip(ndarray::Array2::<f32>::zeros((0, 4)).view(), 90).is_err());
     }
 
     #[test]

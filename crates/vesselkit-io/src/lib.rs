@@ -22,6 +22,7 @@ mod write;
 
 pub use dicom::{DicomSource, read_dicom, read_dicom_metadata};
 pub use error::{IoError, Result};
+pub use jpeg12::jpeg12_round_trip;
 pub use metadata::{FileFormat, Metadata, OctGeometry, ReadOptions, sop_class_name, transfer_syntax_name};
 pub use raster::{read_image, read_npy};
 pub use write::{IvoctWriteOptions, Quantize, WriteSyntax, XaModality, XaWriteOptions, write_ivoct, write_xa};
