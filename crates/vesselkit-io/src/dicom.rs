@@ -826,6 +826,10 @@ impl DicomSource {
                 });
             }
         };
+        if matches!(storage, Storage::Jpeg12(_)) {
+            // The code streams were copied out per frame; the object need not keep them too.
+            obj.take(tags::PIXEL_DATA);
+        }
         Ok(Self {
             path: pstr,
             obj,

@@ -6,15 +6,15 @@ use std::ffi::CStr;
 use std::os::raw::c_int;
 use turbojpeg_sys as tj;
 
-/// A TurboJPEG decompressor, destroyed on drop.
-struct Decompressor(tj::tjhandle);
+/// A TurboJPEG compressor or decompressor handle, destroyed on drop.
+struct Handle(tj::tjhandle);
 
-impl Decompressor {
-    fn new() -> Result<Self, String> {
+impl Handle {
+    fn new(kind: tj::TJINIT) -> Result<Self, String> {
         // SAFETY: tj3Init has no preconditions; a null handle is checked below.
-        let h = unsafe { tj::tj3Init(tj::TJINIT_TJINIT_DECOMPRESS as c_int) };
+        let h = unsafe { tj::tj3Init(kind as c_int) };
         if h.is_null() {
-            return Err("libjpeg-turbo could not create a decompressor".into());
+            return Err("libjpeg-turbo could not create a codec handle".into());
         }
         Ok(Self(h))
     }
@@ -46,9 +46,17 @@ impl Decompressor {
         // SAFETY: the handle is live; tj3Get only reads a parameter.
         unsafe { tj::tj3Get(self.0, param as c_int) }
     }
+
+    fn set(&self, param: tj::TJPARAM, value: c_int) -> Result<(), String> {
+        // SAFETY: the handle is live; tj3Set only stores a parameter.
+        match unsafe { tj::tj3Set(self.0, param as c_int, value) } {
+            0 => Ok(()),
+            _ => Err(format!("JPEG parameter: {}", self.error())),
+        }
+    }
 }
 
-impl Drop for Decompressor {
+impl Drop for Handle {
     fn drop(&mut self) {
         // SAFETY: the handle came from tj3Init and is destroyed exactly once.
         unsafe { tj::tj3Destroy(self.0) }
@@ -65,7 +73,7 @@ pub(crate) struct Gray12 {
 /// Decode one 12-bit DCT JPEG code stream to greyscale samples (0..4095). Colour streams are
 /// reduced to luminance by the codec; 8-bit streams are refused (dicom-pixeldata decodes them).
 pub(crate) fn decode_gray12(jpeg: &[u8]) -> Result<Gray12, String> {
-    let d = Decompressor::new()?;
+    let d = Handle::new(tj::TJINIT_TJINIT_DECOMPRESS)?;
     // SAFETY: the pointer and length describe `jpeg`, which outlives the call.
     let rc = unsafe { tj::tj3DecompressHeader(d.0, jpeg.as_ptr(), jpeg.len() as _) };
     if rc != 0 && !d.only_harmless_warning() {
@@ -106,21 +114,14 @@ pub(crate) fn decode_gray12(jpeg: &[u8]) -> Result<Gray12, String> {
     Ok(Gray12 { rows, cols, samples })
 }
 
-/// A compressor, destroyed on drop.
-struct Compressor(tj::tjhandle);
-
-impl Drop for Compressor {
-    fn drop(&mut self) {
-        // SAFETY: the handle came from tj3Init and is destroyed exactly once.
-        unsafe { tj::tj3Destroy(self.0) }
-    }
-}
-
 /// Encode one greyscale frame of 12-bit samples (`rows * cols`, each 0..4095) as a 12-bit
 /// extended sequential (process 4) JPEG of the given quality (1-100).
 pub(crate) fn encode_gray12(samples: &[u16], rows: usize, cols: usize, quality: u8) -> Result<Vec<u8>, String> {
     if samples.len() != rows * cols || rows == 0 || cols == 0 {
         return Err(format!("{} samples for a {rows} x {cols} frame", samples.len()));
+    }
+    if !(1..=100).contains(&quality) {
+        return Err(format!("JPEG quality must be 1..=100, got {quality}"));
     }
     if let Some(v) = samples.iter().find(|&&v| v > 4095) {
         return Err(format!("sample {v} does not fit in 12 bits"));
@@ -130,42 +131,20 @@ pub(crate) fn encode_gray12(samples: &[u16], rows: usize, cols: usize, quality: 
         c_int::try_from(rows).map_err(|_| format!("{rows} rows"))?,
     );
     let src: Vec<i16> = samples.iter().map(|&v| v as i16).collect();
-    // SAFETY: tj3Init has no preconditions; a null handle is checked.
-    let c = Compressor(unsafe { tj::tj3Init(tj::TJINIT_TJINIT_COMPRESS as c_int) });
-    if c.0.is_null() {
-        return Err("libjpeg-turbo could not create a compressor".into());
-    }
+    let c = Handle::new(tj::TJINIT_TJINIT_COMPRESS)?;
+    c.set(tj::TJPARAM_TJPARAM_QUALITY, c_int::from(quality))?;
+    c.set(tj::TJPARAM_TJPARAM_SUBSAMP, tj::TJSAMP_TJSAMP_GRAY as c_int)?;
     let mut buf: *mut std::os::raw::c_uchar = std::ptr::null_mut();
     let mut size = 0;
     // SAFETY: the handle is live; `src` holds rows * cols samples (pitch 0 = cols); the output
     // buffer is allocated by tj3Compress12, copied, then freed with tj3Free.
     unsafe {
-        tj::tj3Set(
-            c.0,
-            tj::TJPARAM_TJPARAM_QUALITY as c_int,
-            c_int::from(quality.clamp(1, 100)),
-        );
-        tj::tj3Set(
-            c.0,
-            tj::TJPARAM_TJPARAM_SUBSAMP as c_int,
-            tj::TJSAMP_TJSAMP_GRAY as c_int,
-        );
         let rc = tj::tj3Compress12(c.0, src.as_ptr(), w, 0, h, tj::TJPF_TJPF_GRAY, &mut buf, &mut size);
-        if rc != 0 || buf.is_null() {
-            let e = tj::tj3GetErrorStr(c.0);
-            let msg = if e.is_null() {
-                "unknown libjpeg-turbo error".into()
-            } else {
-                CStr::from_ptr(e).to_string_lossy().into_owned()
-            };
-            if !buf.is_null() {
-                tj::tj3Free(buf.cast());
-            }
-            return Err(format!("JPEG encode: {msg}"));
+        let out = (rc == 0 && !buf.is_null()).then(|| std::slice::from_raw_parts(buf, size as usize).to_vec());
+        if !buf.is_null() {
+            tj::tj3Free(buf.cast());
         }
-        let out = std::slice::from_raw_parts(buf, size as usize).to_vec();
-        tj::tj3Free(buf.cast());
-        Ok(out)
+        out.ok_or_else(|| format!("JPEG encode: {}", c.error()))
     }
 }
 
@@ -182,9 +161,6 @@ pub fn jpeg12_round_trip(frame: ndarray::ArrayView2<f32>, quality: u8) -> crate:
     let (rows, cols) = frame.dim();
     if rows == 0 || cols == 0 {
         return Err(err(format!("empty frame ({rows} x {cols})")));
-    }
-    if !(1..=100).contains(&quality) {
-        return Err(err(format!("JPEG quality must be 1..=100, got {quality}")));
     }
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
     for &v in frame.iter() {

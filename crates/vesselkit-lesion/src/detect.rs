@@ -883,8 +883,11 @@ fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, refd: f64, rules
     let b = p.b;
     let related = |o: &Branch| o.id == b.id || Some(o.id) == b.parent || b.children.contains(&o.id);
     let half = 0.5 * det.angle_window_mm;
-    let from_branch_points = det.continuation_diameter_ratio >= 1.0;
-    for o in tree.branches.iter().filter(|o| from_branch_points && !related(o)) {
+    // Validated: 0 (off) or >= 1.
+    if det.continuation_diameter_ratio < 1.0 {
+        return best;
+    }
+    for o in tree.branches.iter().filter(|o| !related(o)) {
         let n = o.samples.len();
         for (i, x) in o.samples.iter().enumerate() {
             let d = t.dist(x.point) * mm;
@@ -905,6 +908,9 @@ fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, refd: f64, rules
             let (q0, q1) = (o.samples[j0].point, o.samples[j1].point);
             let along = angle_between(dir, (q1.row - q0.row, q1.col - q0.col))
                 .is_some_and(|a| a.min(180.0 - a) <= det.continuation_max_angle_deg);
+            if !along {
+                continue;
+            }
             let mut dia: Vec<f64> = o.samples[j0..=j1]
                 .iter()
                 .map(|y| y.diameter_mm)
@@ -912,8 +918,7 @@ fn continuation_gap(p: &Profile, tree: &VesselTree, tip: usize, refd: f64, rules
                 .collect();
             let dia = percentile(&mut dia, 50.0);
             let k = det.continuation_diameter_ratio;
-            let same_size = dia >= refd / k && dia <= refd * k;
-            if along && same_size {
+            if dia >= refd / k && dia <= refd * k {
                 best = Some(d);
             }
         }
