@@ -95,7 +95,7 @@ pub fn vesselness<'py>(
 
 /// Vessel mask; returns a bool array.
 #[pyfunction]
-#[pyo3(signature = (image, seed, sigmas, dark_vessels, pixel_spacing=None))]
+#[pyo3(signature = (image, seed, sigmas, dark_vessels, pixel_spacing=None, stabilise_noise=true))]
 pub fn segment<'py>(
     py: Python<'py>,
     image: PyReadonlyArray2<'py, f32>,
@@ -103,6 +103,7 @@ pub fn segment<'py>(
     sigmas: Option<Vec<f32>>,
     dark_vessels: bool,
     pixel_spacing: Option<f64>,
+    stabilise_noise: bool,
 ) -> PyResult<Bound<'py, PyArray2<bool>>> {
     // A known scale sizes the filters from physical vessel radii; otherwise pixel defaults.
     let base = match pixel_spacing {
@@ -117,6 +118,7 @@ pub fn segment<'py>(
         opts.vesselness.sigmas_px = s;
     }
     opts.vesselness.polarity = polarity(dark_vessels);
+    opts.stabilise_noise = stabilise_noise;
     let view = image.as_array();
     let s = py.detach(|| vesselkit_angio::segment(view, &opts)).map_err(err)?;
     Ok(s.mask.into_pyarray(py))

@@ -149,6 +149,22 @@ def test_segment_and_centerlines_on_a_phantom():
         assert b["points"].shape[1] == 2
 
 
+def test_noise_stabilised_segmentation_keeps_the_vessels_under_the_diaphragm():
+    # Below row 400 the phantom's diaphragm passes fewer photons: raw contrast thresholds lose
+    # vessels there that the variance-stabilised frame keeps (band Dice on seeds 1-10: mean
+    # 0.785 against 0.750 when measured; no seed loses more than 0.03).
+    gain = []
+    for seed in range(1, 11):
+        p = vesselkit.phantom("angio", seed=seed)
+        t = p["mask"][400:]
+        d = {}
+        for on in (True, False):
+            m = vesselkit.segment(p["image"], pixel_spacing=p["mm_per_px"], stabilise_noise=on)[400:]
+            d[on] = 2 * (m & t).sum() / (m.sum() + t.sum())
+        gain.append(d[True] - d[False])
+    assert np.mean(gain) > 0.02 and min(gain) > -0.05, gain
+
+
 def test_phantoms_are_deterministic():
     a = vesselkit.phantom("angio", seed=5)
     b = vesselkit.phantom("angio", seed=5)

@@ -139,14 +139,18 @@ def segment(
     sigmas: "Optional[list[float]]" = None,
     dark_vessels: bool = True,
     pixel_spacing: Optional[float] = None,
+    stabilise_noise: bool = True,
 ) -> np.ndarray:
     """Vessel mask (bool ``[rows, cols]``); ``seed=(row, col)`` keeps the vessel it lies on.
 
     With ``pixel_spacing`` (mm per pixel) the filter scales cover vessel radii of 0.5 to 6 mm;
-    without it they are pixel defaults tuned on coronary frames.
+    without it they are pixel defaults tuned on coronary frames. ``stabilise_noise`` filters
+    a variance-stabilised copy when the frame's noise grows with its intensity (quantum noise
+    on raw counts), so vessels over dense, dark regions are kept; frames with flat noise are
+    filtered as they are.
     """
     s = None if sigmas is None else [float(x) for x in sigmas]
-    return _native.segment(_f32_2d(image), seed, s, dark_vessels, pixel_spacing)
+    return _native.segment(_f32_2d(image), seed, s, dark_vessels, pixel_spacing, stabilise_noise)
 
 
 def centerlines(mask: Any, *, seed: "Optional[tuple[float, float]]" = None) -> "list[dict]":

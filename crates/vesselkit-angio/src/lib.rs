@@ -216,6 +216,14 @@ pub fn build_tree(
         opts.profile.blur_sigma_px = Some(tree_blur_sigma_px(img, cl, &opts.profile)?);
     }
     let opts = &opts;
+    // The frame without its large structures, for the profiles' background check.
+    let polarity = opts.profile.polarity;
+    let flat = (opts.profile.background_check > 0.0
+        && opts.segment.background_radius_px > 0
+        && matches!(polarity, vesselkit_filters::Polarity::DarkOnBright)
+        && img.iter().all(|&v| v > 0.0))
+    .then(|| segment::divide_by_background(img, opts.segment.background_radius_px, polarity))
+    .transpose()?;
     let branches: Vec<Branch> = cl
         .branches
         .par_iter()
@@ -232,7 +240,15 @@ pub fn build_tree(
                     0.0
                 },
             };
-            let samples = profile::diameter_profile_checked(img, &b.points, &b.radius_px, mm, zones, &opts.profile)?;
+            let samples = profile::diameter_profile_checked(
+                img,
+                flat.as_ref().map(|f| f.view()),
+                &b.points,
+                &b.radius_px,
+                mm,
+                zones,
+                &opts.profile,
+            )?;
             let length_mm = Polyline::new(b.points.clone()).length_px() * mm;
             // Pixel staircases of the skeleton add spurious turning: smooth at ~6 px first.
             let tort = if length_mm > 0.0 {

@@ -7,7 +7,8 @@ use crate::mask::{fill_holes, paint_runs, run_components, standard};
 use ndarray::{Array2, ArrayView2, Zip};
 use vesselkit_core::Point;
 use vesselkit_filters::{
-    Polarity, VesselnessOptions, flatten_background, gaussian_blur, morphological_background, vesselness,
+    Polarity, VesselnessOptions, estimate_noise_model, flatten_background, gaussian_blur, morphological_background,
+    stabilise_variance, vesselness,
 };
 
 /// Options of [`segment`]. Thresholds are relative to robust image statistics so that they hold
@@ -42,6 +43,14 @@ pub struct SegmentOptions {
     /// the border, covering at least 1 % of the frame), fill it smoothly from the inside before
     /// filtering and ignore responses within `2 * max sigma + 2` px of it (see [`crate::fov`]).
     pub field_of_view: bool,
+    /// Filter a variance-stabilised copy of the frame (the generalised Anscombe transform of
+    /// a Poisson-Gaussian noise model fitted on it, see
+    /// [`vesselkit_filters::estimate_noise_model`]), so that the thresholds act on
+    /// contrast-to-noise: in raw counts a vessel over a dense background (the diaphragm) has
+    /// less contrast than over the lung. Frames whose noise does not grow with the signal are
+    /// filtered as they are. Only the mask comes from the stabilised frame; diameters are
+    /// measured on the frame itself.
+    pub stabilise_noise: bool,
 }
 
 impl Default for SegmentOptions {
@@ -59,6 +68,7 @@ impl Default for SegmentOptions {
             min_component_fraction: 0.0,
             seed: None,
             field_of_view: true,
+            stabilise_noise: true,
         }
     }
 }
@@ -208,6 +218,13 @@ pub fn segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segmentati
     } else {
         None
     };
+    let model = if opts.stabilise_noise {
+        estimate_noise_model(img, outside.as_ref())?
+    } else {
+        None
+    };
+    let stabilised = model.map(|m| stabilise_variance(img, &m)).transpose()?;
+    let img = stabilised.as_ref().map_or(img, |s| s.view());
     let filled = outside.as_ref().map(|o| crate::fov::fill_outside(img, o));
     let img = filled.as_ref().map_or(img, |f| f.view());
     // The two filters are independent: run them side by side (each is parallel inside too).
@@ -298,6 +315,37 @@ fn top_hat(img: ArrayView2<f32>, radius_px: usize, polarity: Polarity) -> Result
         return Ok(flatten_background(img, radius_px, polarity)?);
     }
     let dark = matches!(polarity, Polarity::DarkOnBright);
+    map_over_background(img, radius_px, polarity, |back, x| {
+        if dark { back - x } else { x - back }.max(0.0)
+    })
+}
+
+/// The frame divided by its morphological background (closing for dark vessels, opening for
+/// bright ones; pooled as in [`top_hat`] for large windows), times the frame's mean: the
+/// vessels stay, the large structures under them (the diaphragm's or the heart's border, lung
+/// density) go. Pixels where the background is not positive keep their value.
+pub(crate) fn divide_by_background(img: ArrayView2<f32>, radius_px: usize, polarity: Polarity) -> Result<Array2<f32>> {
+    let (rows, cols) = img.dim();
+    let mean = (img.iter().map(|&v| v as f64).sum::<f64>() / (rows * cols).max(1) as f64) as f32;
+    let ratio = move |back: f32, x: f32| if back > 0.0 { x * (mean / back) } else { x };
+    if radius_px < POOLED_BACKGROUND_FROM_PX || rows < 4 || cols < 4 {
+        let mut out = morphological_background(img, radius_px, polarity)?;
+        Zip::from(&mut out).and(&img).par_for_each(|b, &x| *b = ratio(*b, x));
+        return Ok(out);
+    }
+    map_over_background(img, radius_px, polarity, ratio)
+}
+
+/// `f(background, pixel)` over the frame, the background estimated on a 2x grid pooled
+/// towards it with a half-size window and upsampled bilinearly (see [`top_hat`]).
+fn map_over_background(
+    img: ArrayView2<f32>,
+    radius_px: usize,
+    polarity: Polarity,
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) -> Result<Array2<f32>> {
+    let (rows, cols) = img.dim();
+    let dark = matches!(polarity, Polarity::DarkOnBright);
     let (cr, cc) = (rows.div_ceil(2), cols.div_ceil(2));
     use rayon::prelude::*;
     let mut pooled = Array2::<f32>::zeros((cr, cc));
@@ -346,8 +394,7 @@ fn top_hat(img: ArrayView2<f32>, radius_px: usize, polarity: Polarity) -> Result
             let (a, b, fr) = coord(i, cr);
             let (top, bot) = (wide.row(a), wide.row(b));
             let blend = |v: &mut f32, t: f32, b: f32, x: f32| {
-                let back = t + (b - t) * fr;
-                *v = if dark { back - x } else { x - back }.max(0.0);
+                *v = f(t + (b - t) * fr, x);
             };
             match (row.as_slice_mut(), top.as_slice(), bot.as_slice(), src.as_slice()) {
                 (Some(o), Some(t), Some(bt), Some(x)) => {

@@ -9,12 +9,14 @@
 pub mod error;
 pub mod gaussian;
 pub mod morphology;
+pub mod noise;
 pub mod profile;
 pub mod vesselness;
 
 pub use error::{FilterError, Result};
 pub use gaussian::{gaussian_blur, gaussian_kernel};
 pub use morphology::{dilate, erode, flatten_background, morphological_background};
+pub use noise::{NoiseModel, estimate_noise_model, stabilise_variance};
 pub use profile::{bilinear, derivatives_1d, smooth_1d};
 pub use vesselness::{
     Method, Polarity, SamplingOptions, Vesselness, VesselnessOptions, eigen2_sym, frangi_2d, hessian, jerman_2d,
