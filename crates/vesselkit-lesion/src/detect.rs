@@ -222,6 +222,8 @@ struct Profile<'a> {
     raw: Vec<f64>,
     /// Running reference of `raw` (as `reference` for diameters).
     raw_ref: Vec<f64>,
+    /// Samples whose channel and density readings count as web signs (see [`web_signs_usable`]).
+    web_ok: Vec<bool>,
     /// `raw` per mm of measured diameter (median of three samples) over its running median,
     /// else NaN: below 1 where a band inside the lumen takes away contrast.
     q_ratio: Vec<f64>,
@@ -291,6 +293,28 @@ fn admit_junction_reference(b: &Branch, s: &[f64], d: &mut [f64], rules: &Rules)
     }
 }
 
+/// Reliable samples, and samples flagged only for lying next to a junction (within
+/// `crate::paths::READMIT_REACH_CALIBRES` calibres of it) that read a balanced lumen no wider
+/// than `crate::paths::READMIT_MAX_FLARE` times the branch's calibre and resolve at least
+/// `web_min_channels` channels: webs often sit at a branch point, and the junction flag guards
+/// against the other vessel's opening, whose section is wider and lopsided. `d` holds the
+/// reliable diameters. Off with `detection.junction_reference`.
+fn web_signs_usable(b: &Branch, s: &[f64], d: &[f64], rules: &Rules) -> Vec<bool> {
+    let mut ok: Vec<bool> = b.samples.iter().map(|x| x.reliable).collect();
+    let mut v: Vec<f64> = d.iter().copied().filter(|x| x.is_finite()).collect();
+    let n = s.len();
+    if n == 0 || v.is_empty() || !rules.detection.junction_reference {
+        return ok;
+    }
+    let calibre = percentile(&mut v, rules.detection.reference_percentile);
+    let reach = crate::paths::READMIT_REACH_CALIBRES * calibre;
+    for (i, x) in b.samples.iter().enumerate() {
+        let near = (b.parent.is_some() && s[i] - s[0] <= reach) || (!b.children.is_empty() && s[n - 1] - s[i] <= reach);
+        ok[i] |= near && x.channels >= rules.classification.web_min_channels && crate::paths::balanced(x, calibre);
+    }
+    ok
+}
+
 impl<'a> Profile<'a> {
     fn new(bi: usize, b: &'a Branch, opacity: Option<&[f64]>, clean: Option<&[f64]>, rules: &Rules) -> Result<Self> {
         for (j, smp) in b.samples.iter().enumerate() {
@@ -323,6 +347,7 @@ impl<'a> Profile<'a> {
             })
             .collect();
         let mut d = d;
+        let web_ok = web_signs_usable(b, &s, &d, rules);
         admit_junction_reference(b, &s, &mut d, rules);
         let mut reference = running_percentile(
             &s,
@@ -406,6 +431,7 @@ impl<'a> Profile<'a> {
             raw,
             raw_ref,
             q_ratio,
+            web_ok,
         })
     }
 
@@ -542,13 +568,19 @@ impl Segment {
 }
 
 /// Whether samples `r` carry the web sign for long enough (same test as rule B).
-fn defect_sign(b: &Branch, r: std::ops::Range<usize>, rules: &Rules) -> (usize, usize) {
+fn defect_sign(p: &Profile, r: std::ops::Range<usize>, rules: &Rules) -> (usize, usize) {
     let c = &rules.classification;
-    let smp = &b.samples[r];
-    let multi = longest_run(smp.iter().map(|x| x.reliable && x.channels >= c.web_min_channels));
+    let smp = &p.b.samples[r.clone()];
+    let ok = &p.web_ok[r];
+    let multi = longest_run(
+        smp.iter()
+            .zip(ok)
+            .map(|(x, &ok)| ok && x.channels >= c.web_min_channels),
+    );
     let low = longest_run(
         smp.iter()
-            .map(|x| x.reliable && x.density_ratio < c.web_max_density_ratio),
+            .zip(ok)
+            .map(|(x, &ok)| ok && x.density_ratio < c.web_max_density_ratio),
     );
     (multi, low)
 }
@@ -593,10 +625,10 @@ fn candidate_segments(p: &Profile, rules: &Rules, calibrated: bool) -> Vec<Segme
     // Web signs over reliable samples.
     let sign = |i: usize| {
         let x = &p.b.samples[i];
-        x.reliable && (x.channels >= c.web_min_channels || x.density_ratio < c.web_max_density_ratio)
+        p.web_ok[i] && (x.channels >= c.web_min_channels || x.density_ratio < c.web_max_density_ratio)
     };
     for (start, i) in runs(n, sign, sign) {
-        let (multi, low) = defect_sign(p.b, start..i + 1, rules);
+        let (multi, low) = defect_sign(p, start..i + 1, rules);
         if multi >= c.web_min_samples || low >= c.web_min_samples {
             segs.push(Segment::defect(p.s[start], p.s[i]));
         }
@@ -701,17 +733,21 @@ fn segment_tortuosity(
 fn base_evidence(p: &Profile, tree: &VesselTree, extent: (f64, f64), window: (f64, f64), rules: &Rules) -> Evidence {
     let b = p.b;
     let r = p.range(extent.0, extent.1);
-    let (multi, low) = defect_sign(b, r.clone(), rules);
+    let (multi, low) = defect_sign(p, r.clone(), rules);
     let smp = &b.samples[r.clone()];
+    let ok = &p.web_ok[r.clone()];
     let channels_max = smp
         .iter()
-        .filter(|x| x.reliable)
-        .map(|x| x.channels as u32)
+        .zip(ok)
+        .filter(|&(_, &ok)| ok)
+        .map(|(x, _)| x.channels as u32)
         .max()
         .unwrap_or(0);
     let density_ratio_min = smp
         .iter()
-        .filter(|x| x.reliable && x.density_ratio.is_finite())
+        .zip(ok)
+        .filter(|&(x, &ok)| ok && x.density_ratio.is_finite())
+        .map(|(x, _)| x)
         .map(|x| x.density_ratio)
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))));
     let q: Vec<f64> = r.clone().map(|i| p.q_ratio[i]).collect();
@@ -1565,7 +1601,7 @@ fn measure_segment(
     // `web_min_samples`): a web's bands take contrast off the centreline without narrowing
     // the lumen, and the dip reads them as a near-occlusion.
     let banded =
-        seg.defect && defect_sign(b, p.range(seg.start, seg.end), rules).0 >= rules.classification.web_min_samples;
+        seg.defect && defect_sign(p, p.range(seg.start, seg.end), rules).0 >= rules.classification.web_min_samples;
     let dens = dip.filter(|_| !narrowing && !banded);
 
     let (mld_i, mld, refd, ds, extent, length, symmetry) = if let Some(dd) = dens {
@@ -1678,7 +1714,7 @@ fn measure_segment(
     let extent_reliable = if er.is_empty() {
         0.0
     } else {
-        er.clone().filter(|&i| p.ok(i)).count() as f64 / er.len() as f64
+        er.clone().filter(|&i| p.ok(i) || (banded && p.web_ok[i])).count() as f64 / er.len() as f64
     };
     if extent_reliable < det.min_reliable_fraction && dip.is_none() {
         // Mostly unmeasured junction, overlap or border samples: the narrowing or band is

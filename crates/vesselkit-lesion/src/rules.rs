@@ -213,7 +213,9 @@ pub struct DetectionRules {
     pub path_min_calibre_ratio: f64,
     /// Flagged samples next to a junction whose edges are balanced and whose diameter is
     /// within the shoulder fraction to 1.1 times the branch's calibre count as measured normal
-    /// lumen (a reference for a narrowing just past the junction). **UNVERIFIED** default on.
+    /// lumen (a reference for a narrowing just past the junction); balanced ones no wider than
+    /// 1.1 calibres that resolve `classification.web_min_channels` channels count as web signs
+    /// (a web at a branch point). **UNVERIFIED** default on.
     pub junction_reference: bool,
     /// A mild narrowing found by its flat-lumen shape alone (no band, contrast dip or channel
     /// sign) must narrow the lumen by at least this much, mm: shallower dips are within a few

@@ -1706,3 +1706,39 @@ fn balanced_lumen_in_a_junction_zone_is_the_reference_of_a_narrowing_just_past_i
     assert_eq!(l.len(), 1, "{l:#?}");
     assert!(l[0].reference_diameter_mm < 3.6, "{}", l[0].reference_diameter_mm);
 }
+
+#[test]
+fn a_web_at_a_branch_point_counts_its_flagged_channels() {
+    // A 4 mm vessel dividing at 30 mm; its last 6 mm carry the junction flag (as the profile
+    // sets it), and a web resolves 3 channels over 26.5-27.5 mm there. Balanced sections no
+    // wider than the calibre still count as web signs; the opening of a branch (lopsided) does
+    // not.
+    let build_with = |lopsided: bool, rules: &Rules| {
+        let mut parent = along_col(30.0, |_| 4.0);
+        for s in parent.samples.iter_mut().filter(|s| s.arc_mm > 24.0) {
+            s.reliable = false;
+            if (s.arc_mm - 27.0).abs() <= 0.5 + 1e-9 {
+                s.channels = 3;
+                if lopsided {
+                    (s.left_mm, s.right_mm) = (1.0, 3.0);
+                }
+            }
+        }
+        parent.distal_end = BranchEnd::Junction;
+        let end = parent.samples.last().map(|s| s.point).unwrap();
+        let child = straight(1, Some(0), end, (0.0, 1.0), 20.0, |_| 4.0);
+        detect(&tree(vec![parent, child]), rules).unwrap()
+    };
+    let build = |lopsided: bool| build_with(lopsided, &Rules::default());
+    let l = build(false);
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].lesion_type, LesionType::Web);
+    assert_eq!(l[0].vessel, Some(0));
+    assert_eq!(l[0].evidence.channels_max, 3);
+    assert!(close(l[0].evidence.arc_mm, 27.0, 0.6), "{}", l[0].evidence.arc_mm);
+    assert!(build(true).is_empty());
+    // Without the junction admission the flagged web is not seen.
+    let mut rules = Rules::default();
+    rules.detection.junction_reference = false;
+    assert!(build_with(false, &rules).is_empty());
+}
