@@ -78,7 +78,7 @@ fn background_bends(
     opts: &ProfileOptions,
 ) -> bool {
     let nrm = (-dir.1, dir.0);
-    let half = opts.half_length_factor * radius_hint_px.max(1.0) + opts.half_length_margin_px;
+    let half = opts.half_length_px(radius_hint_px);
     let mut logs = [0f64; 5];
     for (k, v) in logs.iter_mut().enumerate() {
         let t = half * (k as f64 - 2.0) / 2.0;
@@ -139,6 +139,12 @@ impl Default for ProfileOptions {
 }
 
 impl ProfileOptions {
+    /// Half-length (px) of the cross-section measured around a centerline point whose lumen
+    /// radius is about `radius_hint_px`.
+    fn half_length_px(&self, radius_hint_px: f64) -> f64 {
+        self.half_length_factor * radius_hint_px.max(1.0) + self.half_length_margin_px
+    }
+
     fn validate(&self) -> Result<()> {
         for (field, v, lo) in [
             ("sample_px", self.sample_px, 1e-3),
@@ -399,7 +405,7 @@ fn measure(
     sc.fit_start = None;
     // Left normal: +90 deg from the direction of travel in (row, col) display coordinates.
     let nrm = (-dir.1, dir.0);
-    let half = opts.half_length_factor * radius_hint_px.max(1.0) + opts.half_length_margin_px;
+    let half = opts.half_length_px(radius_hint_px);
     let m = (half / opts.sample_px).ceil() as isize;
     let n = (2 * m + 1) as usize;
     // Average parallel profiles over +- along_average_px along the vessel (noise).

@@ -263,56 +263,67 @@ fn admit_narrow_unreliable(b: &Branch, s: &[f64], d: &mut [f64], reference: &[f6
     }
 }
 
-/// Flagged samples next to a junction that read a normal lumen (balanced edges, between the
-/// shoulder fraction and `crate::paths::READMIT_MAX_FLARE` of the branch's calibre, within
-/// `crate::paths::READMIT_REACH_CALIBRES` calibres of the junction) count as measured: the
-/// junction flag guards against the other vessel's opening widening the lumen, which such a
-/// section does not show, and without them a narrowing just past a junction has no measured
-/// lumen on that side. Narrow ones are left to [`admit_narrow_unreliable`].
-fn admit_junction_reference(b: &Branch, s: &[f64], d: &mut [f64], rules: &Rules) {
+/// Where flagged samples next to a junction may be read: the branch's calibre (the
+/// reference percentile of its reliable diameters) and, per sample, whether it lies within
+/// `crate::paths::READMIT_REACH_CALIBRES` calibres of a junction. `None` when
+/// `detection.junction_reference` is off or nothing is measured.
+struct JunctionZone {
+    calibre: f64,
+    near: Vec<bool>,
+}
+
+/// `d` holds the reliable diameters (NaN elsewhere).
+fn junction_zone(b: &Branch, s: &[f64], d: &[f64], rules: &Rules) -> Option<JunctionZone> {
     let n = s.len();
-    if n == 0 || !rules.detection.junction_reference {
-        return;
-    }
     let mut v: Vec<f64> = d.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return;
+    if n == 0 || v.is_empty() || !rules.detection.junction_reference {
+        return None;
     }
     let calibre = percentile(&mut v, rules.detection.reference_percentile);
     let reach = crate::paths::READMIT_REACH_CALIBRES * calibre;
-    for i in 0..n {
-        let x = &b.samples[i];
-        let near = (b.parent.is_some() && s[i] - s[0] <= reach) || (!b.children.is_empty() && s[n - 1] - s[i] <= reach);
+    let near = (0..n)
+        .map(|i| (b.parent.is_some() && s[i] - s[0] <= reach) || (!b.children.is_empty() && s[n - 1] - s[i] <= reach))
+        .collect();
+    Some(JunctionZone { calibre, near })
+}
+
+/// Flagged samples next to a junction that read a normal lumen (balanced edges, between the
+/// shoulder fraction and `crate::paths::READMIT_MAX_FLARE` of the branch's calibre) count as
+/// measured: the junction flag guards against the other vessel's opening widening the lumen,
+/// which such a section does not show, and without them a narrowing just past a junction has
+/// no measured lumen on that side. Narrow ones are left to [`admit_narrow_unreliable`].
+fn admit_junction_reference(b: &Branch, zone: Option<&JunctionZone>, d: &mut [f64], rules: &Rules) {
+    let Some(z) = zone else {
+        return;
+    };
+    for (i, x) in b.samples.iter().enumerate() {
         if !x.reliable
-            && near
-            && crate::paths::balanced(x, calibre)
-            && x.diameter_mm >= rules.detection.shoulder_fraction * calibre
+            && z.near[i]
+            && crate::paths::balanced(x, z.calibre)
+            && x.diameter_mm >= rules.detection.shoulder_fraction * z.calibre
         {
             d[i] = x.diameter_mm;
         }
     }
 }
 
-/// Reliable samples, and samples flagged only for lying next to a junction (within
-/// `crate::paths::READMIT_REACH_CALIBRES` calibres of it) that read a balanced lumen no wider
-/// than `crate::paths::READMIT_MAX_FLARE` times the branch's calibre and resolve at least
+/// Reliable samples, and flagged samples next to a junction that read a balanced lumen no
+/// wider than `crate::paths::READMIT_MAX_FLARE` times the branch's calibre and resolve at least
 /// `web_min_channels` channels: webs often sit at a branch point, and the junction flag guards
-/// against the other vessel's opening, whose section is wider and lopsided. `d` holds the
-/// reliable diameters. Off with `detection.junction_reference`.
-fn web_signs_usable(b: &Branch, s: &[f64], d: &[f64], rules: &Rules) -> Vec<bool> {
-    let mut ok: Vec<bool> = b.samples.iter().map(|x| x.reliable).collect();
-    let mut v: Vec<f64> = d.iter().copied().filter(|x| x.is_finite()).collect();
-    let n = s.len();
-    if n == 0 || v.is_empty() || !rules.detection.junction_reference {
-        return ok;
-    }
-    let calibre = percentile(&mut v, rules.detection.reference_percentile);
-    let reach = crate::paths::READMIT_REACH_CALIBRES * calibre;
-    for (i, x) in b.samples.iter().enumerate() {
-        let near = (b.parent.is_some() && s[i] - s[0] <= reach) || (!b.children.is_empty() && s[n - 1] - s[i] <= reach);
-        ok[i] |= near && x.channels >= rules.classification.web_min_channels && crate::paths::balanced(x, calibre);
-    }
-    ok
+/// against the other vessel's opening, whose section is wider and lopsided.
+fn web_signs_usable(b: &Branch, zone: Option<&JunctionZone>, rules: &Rules) -> Vec<bool> {
+    b.samples
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.reliable
+                || zone.is_some_and(|z| {
+                    z.near[i]
+                        && x.channels >= rules.classification.web_min_channels
+                        && crate::paths::balanced(x, z.calibre)
+                })
+        })
+        .collect()
 }
 
 impl<'a> Profile<'a> {
@@ -347,8 +358,9 @@ impl<'a> Profile<'a> {
             })
             .collect();
         let mut d = d;
-        let web_ok = web_signs_usable(b, &s, &d, rules);
-        admit_junction_reference(b, &s, &mut d, rules);
+        let zone = junction_zone(b, &s, &d, rules);
+        let web_ok = web_signs_usable(b, zone.as_ref(), rules);
+        admit_junction_reference(b, zone.as_ref(), &mut d, rules);
         let mut reference = running_percentile(
             &s,
             &d,
