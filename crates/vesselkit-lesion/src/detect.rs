@@ -1184,10 +1184,17 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
     // (Only where the probe itself saw that vessel: a stump fading at its tip says nothing of
     // where.)
     let seen_past = neck.is_some() || beyond_seen;
-    // Otherwise the lesion is where the opacified column ends, which the skeleton and the
+    // Otherwise (or where the probe's lowest stretch runs on to its far end, locating no
+    // neck) the lesion is where the opacified column ends, which the skeleton and the
     // measured profile stop short of.
     let site = probe
-        .and_then(|x| if seen_past { x.neck_site } else { x.end_site })
+        .and_then(|x| {
+            if seen_past {
+                x.neck_site.or(x.end_site)
+            } else {
+                x.end_site
+            }
+        })
         .unwrap_or_else(|| site_of(b.samples[tip].point));
     Some(new_lesion(Some(b.id), Some(site), ev, rules))
 }

@@ -19,7 +19,9 @@ pub struct EndProbe {
     /// `beyond_ratio`): a vessel that goes on but bends away from the straight line.
     pub fan_ratio: f64,
     /// Image position of the middle of the lowest stretch along the probe, px: where a
-    /// near-occlusion's residual lumen lies past the stump's tip. `None` when not probed.
+    /// near-occlusion's residual lumen lies past the stump's tip. `None` when not probed, or
+    /// when that stretch runs on to the probe's far end (no lumen past it locates a neck; on
+    /// the development seeds such sites lay 6 mm past the tip, beyond the lesion).
     #[serde(default)]
     pub neck_site: Option<Site>,
     /// Image position where the contrast along the stump's axis, from its last centreline
@@ -92,7 +94,7 @@ impl EndProbe {
             neck_ratio: m[k],
             after_neck_ratio: after,
             fan_ratio: median,
-            neck_site: Some(Site {
+            neck_site: (last + 1 < m.len()).then_some(Site {
                 row: 0.5 * (a.row + z.row),
                 col: 0.5 * (a.col + z.col),
             }),

@@ -1383,6 +1383,11 @@ fn end_probe_summarises_median_neck_and_recovery() {
     // col 25, is where the residual lumen lies, not the first lowest point.
     assert_eq!(p.neck_site, Some(Site { row: 10.0, col: 25.0 }), "{p:?}");
     assert_eq!(p.end_site, None, "the probe alone does not see the stump's end");
+    // A floor that runs on to the probe's far end is no neck with a lumen past it: where the
+    // narrowing lies is not known, and no site is given (the cut-off keeps its column end).
+    let p = EndProbe::from_profile(&along(&[0.9, 0.6, 0.4, 0.3, 0.2, 0.1, 0.1, 0.1])).unwrap();
+    assert!(close(p.neck_ratio, 0.1, 1e-12), "{p:?}");
+    assert_eq!(p.neck_site, None, "{p:?}");
     // One low point is noise, not a neck.
     let p = EndProbe::from_profile(&along(&[1.0, 1.0, 0.0, 1.0, 1.0])).unwrap();
     assert!(close(p.neck_ratio, 1.0, 1e-12), "{p:?}");
