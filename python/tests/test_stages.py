@@ -149,6 +149,20 @@ def test_segment_and_centerlines_on_a_phantom():
         assert b["points"].shape[1] == 2
 
 
+def test_a_mask_broken_by_a_narrowing_gives_one_branch_through_the_gap():
+    # A tube of radius 4 px along row 30 whose mask misses cols 70-79 (2.5 radii).
+    rr, cc = np.mgrid[0:60, 0:160]
+    mask = (np.abs(rr - 30) <= 4) & (cc >= 5) & (cc <= 150) & ~((cc >= 70) & (cc < 80))
+    joined = vesselkit.centerlines(mask)
+    assert len(joined) == 1
+    pts, rad = joined[0]["points"], joined[0]["radius_px"]
+    gap = (pts[:, 1] > 71) & (pts[:, 1] < 79)
+    assert gap.sum() >= 14
+    np.testing.assert_allclose(pts[gap, 0], 30.0, atol=1.0)
+    assert np.all((rad[gap] >= 2.0) & (rad[gap] <= 5.0)), rad[gap]
+    assert len(vesselkit.centerlines(mask, bridge_gaps=False)) == 2
+
+
 def test_noise_stabilised_segmentation_keeps_the_vessels_under_the_diaphragm():
     # Below row 400 the phantom's diaphragm passes fewer photons: raw contrast thresholds lose
     # vessels there that the variance-stabilised frame keeps (band Dice on seeds 1-10: mean

@@ -153,13 +153,19 @@ def segment(
     return _native.segment(_f32_2d(image), seed, s, dark_vessels, pixel_spacing, stabilise_noise)
 
 
-def centerlines(mask: Any, *, seed: "Optional[tuple[float, float]]" = None) -> "list[dict]":
+def centerlines(
+    mask: Any, *, seed: "Optional[tuple[float, float]]" = None, bridge_gaps: bool = True
+) -> "list[dict]":
     """Centerline tree of a mask: one dict per branch with ``id``, ``parent``, ``children``,
-    ``points`` (N, 2) sub-pixel (row, col) proximal to distal, and ``radius_px``."""
+    ``points`` (N, 2) sub-pixel (row, col) proximal to distal, and ``radius_px``.
+
+    With ``bridge_gaps`` two free ends of separate pieces that face each other across a short
+    gap (at most 5 radii, on one axis, similar radii) become one branch through the gap, where
+    a narrowing broke the mask; its ``radius_px`` there runs between the radii on either side."""
     m = np.ascontiguousarray(np.asarray(mask), dtype=bool)
     if m.ndim != 2:
         raise InvalidInputError(f"mask: expected a 2-D array, got shape {m.shape}")
-    return _native.centerlines(m, seed)
+    return _native.centerlines(m, seed, bool(bridge_gaps))
 
 
 def diameter_profile(

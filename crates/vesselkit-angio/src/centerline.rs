@@ -42,6 +42,18 @@ pub struct CenterlineOptions {
     /// least this many degrees (0: straight on as well, which also splits a vessel that narrows
     /// abruptly for good, as behind a subtotal lesion).
     pub caliber_drop_min_turn_deg: f64,
+    /// Join two free ends of separate skeleton pieces that face each other across a short gap
+    /// into one branch running through the gap: the mask breaks where a lesion narrows the
+    /// lumen (a ring, a web's bands, a winding), and the vessel resumes past it along the
+    /// same axis. The profile is then measured across the gap on the image, where a cut-off
+    /// would otherwise stand. Ends qualify when the gap is at most `bridge_max_gap_radii`
+    /// times the wider end's radius, both ends and the gap itself run within
+    /// `bridge_max_turn_deg` of one axis, and the radii differ by at most a factor of 2.
+    pub bridge_gaps: bool,
+    /// See `bridge_gaps`.
+    pub bridge_max_gap_radii: f64,
+    /// See `bridge_gaps`.
+    pub bridge_max_turn_deg: f64,
     /// Gaussian sigma (px of arc) that smooths the pixel chains into sub-pixel polylines.
     pub smooth_sigma_px: f64,
     /// Resampling step along the centerline, px (<= 0.5 keeps profile spacing fine).
@@ -62,6 +74,9 @@ impl Default for CenterlineOptions {
             split_caliber_drops: false,
             caliber_drop_fraction: 0.5,
             caliber_drop_min_turn_deg: 30.0,
+            bridge_gaps: true,
+            bridge_max_gap_radii: 5.0,
+            bridge_max_turn_deg: 45.0,
             smooth_sigma_px: 2.0,
             step_px: 0.5,
             seed: None,
@@ -79,6 +94,8 @@ impl CenterlineOptions {
             ("stump_min_radius_fraction", self.stump_min_radius_fraction),
             ("caliber_drop_fraction", self.caliber_drop_fraction),
             ("caliber_drop_min_turn_deg", self.caliber_drop_min_turn_deg),
+            ("bridge_max_gap_radii", self.bridge_max_gap_radii),
+            ("bridge_max_turn_deg", self.bridge_max_turn_deg),
             ("smooth_sigma_px", self.smooth_sigma_px),
         ] {
             if !(v.is_finite() && v >= 0.0) {
@@ -119,8 +136,11 @@ pub struct CenterlineBranch {
     /// Smoothed, resampled centerline (px).
     pub points: Vec<Point>,
     /// Distance-transform radius of the mask at each point (px): a coarse width used to size
-    /// the profile search, not the measured diameter.
+    /// the profile search, not the measured diameter. Over a gap that
+    /// [`CenterlineOptions::bridge_gaps`] bridged, the line between the radii on either side.
     pub radius_px: Vec<f32>,
+    /// Per point: inside a bridged gap (outside the mask).
+    pub in_gap: Vec<bool>,
     /// Number of branches meeting at the start and end nodes (1 = free end).
     pub start_degree: usize,
     pub end_degree: usize,
@@ -648,6 +668,200 @@ fn is_stump(e: &Edge, junction: usize, node: &Node, dist: &Array2<f32>, opts: &C
     chord >= 0.8 * path_len(&beyond)
 }
 
+/// Free end of a skeleton piece, for [`bridge_gaps`].
+struct FreeEnd {
+    node: usize,
+    edge: usize,
+    /// Position of the end pixel.
+    at: (f64, f64),
+    /// Unit direction out of the piece through the end.
+    out: (f64, f64),
+    radius_px: f64,
+}
+
+/// Pixel chain of `e` oriented to end at node `v`.
+fn path_to(e: &Edge, v: usize) -> Vec<(usize, usize)> {
+    if e.b == v {
+        e.path.clone()
+    } else {
+        e.path.iter().rev().copied().collect()
+    }
+}
+
+/// Pixels of the straight line from `a` to `b`, both excluded.
+fn line_between(a: (usize, usize), b: (usize, usize)) -> Vec<(usize, usize)> {
+    let (dr, dc) = (b.0 as f64 - a.0 as f64, b.1 as f64 - a.1 as f64);
+    let n = dr.abs().max(dc.abs()).ceil() as usize;
+    (1..n)
+        .map(|k| {
+            let t = k as f64 / n as f64;
+            (
+                (a.0 as f64 + t * dr).round() as usize,
+                (a.1 as f64 + t * dc).round() as usize,
+            )
+        })
+        .collect()
+}
+
+/// Joins free ends of separate pieces that face each other across a short gap (see
+/// [`CenterlineOptions::bridge_gaps`]): each joined pair's two edges become one edge running
+/// through the gap's straight pixels. The `root` node (where the tree's contrast enters, not a
+/// cut) is never joined. Returns the gaps' pixels.
+fn bridge_gaps(
+    g: &mut Graph,
+    dist: &Array2<f32>,
+    opts: &CenterlineOptions,
+    root: Option<usize>,
+) -> Vec<(usize, usize)> {
+    // Pieces (union-find over nodes), updated as pieces are joined.
+    let nn = g.nodes.len();
+    let mut parent: Vec<usize> = (0..nn).collect();
+    fn find(p: &mut [usize], mut x: usize) -> usize {
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    for e in &g.edges {
+        if g.nodes[e.a].edges.is_empty() || g.nodes[e.b].edges.is_empty() {
+            continue;
+        }
+        let (ra, rb) = (find(&mut parent, e.a), find(&mut parent, e.b));
+        parent[ra] = rb;
+    }
+    let (rows, cols) = dist.dim();
+    let ends: Vec<FreeEnd> = (0..nn)
+        .filter(|&v| g.nodes[v].edges.len() == 1 && Some(v) != root)
+        .filter_map(|v| {
+            let edge = g.nodes[v].edges[0];
+            let path = path_to(&g.edges[edge], v);
+            let &tip = path.last()?;
+            // Radius: the widest station over the last few px (the skeleton's end sits inside
+            // the rounded cap, where the distance to the mask edge falls).
+            let radius_px = path
+                .iter()
+                .rev()
+                .take(12)
+                .map(|&(r, c)| dist[[r, c]])
+                .fold(0f32, f32::max) as f64;
+            // Direction over the last two radii of chain (at least 4 px).
+            let back = (2.0 * radius_px).max(4.0).ceil() as usize;
+            if path.len() <= back.min(4) {
+                return None;
+            }
+            let from = path[path.len().saturating_sub(back + 1)];
+            let (dr, dc) = (tip.0 as f64 - from.0 as f64, tip.1 as f64 - from.1 as f64);
+            let len = dr.hypot(dc);
+            // A vessel leaving the field is not cut.
+            let m = radius_px + 2.0;
+            let (tr, tc) = (tip.0 as f64, tip.1 as f64);
+            let inside = tr >= m && tc >= m && tr <= rows as f64 - 1.0 - m && tc <= cols as f64 - 1.0 - m;
+            (len > 0.0 && radius_px >= 1.0 && inside).then_some(FreeEnd {
+                node: v,
+                edge,
+                at: (tr, tc),
+                out: (dr / len, dc / len),
+                radius_px,
+            })
+        })
+        .collect();
+    let cos_max = opts.bridge_max_turn_deg.to_radians().cos();
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for i in 0..ends.len() {
+        for j in i + 1..ends.len() {
+            let (u, w) = (&ends[i], &ends[j]);
+            let (gr, gc) = (w.at.0 - u.at.0, w.at.1 - u.at.1);
+            let gap = gr.hypot(gc);
+            let (r_lo, r_hi) = (u.radius_px.min(w.radius_px), u.radius_px.max(w.radius_px));
+            if gap <= 0.0 || gap > opts.bridge_max_gap_radii * r_hi || r_hi > 2.0 * r_lo {
+                continue;
+            }
+            let (ur, uc) = (gr / gap, gc / gap);
+            // u points across the gap at w, w back at u, and the two run on one axis.
+            let facing = u.out.0 * ur + u.out.1 * uc >= cos_max
+                && -(w.out.0 * ur + w.out.1 * uc) >= cos_max
+                && -(u.out.0 * w.out.0 + u.out.1 * w.out.1) >= cos_max;
+            if facing {
+                pairs.push((gap / r_hi, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut used = vec![false; ends.len()];
+    let mut bridged = Vec::new();
+    for (_, i, j) in pairs {
+        if used[i] || used[j] {
+            continue;
+        }
+        let (u, w) = (&ends[i], &ends[j]);
+        let (pu, pw) = (find(&mut parent, u.node), find(&mut parent, w.node));
+        if pu == pw {
+            // Already one piece: joining would close a loop.
+            continue;
+        }
+        used[i] = true;
+        used[j] = true;
+        parent[pu] = pw;
+        let (eu, ew) = (g.edges[u.edge].clone(), g.edges[w.edge].clone());
+        let a = if eu.a == u.node { eu.b } else { eu.a };
+        let b = if ew.a == w.node { ew.b } else { ew.a };
+        let mut path = path_to(&eu, u.node);
+        let (tu, tw) = (*path.last().unwrap_or(&(0, 0)), *ew.path.first().unwrap_or(&(0, 0)));
+        let from_w: Vec<(usize, usize)> = path_to(&ew, w.node).into_iter().rev().collect();
+        let gap_px = line_between(tu, from_w.first().copied().unwrap_or(tw));
+        bridged.extend(gap_px.iter().copied());
+        path.extend(gap_px);
+        path.extend(from_w);
+        let id = g.edges.len();
+        g.edges.push(Edge { a, b, path });
+        for (node, old) in [(a, u.edge), (b, w.edge)] {
+            for x in g.nodes[node].edges.iter_mut() {
+                if *x == old {
+                    *x = id;
+                }
+            }
+        }
+        g.nodes[u.node].edges.clear();
+        g.nodes[w.node].edges.clear();
+    }
+    bridged
+}
+
+/// Points on either side of a zero run whose widest radius [`fill_zero_runs`] takes: the
+/// skeleton ends inside a piece's rounded cap, where the distance to the mask edge falls.
+const FILL_REACH_POINTS: usize = 24;
+
+/// Replaces each run of zeros in `r` by the straight line between the widest radius within
+/// [`FILL_REACH_POINTS`] on either side (the one side's at either end).
+fn fill_zero_runs(r: &mut [f32]) {
+    let n = r.len();
+    let mut i = 0;
+    while i < n {
+        if r[i] > 0.0 {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < n && r[i] <= 0.0 {
+            i += 1;
+        }
+        let widest = |w: &[f32]| w.iter().copied().fold(0f32, f32::max);
+        let lo = widest(&r[s.saturating_sub(FILL_REACH_POINTS)..s]);
+        let hi = widest(&r[i..(i + FILL_REACH_POINTS).min(n)]);
+        let (lo, hi) = match (lo > 0.0, hi > 0.0) {
+            (true, true) => (lo, hi),
+            (true, false) => (lo, lo),
+            (false, true) => (hi, hi),
+            (false, false) => return,
+        };
+        let len = (i - s + 1) as f32;
+        for (k, x) in r[s..i].iter_mut().enumerate() {
+            *x = lo + (hi - lo) * (k + 1) as f32 / len;
+        }
+    }
+}
+
 /// Prune spurs and tiny components from the skeleton in place; returns the final graph.
 ///
 /// Each round removes spurs and re-thins only around them: the skeleton is a fixed point of
@@ -936,39 +1150,21 @@ fn smooth_resample(path: &[(usize, usize)], sigma: f64, step: f64) -> Vec<Point>
     Polyline::new(smoothed).resample(step).points
 }
 
-/// Skeleton, graph, pruning and tree of a vessel mask. Returns an empty tree for an empty mask.
-pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Centerlines> {
-    opts.validate()?;
-    // The distance transform and the thinning are independent: run them side by side.
-    let (dist, mut grid) = rayon::join(
-        || distance_transform(mask),
-        || {
-            let mut grid = Grid::from_mask(mask);
-            let cands = grid.set_pixels();
-            thin(&mut grid, &tables(), cands, None);
-            grid
-        },
-    );
-    let mut g = prune(&mut grid, &dist, opts);
-    let mut skel = grid.to_mask(mask.nrows());
-    if opts.split_caliber_drops {
-        split_caliber_drops(&mut g, &dist, mask, opts);
-        // The caps drawn through wide ends are part of the skeleton too.
-        for e in &g.edges {
-            for &p in &e.path {
-                skel[p] = true;
-            }
-        }
-    }
-    let node_pos = |n: &Node| {
-        let k = n.pixels.len().max(1) as f64;
-        let (r, c) = n
-            .pixels
-            .iter()
-            .fold((0.0, 0.0), |(r, c), p| (r + p.0 as f64, c + p.1 as f64));
-        Point::new(r / k, c / k)
-    };
-    let node_radius = |n: &Node| n.pixels.iter().map(|&(r, c)| dist[[r, c]]).fold(0f32, f32::max);
+/// Position of a node: the mean of its pixels.
+fn node_pos(n: &Node) -> Point {
+    let k = n.pixels.len().max(1) as f64;
+    let (r, c) = n
+        .pixels
+        .iter()
+        .fold((0.0, 0.0), |(r, c), p| (r + p.0 as f64, c + p.1 as f64));
+    Point::new(r / k, c / k)
+}
+
+/// The root node of each tree to grow from `g` (each component holding an edge), the main
+/// tree's first: that tree is the seed node's component (else the longest) rooted at the seed
+/// node; every other tree at its widest free end, preferring one entering through the image
+/// edge, except that a piece cut off from the main tree starts at its end facing it.
+fn plan_trees(g: &Graph, dist: &Array2<f32>, seed_node: Option<usize>) -> Vec<usize> {
     // Components of the node graph.
     let nn = g.nodes.len();
     let mut comp = vec![usize::MAX; nn];
@@ -1009,7 +1205,7 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
     // edge cuts a vessel the distance transform reads the distance to the edge, not the
     // vessel's radius, so stations capped by the edge are skipped (a trunk entering the field
     // is otherwise narrower than a wide stump).
-    let (rows, cols) = mask.dim();
+    let (rows, cols) = dist.dim();
     let capped = |r: usize, c: usize| {
         let edge = (r + 1).min(c + 1).min(rows - r).min(cols - c) as f32;
         dist[[r, c]] >= edge
@@ -1039,11 +1235,6 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
         }
         free.iter().sum::<f64>() / free.len() as f64
     };
-    let seed_node = opts.seed.and_then(|s| {
-        (0..nn)
-            .filter(|&v| !g.nodes[v].edges.is_empty())
-            .min_by(|&a, &b| node_pos(&g.nodes[a]).dist(s).total_cmp(&node_pos(&g.nodes[b]).dist(s)))
-    });
     let main_comp = match seed_node {
         Some(v) => Some(comp[v]),
         None => (0..comps.len()).max_by(|&a, &b| comp_len(&comps[a]).total_cmp(&comp_len(&comps[b]))),
@@ -1069,11 +1260,7 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
         }
         None => Vec::new(),
     };
-    let mut branches: Vec<CenterlineBranch> = Vec::new();
-    // Pixel chain of each branch, proximal to distal; smoothed in parallel at the end.
-    let mut paths: Vec<Vec<(usize, usize)>> = Vec::new();
-    let mut edge_used = vec![false; g.edges.len()];
-    let mut root = None;
+    let mut out = Vec::new();
     for ci in order {
         let members = &comps[ci];
         if members.iter().all(|&v| g.nodes[v].edges.is_empty()) {
@@ -1121,6 +1308,60 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
                 }
             }
         };
+        out.push(r0);
+    }
+    out
+}
+
+/// Skeleton, graph, pruning and tree of a vessel mask. Returns an empty tree for an empty mask.
+pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Centerlines> {
+    opts.validate()?;
+    // The distance transform and the thinning are independent: run them side by side.
+    let (dist, mut grid) = rayon::join(
+        || distance_transform(mask),
+        || {
+            let mut grid = Grid::from_mask(mask);
+            let cands = grid.set_pixels();
+            thin(&mut grid, &tables(), cands, None);
+            grid
+        },
+    );
+    let mut g = prune(&mut grid, &dist, opts);
+    let mut skel = grid.to_mask(mask.nrows());
+    if opts.split_caliber_drops {
+        split_caliber_drops(&mut g, &dist, mask, opts);
+        // The caps drawn through wide ends are part of the skeleton too.
+        for e in &g.edges {
+            for &p in &e.path {
+                skel[p] = true;
+            }
+        }
+    }
+    let nearest_node = |g: &Graph, s: Point| {
+        (0..g.nodes.len())
+            .filter(|&v| !g.nodes[v].edges.is_empty())
+            .min_by(|&a, &b| node_pos(&g.nodes[a]).dist(s).total_cmp(&node_pos(&g.nodes[b]).dist(s)))
+    };
+    // The root is chosen before gaps are bridged and is not joined itself: a piece joined to
+    // the tree must not move it (a joined piece's far end at the image edge would otherwise
+    // root the tree there, and the cine's flow grades are read against the root's filling).
+    let mut seed_node = opts.seed.and_then(|s| nearest_node(&g, s));
+    if opts.bridge_gaps {
+        if seed_node.is_none() {
+            seed_node = plan_trees(&g, &dist, None).first().copied();
+        }
+        for p in bridge_gaps(&mut g, &dist, opts, seed_node) {
+            skel[p] = true;
+        }
+    }
+    let node_radius = |n: &Node| n.pixels.iter().map(|&(r, c)| dist[[r, c]]).fold(0f32, f32::max);
+    let nn = g.nodes.len();
+    let mut branches: Vec<CenterlineBranch> = Vec::new();
+    // Pixel chain of each branch, proximal to distal; smoothed in parallel at the end.
+    let mut paths: Vec<Vec<(usize, usize)>> = Vec::new();
+    let mut edge_used = vec![false; g.edges.len()];
+    let mut root = None;
+    for r0 in plan_trees(&g, &dist, seed_node) {
         let mut incoming: Vec<Option<usize>> = vec![None; nn];
         let mut seen = vec![false; nn];
         seen[r0] = true;
@@ -1150,6 +1391,7 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
                     children: Vec::new(),
                     points: Vec::new(),
                     radius_px: Vec::new(),
+                    in_gap: Vec::new(),
                     start_degree: g.nodes[v].edges.len(),
                     end_degree: g.nodes[to].edges.len(),
                     start_node_radius_px: node_radius(&g.nodes[v]),
@@ -1177,6 +1419,10 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
                 dist.get([r, c]).copied().unwrap_or(0.0)
             })
             .collect();
+        // A bridged gap lies outside the mask: its radius hint runs linearly between the
+        // radii on either side.
+        b.in_gap = b.radius_px.iter().map(|&r| r <= 0.0).collect();
+        fill_zero_runs(&mut b.radius_px);
     });
     Ok(Centerlines {
         branches,
@@ -1592,6 +1838,88 @@ mod tests {
         assert!(first.row < 52.0 && last.row > 70.0, "{first:?} -> {last:?}");
     }
 
+    /// A horizontal tube of radius 4 along row 30 from col 5 to 150, with the mask missing over
+    /// cols `gap.0..gap.1`.
+    fn broken_tube(gap: (f64, f64)) -> Array2<bool> {
+        Array2::from_shape_fn((60, 160), |(r, c)| {
+            let (y, x) = (r as f64, c as f64);
+            (y - 30.0).abs() <= 4.0 && (5.0..=150.0).contains(&x) && !(gap.0..gap.1).contains(&x)
+        })
+    }
+
+    #[test]
+    fn a_tube_broken_by_a_short_gap_is_one_branch_through_it() {
+        // 10 px of gap: 2.5 radii, where a lesion's lumen fell below the mask.
+        let cl = centerlines(&broken_tube((70.0, 80.0)), &CenterlineOptions::default()).unwrap();
+        assert_eq!(
+            cl.branches.len(),
+            1,
+            "{:?}",
+            cl.branches.iter().map(|b| b.points.len()).collect::<Vec<_>>()
+        );
+        let b = &cl.branches[0];
+        let cols: Vec<f64> = b.points.iter().map(|p| p.col).collect();
+        let (lo, hi) = (
+            cols.iter().copied().fold(f64::INFINITY, f64::min),
+            cols.iter().copied().fold(0.0, f64::max),
+        );
+        assert!(lo < 15.0 && hi > 140.0, "{lo} {hi}");
+        // Points step through the gap (no jump over it) on the tube's axis, and their radius
+        // hint runs between the radii on either side instead of the mask's 0.
+        assert!(
+            b.points.windows(2).all(|w| w[0].dist(w[1]) <= 1.0),
+            "a jump in the polyline"
+        );
+        let inside: Vec<(Point, f32)> = b
+            .points
+            .iter()
+            .zip(&b.radius_px)
+            .filter(|(p, _)| (71.0..79.0).contains(&p.col))
+            .map(|(p, &r)| (*p, r))
+            .collect();
+        assert!(inside.len() >= 14, "{}", inside.len());
+        for (p, r) in inside {
+            assert!((p.row - 30.0).abs() < 1.0, "{p:?}");
+            assert!((2.0..=5.0).contains(&r), "radius hint {r} at {p:?}");
+        }
+        // Switched off, the two pieces stay apart.
+        let opts = CenterlineOptions {
+            bridge_gaps: false,
+            ..Default::default()
+        };
+        assert_eq!(
+            centerlines(&broken_tube((70.0, 80.0)), &opts).unwrap().branches.len(),
+            2
+        );
+        // The root's end is where the tree's contrast enters, not a cut: rooted at the end
+        // facing the gap, the tree keeps its two pieces.
+        let opts = CenterlineOptions {
+            seed: Some(Point::new(30.0, 69.0)),
+            ..Default::default()
+        };
+        let cl = centerlines(&broken_tube((70.0, 80.0)), &opts).unwrap();
+        assert_eq!(cl.branches.len(), 2);
+        let root = &cl.branches[cl.root.unwrap()];
+        assert!((root.points[0].col - 69.0).abs() < 6.0, "{:?}", root.points[0]);
+    }
+
+    #[test]
+    fn a_long_gap_or_a_piece_off_the_axis_is_not_bridged() {
+        // 30 px of gap: 7.5 radii, more than the default 5.
+        let cl = centerlines(&broken_tube((60.0, 90.0)), &CenterlineOptions::default()).unwrap();
+        assert_eq!(cl.branches.len(), 2);
+        // The tube stops at col 70; a vertical piece of the same radius starts 8 px past its
+        // end and runs across the tube's axis: another vessel, not the tube resuming.
+        let m = Array2::from_shape_fn((100, 160), |(r, c)| {
+            let (y, x) = (r as f64, c as f64);
+            let tube = (y - 30.0).abs() <= 4.0 && (5.0..=70.0).contains(&x);
+            let across = (x - 82.0).abs() <= 4.0 && (24.0..=95.0).contains(&y);
+            tube || across
+        });
+        let cl = centerlines(&m, &CenterlineOptions::default()).unwrap();
+        assert_eq!(cl.branches.len(), 2, "{}", cl.branches.len());
+    }
+
     #[test]
     fn bad_stump_and_step_options_name_the_field() {
         let m = y_mask();
@@ -1616,6 +1944,20 @@ mod tests {
                     ..Default::default()
                 },
                 "caliber_drop_min_turn_deg",
+            ),
+            (
+                CenterlineOptions {
+                    bridge_max_gap_radii: f64::NAN,
+                    ..Default::default()
+                },
+                "bridge_max_gap_radii",
+            ),
+            (
+                CenterlineOptions {
+                    bridge_max_turn_deg: -1.0,
+                    ..Default::default()
+                },
+                "bridge_max_turn_deg",
             ),
         ] {
             let err = centerlines(&m, &opts).unwrap_err().to_string();

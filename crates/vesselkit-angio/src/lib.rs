@@ -201,6 +201,10 @@ pub fn tree_blur_sigma_px(img: ArrayView2<f32>, cl: &Centerlines, opts: &Profile
     lines_blur_sigma_px(img, &lines, opts)
 }
 
+/// Largest diameter, as a multiple of the interpolated mask diameter, that a sample inside a
+/// bridged gap may read and stay reliable.
+const GAP_MAX_WIDENING: f64 = 1.2;
+
 /// Measure every centerline branch on `img`: diameter profile, length, tortuosity, end type.
 pub fn build_tree(
     img: ArrayView2<f32>,
@@ -240,7 +244,7 @@ pub fn build_tree(
                     0.0
                 },
             };
-            let samples = profile::diameter_profile_checked(
+            let mut samples = profile::diameter_profile_checked(
                 img,
                 flat.as_ref().map(|f| f.view()),
                 &b.points,
@@ -249,6 +253,14 @@ pub fn build_tree(
                 zones,
                 &opts.profile,
             )?;
+            // Across a bridged gap the lumen is at most as wide as on either side (a lesion
+            // narrowed it below the mask): wider edges there followed something else, such
+            // as the border of a dense structure that broke the mask.
+            for ((s, &gap), &r) in samples.iter_mut().zip(&b.in_gap).zip(&b.radius_px) {
+                if gap && s.diameter_mm > GAP_MAX_WIDENING * 2.0 * r as f64 * mm {
+                    s.reliable = false;
+                }
+            }
             let length_mm = Polyline::new(b.points.clone()).length_px() * mm;
             // Pixel staircases of the skeleton add spurious turning: smooth at ~6 px first.
             let tort = if length_mm > 0.0 {
