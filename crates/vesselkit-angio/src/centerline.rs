@@ -713,22 +713,16 @@ fn bridge_gaps(
     opts: &CenterlineOptions,
     root: Option<usize>,
 ) -> Vec<(usize, usize)> {
-    // Pieces (union-find over nodes), updated as pieces are joined.
+    // Pieces: the graph's components, merged (union-find over them) as pieces are joined.
     let nn = g.nodes.len();
-    let mut parent: Vec<usize> = (0..nn).collect();
+    let (comp, comps) = components(g);
+    let mut parent: Vec<usize> = (0..comps.len()).collect();
     fn find(p: &mut [usize], mut x: usize) -> usize {
         while p[x] != x {
             p[x] = p[p[x]];
             x = p[x];
         }
         x
-    }
-    for e in &g.edges {
-        if g.nodes[e.a].edges.is_empty() || g.nodes[e.b].edges.is_empty() {
-            continue;
-        }
-        let (ra, rb) = (find(&mut parent, e.a), find(&mut parent, e.b));
-        parent[ra] = rb;
     }
     let (rows, cols) = dist.dim();
     let ends: Vec<FreeEnd> = (0..nn)
@@ -795,21 +789,25 @@ fn bridge_gaps(
             continue;
         }
         let (u, w) = (&ends[i], &ends[j]);
-        let (pu, pw) = (find(&mut parent, u.node), find(&mut parent, w.node));
+        let (pu, pw) = (find(&mut parent, comp[u.node]), find(&mut parent, comp[w.node]));
         if pu == pw {
             // Already one piece: joining would close a loop.
             continue;
         }
+        let (eu, ew) = (&g.edges[u.edge], &g.edges[w.edge]);
+        let a = if eu.a == u.node { eu.b } else { eu.a };
+        let b = if ew.a == w.node { ew.b } else { ew.a };
+        // Chains run node to node (at least two pixels): u's ends at its tip, w's starts at
+        // its own.
+        let mut path = path_to(eu, u.node);
+        let from_w: Vec<(usize, usize)> = path_to(ew, w.node).into_iter().rev().collect();
+        let (Some(&tu), Some(&tw)) = (path.last(), from_w.first()) else {
+            continue;
+        };
         used[i] = true;
         used[j] = true;
         parent[pu] = pw;
-        let (eu, ew) = (g.edges[u.edge].clone(), g.edges[w.edge].clone());
-        let a = if eu.a == u.node { eu.b } else { eu.a };
-        let b = if ew.a == w.node { ew.b } else { ew.a };
-        let mut path = path_to(&eu, u.node);
-        let (tu, tw) = (*path.last().unwrap_or(&(0, 0)), *ew.path.first().unwrap_or(&(0, 0)));
-        let from_w: Vec<(usize, usize)> = path_to(&ew, w.node).into_iter().rev().collect();
-        let gap_px = line_between(tu, from_w.first().copied().unwrap_or(tw));
+        let gap_px = line_between(tu, tw);
         bridged.extend(gap_px.iter().copied());
         path.extend(gap_px);
         path.extend(from_w);
@@ -1150,22 +1148,9 @@ fn smooth_resample(path: &[(usize, usize)], sigma: f64, step: f64) -> Vec<Point>
     Polyline::new(smoothed).resample(step).points
 }
 
-/// Position of a node: the mean of its pixels.
-fn node_pos(n: &Node) -> Point {
-    let k = n.pixels.len().max(1) as f64;
-    let (r, c) = n
-        .pixels
-        .iter()
-        .fold((0.0, 0.0), |(r, c), p| (r + p.0 as f64, c + p.1 as f64));
-    Point::new(r / k, c / k)
-}
-
-/// The root node of each tree to grow from `g` (each component holding an edge), the main
-/// tree's first: that tree is the seed node's component (else the longest) rooted at the seed
-/// node; every other tree at its widest free end, preferring one entering through the image
-/// edge, except that a piece cut off from the main tree starts at its end facing it.
-fn plan_trees(g: &Graph, dist: &Array2<f32>, seed_node: Option<usize>) -> Vec<usize> {
-    // Components of the node graph.
+/// Connected components of the node graph: each node's component index, and each
+/// component's nodes.
+fn components(g: &Graph) -> (Vec<usize>, Vec<Vec<usize>>) {
     let nn = g.nodes.len();
     let mut comp = vec![usize::MAX; nn];
     let mut comps: Vec<Vec<usize>> = Vec::new();
@@ -1190,6 +1175,25 @@ fn plan_trees(g: &Graph, dist: &Array2<f32>, seed_node: Option<usize>) -> Vec<us
         }
         comps.push(members);
     }
+    (comp, comps)
+}
+
+/// Position of a node: the mean of its pixels.
+fn node_pos(n: &Node) -> Point {
+    let k = n.pixels.len().max(1) as f64;
+    let (r, c) = n
+        .pixels
+        .iter()
+        .fold((0.0, 0.0), |(r, c), p| (r + p.0 as f64, c + p.1 as f64));
+    Point::new(r / k, c / k)
+}
+
+/// The root node of each tree to grow from `g` (each component holding an edge), the main
+/// tree's first: that tree is the seed node's component (else the longest) rooted at the seed
+/// node; every other tree at its widest free end, preferring one entering through the image
+/// edge, except that a piece cut off from the main tree starts at its end facing it.
+fn plan_trees(g: &Graph, dist: &Array2<f32>, seed_node: Option<usize>) -> Vec<usize> {
+    let (comp, comps) = components(g);
     let comp_len = |members: &Vec<usize>| -> f64 {
         let mut seen = std::collections::HashSet::new();
         members
