@@ -126,16 +126,18 @@ pub fn segment<'py>(
 
 /// Centerline tree of a mask: a list of dicts (id, parent, children, points (N, 2), radius_px).
 #[pyfunction]
-#[pyo3(signature = (mask, seed, bridge_gaps))]
+#[pyo3(signature = (mask, seed, bridge_gaps, trim_image_edge))]
 pub fn centerlines<'py>(
     py: Python<'py>,
     mask: PyReadonlyArray2<'py, bool>,
     seed: Option<(f64, f64)>,
     bridge_gaps: bool,
+    trim_image_edge: bool,
 ) -> PyResult<Bound<'py, PyList>> {
     let opts = vesselkit_angio::CenterlineOptions {
         seed: seed.map(|(r, c)| Point::new(r, c)),
         bridge_gaps,
+        trim_image_edge,
         ..Default::default()
     };
     let m = mask.as_array().to_owned();

@@ -163,6 +163,23 @@ def test_a_mask_broken_by_a_narrowing_gives_one_branch_through_the_gap():
     assert len(vesselkit.centerlines(mask, bridge_gaps=False)) == 2
 
 
+def test_the_skeleton_stops_at_the_image_edge_and_roots_where_the_widest_vessel_enters():
+    # A tube of radius 6 enters through the left edge along row 40 and splits into two of
+    # radius 3; a band 4 px wide runs down the left edge from it.
+    rr, cc = np.mgrid[0:100, 0:140]
+    trunk = (np.abs(rr - 40) <= 6) & (cc <= 70)
+    up = np.abs((rr - 40) + (cc - 70)) <= 3 * np.sqrt(2)
+    down = np.abs((rr - 40) - (cc - 70)) <= 3 * np.sqrt(2)
+    mask = trunk | ((up | down) & (cc >= 60) & (cc <= 100)) | ((cc <= 3) & (rr >= 40))
+    trimmed = vesselkit.centerlines(mask)
+    root = next(b for b in trimmed if b["is_root"])
+    assert 6.0 < root["points"][0, 1] < 11.0, root["points"][0]
+    assert abs(root["points"][0, 0] - 40.0) < 1.5
+    assert max(b["points"][:, 0].max() for b in trimmed) < 80  # nothing runs down the band
+    raw = vesselkit.centerlines(mask, trim_image_edge=False)
+    assert max(b["points"][:, 0].max() for b in raw) > 90
+
+
 def test_noise_stabilised_segmentation_keeps_the_vessels_under_the_diaphragm():
     # Below row 400 the phantom's diaphragm passes fewer photons: raw contrast thresholds lose
     # vessels there that the variance-stabilised frame keeps (band Dice on seeds 1-10: mean

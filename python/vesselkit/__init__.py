@@ -154,18 +154,26 @@ def segment(
 
 
 def centerlines(
-    mask: Any, *, seed: "Optional[tuple[float, float]]" = None, bridge_gaps: bool = True
+    mask: Any,
+    *,
+    seed: "Optional[tuple[float, float]]" = None,
+    bridge_gaps: bool = True,
+    trim_image_edge: bool = True,
 ) -> "list[dict]":
     """Centerline tree of a mask: one dict per branch with ``id``, ``parent``, ``children``,
     ``points`` (N, 2) sub-pixel (row, col) proximal to distal, and ``radius_px``.
 
     With ``bridge_gaps`` two free ends of separate pieces that face each other across a short
     gap (at most 5 radii, on one axis, similar radii) become one branch through the gap, where
-    a narrowing broke the mask; its ``radius_px`` there runs between the radii on either side."""
+    a narrowing broke the mask; its ``radius_px`` there runs between the radii on either side.
+
+    With ``trim_image_edge`` the skeleton stops where the mask touches the image edge (a
+    vessel leaving the field ends about one radius inside it, and no line runs along the
+    edge), and without a ``seed`` the tree is rooted where the widest vessel enters."""
     m = np.ascontiguousarray(np.asarray(mask), dtype=bool)
     if m.ndim != 2:
         raise InvalidInputError(f"mask: expected a 2-D array, got shape {m.shape}")
-    return _native.centerlines(m, seed, bool(bridge_gaps))
+    return _native.centerlines(m, seed, bool(bridge_gaps), bool(trim_image_edge))
 
 
 def diameter_profile(

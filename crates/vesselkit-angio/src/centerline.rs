@@ -54,11 +54,21 @@ pub struct CenterlineOptions {
     pub bridge_max_gap_radii: f64,
     /// See `bridge_gaps`.
     pub bridge_max_turn_deg: f64,
+    /// Drop the skeleton where the mask touches the image edge: there the vessel leaves the
+    /// field, and the thinning of the cut-off mask runs on along the edge (into the corners
+    /// of the cut, or along a dark band at the edge) in lines that are not vessels and that
+    /// read as bends and narrowings. A skeleton pixel goes when its inscribed disc comes
+    /// within one pixel of the image edge; a vessel that leaves the field then ends about
+    /// one radius inside it. Without a `seed` the tree is then rooted at the node nearest to
+    /// where the widest vessel meets the edge (the trunk entering the field): the trimmed
+    /// trunk may keep only a thin corner of its cut as its end.
+    pub trim_image_edge: bool,
     /// Gaussian sigma (px of arc) that smooths the pixel chains into sub-pixel polylines.
     pub smooth_sigma_px: f64,
     /// Resampling step along the centerline, px (<= 0.5 keeps profile spacing fine).
     pub step_px: f64,
-    /// Root of the tree: the node nearest to this point; default the widest end point.
+    /// Root of the tree: the node nearest to this point; default the widest end point, or with
+    /// `trim_image_edge` the node nearest to where the widest vessel meets the image edge.
     pub seed: Option<Point>,
 }
 
@@ -77,6 +87,7 @@ impl Default for CenterlineOptions {
             bridge_gaps: true,
             bridge_max_gap_radii: 5.0,
             bridge_max_turn_deg: 45.0,
+            trim_image_edge: true,
             smooth_sigma_px: 2.0,
             step_px: 0.5,
             seed: None,
@@ -950,6 +961,26 @@ fn prune(g: &mut Grid, dist: &Array2<f32>, opts: &CenterlineOptions) -> Graph {
     build_graph(g, &pixels)
 }
 
+/// Clears the skeleton pixels whose inscribed disc (radius `dist`) comes within one pixel of
+/// the image edge (see [`CenterlineOptions::trim_image_edge`]). Returns the widest of them:
+/// where the widest vessel enters the field.
+fn trim_image_edge(g: &mut Grid, dist: &Array2<f32>) -> Option<(Point, f32)> {
+    let (rows, cols) = dist.dim();
+    let mut widest: Option<(Point, f32)> = None;
+    for i in g.set_pixels() {
+        let (r, c) = g.rc(i);
+        let to_edge = r.min(c).min(rows - 1 - r).min(cols - 1 - c) as f32;
+        let d = dist[[r, c]];
+        if to_edge <= d + 1.0 {
+            g.px[i] = 0;
+            if widest.is_none_or(|(_, w)| d > w) {
+                widest = Some((Point::new(r as f64, c as f64), d));
+            }
+        }
+    }
+    widest
+}
+
 /// Smallest radius (px) of a vessel whose abrupt end [`split_caliber_drops`] represents.
 const MIN_DROP_RADIUS_PX: f32 = 3.0;
 
@@ -1330,6 +1361,11 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
             grid
         },
     );
+    let entry = if opts.trim_image_edge {
+        trim_image_edge(&mut grid, &dist)
+    } else {
+        None
+    };
     let mut g = prune(&mut grid, &dist, opts);
     let mut skel = grid.to_mask(mask.nrows());
     if opts.split_caliber_drops {
@@ -1349,7 +1385,7 @@ pub fn centerlines(mask: &Array2<bool>, opts: &CenterlineOptions) -> Result<Cent
     // The root is chosen before gaps are bridged and is not joined itself: a piece joined to
     // the tree must not move it (a joined piece's far end at the image edge would otherwise
     // root the tree there, and the cine's flow grades are read against the root's filling).
-    let mut seed_node = opts.seed.and_then(|s| nearest_node(&g, s));
+    let mut seed_node = opts.seed.or(entry.map(|e| e.0)).and_then(|s| nearest_node(&g, s));
     if opts.bridge_gaps {
         if seed_node.is_none() {
             seed_node = plan_trees(&g, &dist, None).first().copied();
@@ -1757,6 +1793,39 @@ mod tests {
         assert!(root.points[0].row < 15.0, "{:?}", root.points[0]);
         // The stump end stays a distal free end.
         assert!(distal_ends(&cl).iter().any(|p| p.row > 45.0), "{:?}", distal_ends(&cl));
+    }
+
+    #[test]
+    fn the_skeleton_stops_where_the_mask_touches_the_image_edge() {
+        // A tube of radius 5 leaves the image through the left edge along row 60, and a band
+        // 4 px wide runs up the left edge from it (a dark edge of the field joined to the mask).
+        let m = Array2::from_shape_fn((100, 120), |(r, c)| {
+            let tube = (r as f64 - 60.0).abs() <= 5.0 && c <= 90;
+            let band = c <= 3 && r <= 60;
+            tube || band
+        });
+        let mut opts = CenterlineOptions::default();
+        let trimmed = centerlines(&m, &opts).unwrap();
+        assert_eq!(trimmed.branches.len(), 1, "{:?}", trimmed.branches.len());
+        let pts = &trimmed.branches[0].points;
+        let min_col = pts.iter().map(|p| p.col).fold(f64::INFINITY, f64::min);
+        let min_row = pts.iter().map(|p| p.row).fold(f64::INFINITY, f64::min);
+        // It ends about one radius inside the edge (within the border margin of 3 px plus the
+        // radius that classifies a Border end), and nothing runs up the band.
+        assert!(min_col > 5.0 && min_col < 9.0, "{min_col}");
+        assert!(min_row > 54.0, "{min_row}");
+        // Rooted where it enters: proximal at the edge.
+        assert!(pts[0].col < 9.0, "{:?}", pts[0]);
+        // Without the trimming the skeleton runs up the band.
+        opts.trim_image_edge = false;
+        let raw = centerlines(&m, &opts).unwrap();
+        let raw_min_row = raw
+            .branches
+            .iter()
+            .flat_map(|b| b.points.iter())
+            .map(|p| p.row)
+            .fold(f64::INFINITY, f64::min);
+        assert!(raw_min_row < 20.0, "{raw_min_row}");
     }
 
     /// A wide vessel (radius 8 from the left edge along row 32, round end at col 80) whose
