@@ -300,7 +300,11 @@ pub struct ClassificationRules {
     /// default 3.
     pub web_min_samples: usize,
     /// B (web): densitometric / geometric area ratio below this is a filling defect [Q12].
-    /// **UNVERIFIED** default 0.7 (no published cut-off retrieved).
+    /// **UNVERIFIED** default 0.5 (no published cut-off retrieved). At 0.7 the sign typed no
+    /// phantom web (their lucent bands read 0.7-0.8, and the channel count finds them first)
+    /// while it made 14 false webs on the 120 development frames and 9 on the 80 validation
+    /// frames, nearly all in the noisy band under the diaphragm; below 0.5 for the required
+    /// run of samples it fires on none of those.
     pub web_max_density_ratio: f64,
     /// B (web) from the profile shape: a narrowing of at least this % diameter stenosis (and
     /// below `detection.min_ds_pct`, so not reported otherwise) is a candidate web when its lumen
@@ -356,7 +360,7 @@ impl Default for ClassificationRules {
             subtotal_min_ds_pct: 90.0,
             web_min_channels: 2,
             web_min_samples: 3,
-            web_max_density_ratio: 0.7,
+            web_max_density_ratio: 0.5,
             web_min_ds_pct: 15.0,
             web_plateau_min_mm: 0.6,
             web_plateau_max_ds_pct: 35.0,

@@ -356,17 +356,25 @@ fn web_from_channels_and_from_density() {
     b.samples[400].channels = 2;
     assert!(detect(&one(b), &Rules::default()).unwrap().is_empty());
 
-    // Densitometric/geometric ratio 0.5 over a narrowing: B beats A.
-    let mut b = ring_branch(2.0);
-    for s in b.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() <= 0.3) {
-        s.density_ratio = 0.5;
-    }
-    let l = detect(&one(b), &Rules::default()).unwrap();
+    // Densitometric/geometric ratio 0.4 over a narrowing: B beats A.
+    let with_density = |ratio: f64| {
+        let mut b = ring_branch(2.0);
+        for s in b.samples.iter_mut().filter(|s| (s.arc_mm - 20.0).abs() <= 0.3) {
+            s.density_ratio = ratio;
+        }
+        detect(&one(b), &Rules::default()).unwrap()
+    };
+    let l = with_density(0.4);
     assert_eq!(l.len(), 1, "{l:#?}");
     assert_eq!(l[0].lesion_type, LesionType::Web);
     assert_eq!(l[0].evidence.rule, RuleFired::BDensity);
-    assert_eq!(l[0].evidence.density_ratio_min, Some(0.5));
+    assert_eq!(l[0].evidence.density_ratio_min, Some(0.4));
     assert!(close(l[0].diameter_stenosis_pct, 50.0, 1e-6));
+    // 0.6 is above the default threshold (0.5): the narrowing stays a ring.
+    let l = with_density(0.6);
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].lesion_type, LesionType::Ring);
+    assert_eq!(l[0].evidence.density_ratio_min, Some(0.6));
 }
 
 #[test]
