@@ -169,7 +169,8 @@ def centerlines(
 
     With ``trim_image_edge`` the skeleton stops where the mask touches the image edge (a
     vessel leaving the field ends about one radius inside it, and no line runs along the
-    edge), and without a ``seed`` the tree is rooted where the widest vessel enters."""
+    edge), and without a ``seed`` the tree is rooted where the widest vessel enters (when it is
+    at least half as wide as the widest anywhere)."""
     m = np.ascontiguousarray(np.asarray(mask), dtype=bool)
     if m.ndim != 2:
         raise InvalidInputError(f"mask: expected a 2-D array, got shape {m.shape}")

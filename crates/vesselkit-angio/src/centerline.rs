@@ -60,8 +60,9 @@ pub struct CenterlineOptions {
     /// read as bends and narrowings. A skeleton pixel goes when its inscribed disc comes
     /// within one pixel of the image edge; a vessel that leaves the field then ends about
     /// one radius inside it. Without a `seed` the tree is then rooted at the node nearest to
-    /// where the widest vessel meets the edge (the trunk entering the field): the trimmed
-    /// trunk may keep only a thin corner of its cut as its end.
+    /// where the widest vessel meets the edge (the trunk entering the field: the trimmed
+    /// trunk may keep only a thin corner of its cut as its end), when that vessel is at least
+    /// half as wide as the widest on the skeleton.
     pub trim_image_edge: bool,
     /// Gaussian sigma (px of arc) that smooths the pixel chains into sub-pixel polylines.
     pub smooth_sigma_px: f64,
@@ -962,15 +963,18 @@ fn prune(g: &mut Grid, dist: &Array2<f32>, opts: &CenterlineOptions) -> Graph {
 }
 
 /// Clears the skeleton pixels whose inscribed disc (radius `dist`) comes within one pixel of
-/// the image edge (see [`CenterlineOptions::trim_image_edge`]). Returns the widest of them:
-/// where the widest vessel enters the field.
+/// the image edge (see [`CenterlineOptions::trim_image_edge`]). Returns the widest of them,
+/// where the widest vessel enters the field, when it is at least [`ENTRY_MIN_RADIUS_FRACTION`]
+/// of the widest skeleton radius anywhere (else the trunk lies inside the field).
 fn trim_image_edge(g: &mut Grid, dist: &Array2<f32>) -> Option<(Point, f32)> {
     let (rows, cols) = dist.dim();
     let mut widest: Option<(Point, f32)> = None;
+    let mut widest_anywhere = 0f32;
     for i in g.set_pixels() {
         let (r, c) = g.rc(i);
         let to_edge = r.min(c).min(rows - 1 - r).min(cols - 1 - c) as f32;
         let d = dist[[r, c]];
+        widest_anywhere = widest_anywhere.max(d);
         if to_edge <= d + 1.0 {
             g.px[i] = 0;
             if widest.is_none_or(|(_, w)| d > w) {
@@ -978,8 +982,13 @@ fn trim_image_edge(g: &mut Grid, dist: &Array2<f32>) -> Option<(Point, f32)> {
             }
         }
     }
-    widest
+    widest.filter(|&(_, d)| d >= ENTRY_MIN_RADIUS_FRACTION * widest_anywhere)
 }
+
+/// An entry at the image edge roots the tree only when at least this fraction of the widest
+/// radius on the skeleton: a small vessel leaving the field while the trunk lies inside it
+/// is not the tree's origin.
+const ENTRY_MIN_RADIUS_FRACTION: f32 = 0.5;
 
 /// Smallest radius (px) of a vessel whose abrupt end [`split_caliber_drops`] represents.
 const MIN_DROP_RADIUS_PX: f32 = 3.0;
@@ -1826,6 +1835,34 @@ mod tests {
             .map(|p| p.row)
             .fold(f64::INFINITY, f64::min);
         assert!(raw_min_row < 20.0, "{raw_min_row}");
+    }
+
+    #[test]
+    fn a_thin_vessel_leaving_the_field_does_not_root_a_trunk_lying_inside_it() {
+        // A trunk of radius 8 along row 60 from col 30 to col 120, inside the field; a branch
+        // of radius 2 leaves it at col 110 and runs up through the top edge.
+        let m = Array2::from_shape_fn((100, 160), |(r, c)| {
+            let (y, x) = (r as f64, c as f64);
+            let trunk = (y - 60.0).abs() <= 8.0 && (30.0..=120.0).contains(&x);
+            let thin = (x - 110.0).abs() <= 2.0 && y <= 60.0;
+            trunk || thin
+        });
+        let cl = centerlines(&m, &CenterlineOptions::default()).unwrap();
+        let root = &cl.branches[cl.root.unwrap()];
+        // Rooted at the trunk's wide end, not where the thin branch leaves the field.
+        assert!(
+            root.points[0].col < 50.0 && (root.points[0].row - 60.0).abs() < 3.0,
+            "{:?}",
+            root.points[0]
+        );
+        // The thin branch still ends at the edge, trimmed.
+        let top = cl
+            .branches
+            .iter()
+            .flat_map(|b| b.points.iter())
+            .map(|p| p.row)
+            .fold(f64::INFINITY, f64::min);
+        assert!(top > 2.0 && top < 8.0, "{top}");
     }
 
     /// A wide vessel (radius 8 from the left edge along row 32, round end at col 80) whose
