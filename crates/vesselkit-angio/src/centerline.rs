@@ -1827,13 +1827,7 @@ mod tests {
         assert!(pts[0].col < 9.0, "{:?}", pts[0]);
         // Without the trimming the skeleton runs up the band.
         opts.trim_image_edge = false;
-        let raw = centerlines(&m, &opts).unwrap();
-        let raw_min_row = raw
-            .branches
-            .iter()
-            .flat_map(|b| b.points.iter())
-            .map(|p| p.row)
-            .fold(f64::INFINITY, f64::min);
+        let raw_min_row = top_row(&centerlines(&m, &opts).unwrap());
         assert!(raw_min_row < 20.0, "{raw_min_row}");
     }
 
@@ -1856,13 +1850,17 @@ mod tests {
             root.points[0]
         );
         // The thin branch still ends at the edge, trimmed.
-        let top = cl
-            .branches
+        let top = top_row(&cl);
+        assert!(top > 2.0 && top < 8.0, "{top}");
+    }
+
+    /// Smallest row reached by any centerline point.
+    fn top_row(cl: &Centerlines) -> f64 {
+        cl.branches
             .iter()
             .flat_map(|b| b.points.iter())
             .map(|p| p.row)
-            .fold(f64::INFINITY, f64::min);
-        assert!(top > 2.0 && top < 8.0, "{top}");
+            .fold(f64::INFINITY, f64::min)
     }
 
     /// A wide vessel (radius 8 from the left edge along row 32, round end at col 80) whose
