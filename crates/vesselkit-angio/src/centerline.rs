@@ -962,17 +962,21 @@ fn prune(g: &mut Grid, dist: &Array2<f32>, opts: &CenterlineOptions) -> Graph {
     build_graph(g, &pixels)
 }
 
+/// Pixels between `(r, c)` and the nearest image edge (0 on the outermost row or column).
+fn px_to_image_edge((r, c): (usize, usize), (rows, cols): (usize, usize)) -> usize {
+    r.min(c).min(rows - 1 - r).min(cols - 1 - c)
+}
+
 /// Clears the skeleton pixels whose inscribed disc (radius `dist`) comes within one pixel of
 /// the image edge (see [`CenterlineOptions::trim_image_edge`]). Returns the widest of them,
 /// where the widest vessel enters the field, when it is at least [`ENTRY_MIN_RADIUS_FRACTION`]
 /// of the widest skeleton radius anywhere (else the trunk lies inside the field).
 fn trim_image_edge(g: &mut Grid, dist: &Array2<f32>) -> Option<(Point, f32)> {
-    let (rows, cols) = dist.dim();
     let mut widest: Option<(Point, f32)> = None;
     let mut widest_anywhere = 0f32;
     for i in g.set_pixels() {
         let (r, c) = g.rc(i);
-        let to_edge = r.min(c).min(rows - 1 - r).min(cols - 1 - c) as f32;
+        let to_edge = px_to_image_edge((r, c), dist.dim()) as f32;
         let d = dist[[r, c]];
         widest_anywhere = widest_anywhere.max(d);
         if to_edge <= d + 1.0 {
@@ -1249,11 +1253,7 @@ fn plan_trees(g: &Graph, dist: &Array2<f32>, seed_node: Option<usize>) -> Vec<us
     // edge cuts a vessel the distance transform reads the distance to the edge, not the
     // vessel's radius, so stations capped by the edge are skipped (a trunk entering the field
     // is otherwise narrower than a wide stump).
-    let (rows, cols) = dist.dim();
-    let capped = |r: usize, c: usize| {
-        let edge = (r + 1).min(c + 1).min(rows - r).min(cols - c) as f32;
-        dist[[r, c]] >= edge
-    };
+    let capped = |r: usize, c: usize| dist[[r, c]] >= (px_to_image_edge((r, c), dist.dim()) + 1) as f32;
     let end_width = |v: usize| -> f64 {
         let Some(&e) = g.nodes[v].edges.first() else { return 0.0 };
         let path = &g.edges[e].path;
@@ -1323,7 +1323,7 @@ fn plan_trees(g: &Graph, dist: &Array2<f32>, seed_node: Option<usize>) -> Vec<us
                 // prefer one at the image border.
                 let widest = pool.iter().map(|&v| end_width(v)).fold(0.0, f64::max);
                 let at_border = |v: usize| {
-                    let p = node_pos(&g.nodes[v]);
+                    let (p, (rows, cols)) = (node_pos(&g.nodes[v]), dist.dim());
                     let m = end_width(v) + 3.0;
                     p.row < m || p.col < m || p.row > rows as f64 - 1.0 - m || p.col > cols as f64 - 1.0 - m
                 };

@@ -1188,13 +1188,7 @@ fn occlusion(p: &Profile, tree: &VesselTree, probe: Option<EndProbe>, rules: &Ru
     // neck) the lesion is where the opacified column ends, which the skeleton and the
     // measured profile stop short of.
     let site = probe
-        .and_then(|x| {
-            if seen_past {
-                x.neck_site.or(x.end_site)
-            } else {
-                x.end_site
-            }
-        })
+        .and_then(|x| x.neck_site.filter(|_| seen_past).or(x.end_site))
         .unwrap_or_else(|| site_of(b.samples[tip].point));
     Some(new_lesion(Some(b.id), Some(site), ev, rules))
 }
