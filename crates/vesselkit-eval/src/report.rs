@@ -82,6 +82,24 @@ fn angio_section(out: &mut String, title: &str, a: &AngioScores) {
             "lesion sensitivity",
             format!("{} ({}/{})", frac(l.sensitivity), l.matched, l.true_lesions),
         );
+        let clear = l.true_lesions - l.overlapped_lesions;
+        let clear_matched = l.matched - l.overlapped_matched;
+        let share = |a: usize, n: usize| frac((n > 0).then(|| a as f64 / n as f64));
+        row(
+            out,
+            "  approach in clear view",
+            format!("{} ({clear_matched}/{clear})", share(clear_matched, clear)),
+        );
+        row(
+            out,
+            "  approach inside another vessel",
+            format!(
+                "{} ({}/{})",
+                share(l.overlapped_matched, l.overlapped_lesions),
+                l.overlapped_matched,
+                l.overlapped_lesions
+            ),
+        );
         row(
             out,
             "lesion PPV",

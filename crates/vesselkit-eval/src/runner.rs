@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use vesselkit_core::{Calibration, CalibrationSource, Cine, Frame, LesionType, Point, VesselTree};
 use vesselkit_phantom::{
-    AngioParams, AngioTruth, CineParams, OctParams, PullbackParams, generate_angio, generate_cine, generate_oct_frame,
-    generate_pullback,
+    AngioParams, AngioTruth, CineParams, LesionTruth, OctParams, PullbackParams, generate_angio, generate_cine,
+    generate_oct_frame, generate_pullback,
 };
 
 /// A lesion as the pipeline reports it.
@@ -128,6 +128,13 @@ pub struct LesionScores {
     pub matched: usize,
     pub sensitivity: Option<f64>,
     pub ppv: Option<f64>,
+    /// True lesions whose approach lies inside another vessel's lumen in projection (see
+    /// [`approach_overlapped`]), and how many of them were matched: the sensitivity apart from
+    /// lesions that a single projection hides.
+    #[serde(default)]
+    pub overlapped_lesions: usize,
+    #[serde(default)]
+    pub overlapped_matched: usize,
     /// Measured - true MLD on matched lesions (occlusions excluded: no lumen), mm.
     pub mld_error_mm: Option<Stat>,
     /// The same on ring and web lesions only, whose lumen is wider than the blur (a subtotal
@@ -271,6 +278,8 @@ struct LesionAcc {
     n_true: usize,
     n_det: usize,
     matched: usize,
+    n_overlapped: usize,
+    matched_overlapped: usize,
     mld: Vec<f64>,
     mld_focal: Vec<f64>,
     mld_typed: Vec<f64>,
@@ -295,6 +304,9 @@ impl LesionAcc {
         let dsites: Vec<Point> = det.iter().map(|d| d.site).collect();
         let m = match_sites(&dsites, &tsites, tolerance_mm / truth.mm_per_px);
         self.matched += m.len();
+        let overlapped: Vec<bool> = truth.lesions.iter().map(|l| approach_overlapped(truth, l)).collect();
+        self.n_overlapped += overlapped.iter().filter(|&&o| o).count();
+        self.matched_overlapped += m.iter().filter(|&&(_, j, _)| overlapped[j]).count();
         let mut ranked = Vec::new();
         for &(i, j, _) in &m {
             let (d, t) = (&det[i], &truth.lesions[j]);
@@ -348,6 +360,8 @@ impl LesionAcc {
             matched: self.matched,
             sensitivity: (self.n_true > 0).then(|| self.matched as f64 / self.n_true as f64),
             ppv: (self.n_det > 0).then(|| self.matched as f64 / self.n_det as f64),
+            overlapped_lesions: self.n_overlapped,
+            overlapped_matched: self.matched_overlapped,
             mld_error_mm: Stat::of(&self.mld),
             mld_error_focal_mm: Stat::of(&self.mld_focal),
             mld_error_typed_mm: Stat::of(&self.mld_typed),
@@ -536,6 +550,41 @@ pub fn measurable_stations(truth: &AngioTruth) -> Vec<(DiameterSample, bool)> {
         }
     }
     out
+}
+
+/// Length of a lesion's approach tested by [`approach_overlapped`], mm.
+pub const APPROACH_MM: f64 = 4.0;
+
+/// Whether a true lesion cannot be seen apart from another vessel in this projection: more
+/// than half of the centerline stations over the [`APPROACH_MM`] of its branch up to its site
+/// lie inside another opacified branch's lumen (centre within that lumen's radius + 1 px).
+/// Stations within one reference diameter of the branch's origin are left out (they sit in the
+/// junction with the parent, as in [`measurable_stations`]). A phantom child can run along its
+/// parent at a small angle, so its stump or narrowing stays inside the parent's shadow: an
+/// evaluation category, not a clinical one.
+pub fn approach_overlapped(truth: &AngioTruth, lesion: &LesionTruth) -> bool {
+    let Some(b) = truth.branches.iter().find(|b| b.id == lesion.branch) else {
+        return false;
+    };
+    let px = truth.mm_per_px;
+    let approach: Vec<Point> = b
+        .samples
+        .iter()
+        .filter(|s| s.arc_mm >= lesion.site_arc_mm - APPROACH_MM && s.arc_mm <= lesion.site_arc_mm)
+        .filter(|s| b.parent.is_none() || s.arc_mm >= s.reference_diameter_mm)
+        .map(|s| s.point)
+        .collect();
+    if approach.is_empty() {
+        return false;
+    }
+    let inside = |p: Point| {
+        truth.branches.iter().filter(|o| o.id != b.id).any(|o| {
+            o.samples
+                .iter()
+                .any(|q| q.contrast > 0.0 && p.dist(q.point) < q.diameter_mm / (2.0 * px) + 1.0)
+        })
+    };
+    2 * approach.iter().filter(|&&p| inside(p)).count() > approach.len()
 }
 
 /// Run the pipeline over seeded phantoms. Generation errors are returned; pipeline errors are
@@ -859,6 +908,41 @@ mod tests {
         assert!((all.mean - 0.5 * (0.2 - web.mld_mm)).abs() < 1e-9, "{all:?}");
         assert_eq!(typed.n, 1);
         assert!((typed.mean - 0.2).abs() < 1e-9, "{typed:?}");
+    }
+
+    #[test]
+    fn a_lesion_whose_approach_runs_inside_another_lumen_is_overlapped() {
+        let Ok(ph) = generate_angio(&AngioParams::default(), 1) else {
+            panic!("phantom generation failed");
+        };
+        let mut truth = ph.truth;
+        // Branch 0 along row 100 (radius 5 px); branch 1 runs 3 px off its axis from col 60 to
+        // 160, inside its lumen; branch 2 runs along row 140, clear of both.
+        truth.branches = vec![
+            straight(0, Point::new(100.0, 0.0), Point::new(100.0, 300.0)),
+            straight(1, Point::new(103.0, 60.0), Point::new(103.0, 160.0)),
+            straight(2, Point::new(140.0, 60.0), Point::new(140.0, 160.0)),
+        ];
+        let mut lesion = truth.lesions[0].clone();
+        // 20 mm along the 100 px (20 mm) branch: its distal end.
+        lesion.site_arc_mm = 20.0;
+        lesion.branch = 1;
+        assert!(approach_overlapped(&truth, &lesion));
+        lesion.branch = 2;
+        assert!(!approach_overlapped(&truth, &lesion));
+        // 6 px off the axis, the centre lies outside the 5 px lumen + 1 px.
+        truth.branches[1] = straight(1, Point::new(106.5, 60.0), Point::new(106.5, 160.0));
+        lesion.branch = 1;
+        assert!(!approach_overlapped(&truth, &lesion));
+        // Behind an occlusion the other branch is not opacified and hides nothing.
+        truth.branches[1] = straight(1, Point::new(103.0, 60.0), Point::new(103.0, 160.0));
+        for q in &mut truth.branches[0].samples {
+            q.contrast = 0.0;
+        }
+        assert!(!approach_overlapped(&truth, &lesion));
+        // A lesion on a branch the truth does not hold is not overlapped.
+        lesion.branch = 7;
+        assert!(!approach_overlapped(&truth, &lesion));
     }
 
     #[test]
