@@ -35,6 +35,12 @@ fn bench(c: &mut Criterion) {
     c.bench_function("analyze_cine_60x512", |b| {
         b.iter(|| analyze_cine(black_box(&cine), &opts))
     });
+    // The mask from the best frame alone (no registered mean, no second pass).
+    let mut single = opts.clone();
+    single.flow.mask_mean_half_width = 0;
+    c.bench_function("analyze_cine_60x512_single_frame_mask", |b| {
+        b.iter(|| analyze_cine(black_box(&cine), &single))
+    });
     let shifts: Vec<(f64, f64)> = (0..nf).map(|i| ((i % 5) as f64 - 2.0, (i % 3) as f64 - 1.0)).collect();
     let polarity = opts.segment.vesselness.polarity;
     c.bench_function("peak_opacification_60x512", |b| {

@@ -35,6 +35,16 @@ pub struct FlowOptions {
     /// Largest vessel motion between frames (cardiac and respiratory) that registration
     /// searches for, px; 0 samples every frame at the best frame's positions.
     pub max_shift_px: f64,
+    /// Frames on each side of the best one averaged, once registered, into the image the mask
+    /// and the centerlines come from (0: the best frame alone). Noise falls by the square
+    /// root of the frame count, so low-contrast vessels (over the diaphragm, behind a
+    /// subtotal lesion) segment whole; the diameters are still measured on the best frame,
+    /// which the averaging does not blur.
+    pub mask_mean_half_width: usize,
+    /// A neighbour joins that mean only when its vessel contrast at the tree's stations, once
+    /// registered, reaches this fraction of the best frame's: a frame still filling, washing
+    /// out or moving in a way a translation does not follow stays out.
+    pub mask_mean_min_contrast: f64,
 }
 
 impl Default for FlowOptions {
@@ -48,6 +58,8 @@ impl Default for FlowOptions {
             delay_margin_ms: 200.0,
             default_frame_ms: 1000.0 / 15.0,
             max_shift_px: 4.0,
+            mask_mean_half_width: 1,
+            mask_mean_min_contrast: 0.8,
         }
     }
 }
@@ -140,6 +152,26 @@ pub fn frame_shifts(
     polarity: Polarity,
     max_shift_px: f64,
 ) -> Result<Vec<(f64, f64)>> {
+    Ok(frame_registration(frames, tree, polarity, max_shift_px)?.shifts_px)
+}
+
+/// Registration of a cine's frames on a tree (see [`frame_registration`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Registration {
+    /// Per frame, the translation `(d_row, d_col)` px of its vessels (see [`frame_shifts`]).
+    pub shifts_px: Vec<(f64, f64)>,
+    /// Per frame, the mean vessel contrast at the tree's stations once registered (0 where
+    /// too few stations fall inside the frame, or the tree has none).
+    pub contrast: Vec<f64>,
+}
+
+/// [`frame_shifts`] and how well each frame's vessels show once registered.
+pub fn frame_registration(
+    frames: ArrayView3<f32>,
+    tree: &VesselTree,
+    polarity: Polarity,
+    max_shift_px: f64,
+) -> Result<Registration> {
     let nf = frames.len_of(Axis(0));
     if !(max_shift_px.is_finite() && max_shift_px >= 0.0) {
         return Err(AngioError::invalid(
@@ -162,8 +194,11 @@ pub fn frame_shifts(
             }
         }
     }
-    if r == 0 || st.is_empty() {
-        return Ok(vec![(0.0, 0.0); nf]);
+    if st.is_empty() {
+        return Ok(Registration {
+            shifts_px: vec![(0.0, 0.0); nf],
+            contrast: vec![0.0; nf],
+        });
     }
     let keep = st.len().div_ceil(600);
     let st: Vec<_> = st.into_iter().step_by(keep).collect();
@@ -185,6 +220,10 @@ pub fn frame_shifts(
         .axis_iter(Axis(0))
         .into_par_iter()
         .map(|f| {
+            if r == 0 {
+                // No search: every frame at the best frame's positions.
+                return ((0.0, 0.0), score(&f, 0.0, 0.0));
+            }
             let (mut best, mut at) = (f64::NEG_INFINITY, (0i32, 0i32));
             for dr in -r..=r {
                 for dc in -r..=r {
@@ -225,17 +264,25 @@ pub fn frame_shifts(
             ((ar + fr, ac + fc), best)
         })
         .collect();
+    let contrast: Vec<f64> = found.iter().map(|f| f.1.max(0.0)).collect();
     let top = found.iter().map(|f| f.1).fold(f64::NEG_INFINITY, f64::max);
     if !(top > 0.0) {
-        return Ok(vec![(0.0, 0.0); nf]);
+        return Ok(Registration {
+            shifts_px: vec![(0.0, 0.0); nf],
+            contrast,
+        });
     }
     let ok: Vec<usize> = (0..nf).filter(|&i| found[i].1 >= 0.2 * top).collect();
-    Ok((0..nf)
+    let shifts = (0..nf)
         .map(|i| {
             let j = ok.iter().copied().min_by_key(|&j| j.abs_diff(i)).unwrap_or(i);
             found[j].0
         })
-        .collect())
+        .collect();
+    Ok(Registration {
+        shifts_px: shifts,
+        contrast,
+    })
 }
 
 /// Arrival time: first crossing of `baseline + fraction * (peak - baseline)`, linearly
@@ -265,6 +312,17 @@ pub fn grade_flow(
     polarity: Polarity,
     opts: &FlowOptions,
 ) -> Result<Vec<(f64, f64)>> {
+    Ok(grade_flow_registered(tree, frames, frame_times_ms, polarity, opts)?.shifts_px)
+}
+
+/// [`grade_flow`] with the whole registration it used.
+pub(crate) fn grade_flow_registered(
+    tree: &mut VesselTree,
+    frames: ArrayView3<f32>,
+    frame_times_ms: &[f64],
+    polarity: Polarity,
+    opts: &FlowOptions,
+) -> Result<Registration> {
     let nf = frames.len_of(Axis(0));
     if nf == 0 {
         return Err(AngioError::invalid("frames", "empty cine"));
@@ -283,6 +341,13 @@ pub fn grade_flow(
             return Err(AngioError::invalid(field, format!("must be in (0, 1], got {v}")));
         }
     }
+    let v = opts.mask_mean_min_contrast;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(AngioError::invalid(
+            "mask_mean_min_contrast",
+            format!("must be in [0, 1], got {v}"),
+        ));
+    }
     let times: Vec<f64> = if frame_times_ms.is_empty() {
         (0..nf).map(|i| i as f64 * opts.default_frame_ms).collect()
     } else {
@@ -298,13 +363,14 @@ pub fn grade_flow(
         let step = (range.len() / 12).max(1);
         range.into_iter().step_by(step).collect()
     };
-    let shifts = frame_shifts(frames, tree, polarity, opts.max_shift_px)?;
+    let reg = frame_registration(frames, tree, polarity, opts.max_shift_px)?;
+    let shifts = &reg.shifts_px;
     let curves: Vec<(Vec<f64>, Vec<f64>)> = tree
         .branches
         .par_iter()
         .map(|b| {
-            let d = contrast_curve(&frames, &shifts, b, &stations(b, true), mm, sign);
-            let p = contrast_curve(&frames, &shifts, b, &stations(b, false), mm, sign);
+            let d = contrast_curve(&frames, shifts, b, &stations(b, true), mm, sign);
+            let p = contrast_curve(&frames, shifts, b, &stations(b, false), mm, sign);
             (d, p)
         })
         .collect();
@@ -355,7 +421,71 @@ pub fn grade_flow(
         b.arrival_ms = arrivals[i];
         b.flow_grade = Some(grades[i]);
     }
-    Ok(shifts)
+    Ok(reg)
+}
+
+/// The frames whose registered mean the mask comes from (see
+/// [`FlowOptions::mask_mean_half_width`]): the best frame and its neighbours within the half
+/// width whose registered contrast reaches `mask_mean_min_contrast` of the best frame's. Only
+/// the best frame when its own contrast is not positive.
+pub fn mask_mean_frames(best: usize, registered_contrast: &[f64], opts: &FlowOptions) -> Vec<usize> {
+    let n = registered_contrast.len();
+    let top = registered_contrast.get(best).copied().unwrap_or(0.0);
+    if best >= n || !(top > 0.0) {
+        return vec![best];
+    }
+    let h = opts.mask_mean_half_width;
+    (best.saturating_sub(h)..=(best + h).min(n - 1))
+        .filter(|&k| k == best || registered_contrast[k] >= opts.mask_mean_min_contrast * top)
+        .collect()
+}
+
+/// The mean of the frames `pick`, each sampled (bilinear) where the vessels at every pixel of
+/// the frame the shifts refer to have moved in it (see [`frame_shifts`]): a registered
+/// average in that frame's positions. A pixel that a shifted frame does not reach averages
+/// the others (the reference frame itself, unshifted, reaches all).
+pub fn registered_mean(frames: ArrayView3<f32>, shifts: &[(f64, f64)], pick: &[usize]) -> Result<ndarray::Array2<f32>> {
+    let (nf, rows, cols) = frames.dim();
+    if nf == 0 || rows == 0 || cols == 0 {
+        return Err(AngioError::invalid("frames", "empty cine"));
+    }
+    if shifts.len() != nf {
+        return Err(AngioError::invalid(
+            "shifts",
+            format!("{} shifts for {nf} frames", shifts.len()),
+        ));
+    }
+    if shifts.iter().any(|&(r, c)| !(r.is_finite() && c.is_finite())) {
+        return Err(AngioError::invalid("shifts", "must be finite"));
+    }
+    if pick.is_empty() {
+        return Err(AngioError::invalid("pick", "no frame to average"));
+    }
+    if let Some(&k) = pick.iter().find(|&&k| k >= nf) {
+        return Err(AngioError::invalid("pick", format!("frame {k} of {nf}")));
+    }
+    let views: Vec<(ArrayView2<f32>, (f64, f64))> = pick
+        .iter()
+        .map(|&k| (frames.index_axis(Axis(0), k), shifts[k]))
+        .collect();
+    let mut out = ndarray::Array2::<f32>::zeros((rows, cols));
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(r, mut row)| {
+            for (c, o) in row.iter_mut().enumerate() {
+                let (mut sum, mut n) = (0.0f32, 0u32);
+                for (f, (dr, dc)) in &views {
+                    if let Some(v) = bilinear(f, r as f64 + dr, c as f64 + dc) {
+                        sum += v;
+                        n += 1;
+                    }
+                }
+                // n = 0 only when no picked frame reaches the pixel: keep the first one's value.
+                *o = if n > 0 { sum / n as f32 } else { views[0].0[[r, c]] };
+            }
+        });
+    Ok(out)
 }
 
 /// Per pixel of the frame the tree was measured on, the most opacified value the run reaches
@@ -508,6 +638,82 @@ fn opacification_extremes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registered_mean_undoes_each_frames_shift() {
+        // A ramp v = 10 * row + col moved by (0.5, -1.25) px in frame 1 and (-1, 0.25) in
+        // frame 2: sampled at the shifted positions, every frame reads the reference's ramp,
+        // and so does their mean (bilinear sampling is exact on a linear ramp).
+        let shifts = [(0.0, 0.0), (0.5, -1.25), (-1.0, 0.25)];
+        let frames = ndarray::Array3::<f32>::from_shape_fn((3, 12, 14), |(f, r, c)| {
+            let (dr, dc) = shifts[f];
+            10.0 * (r as f64 - dr) as f32 + (c as f64 - dc) as f32
+        });
+        let mean = registered_mean(frames.view(), &shifts, &[0, 1, 2]).unwrap();
+        for ((r, c), &v) in mean.indexed_iter() {
+            assert!((v - (10.0 * r as f32 + c as f32)).abs() < 1e-3, "({r}, {c}) {v}");
+        }
+        // Independent noise: the mean of three frames has a third of the variance of one.
+        let mut rng = 12345u64;
+        let mut noise = || {
+            // Sum of 12 uniforms (xorshift): about N(0, 1).
+            (0..12)
+                .map(|_| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    (rng >> 11) as f64 / (1u64 << 53) as f64
+                })
+                .sum::<f64>() as f32
+                - 6.0
+        };
+        let noisy = ndarray::Array3::<f32>::from_shape_fn((3, 64, 64), |_| 100.0 + noise());
+        let still = [(0.0, 0.0); 3];
+        let var = |a: ndarray::ArrayView2<f32>| {
+            let m = a.mean().unwrap();
+            a.iter().map(|&v| (v - m) * (v - m)).sum::<f32>() / a.len() as f32
+        };
+        let one = var(noisy.index_axis(Axis(0), 0));
+        let three = var(registered_mean(noisy.view(), &still, &[0, 1, 2]).unwrap().view());
+        assert!((three / one - 1.0 / 3.0).abs() < 0.05, "{one} {three}");
+        // Bad input names what is wrong.
+        let e = registered_mean(frames.view(), &shifts[..2], &[0, 1])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shifts"), "{e}");
+        let e = registered_mean(frames.view(), &shifts, &[0, 3])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pick") && e.contains("frame 3"), "{e}");
+        assert!(registered_mean(frames.view(), &shifts, &[]).is_err());
+        let bad = [(0.0, 0.0), (f64::NAN, 0.0), (0.0, 0.0)];
+        assert!(registered_mean(frames.view(), &bad, &[0, 1]).is_err());
+    }
+
+    #[test]
+    fn mask_mean_takes_the_neighbours_that_fill_and_register_well() {
+        let o = FlowOptions::default();
+        assert_eq!((o.mask_mean_half_width, o.mask_mean_min_contrast), (1, 0.8));
+        let c = [10.0, 50.0, 85.0, 100.0, 79.0, 90.0];
+        // Frame 4 reads under 0.8 of the best's contrast: only frame 2 joins.
+        assert_eq!(mask_mean_frames(3, &c, &o), vec![2, 3]);
+        let wide = FlowOptions {
+            mask_mean_half_width: 2,
+            ..o
+        };
+        assert_eq!(mask_mean_frames(3, &c, &wide), vec![2, 3, 5]);
+        // At the run's end the window is cut; the bar is the given best frame's own contrast
+        // (0.8 x 90 = 72, which frame 4 passes).
+        assert_eq!(mask_mean_frames(5, &c, &wide), vec![3, 4, 5]);
+        // Off, or nothing registered: the best frame alone.
+        let off = FlowOptions {
+            mask_mean_half_width: 0,
+            ..o
+        };
+        assert_eq!(mask_mean_frames(3, &c, &off), vec![3]);
+        assert_eq!(mask_mean_frames(1, &[0.0; 4], &o), vec![1]);
+        assert_eq!(mask_mean_frames(7, &c, &o), vec![7]);
+    }
 
     #[test]
     fn peak_opacification_follows_the_registered_frames() {

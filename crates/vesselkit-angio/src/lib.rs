@@ -23,7 +23,8 @@ pub mod segment;
 pub use catheter::{CatheterWidth, calibrate_catheter, measure_catheter};
 pub use centerline::{CenterlineBranch, CenterlineOptions, Centerlines, centerlines, skeletonize};
 pub use cine::{
-    FlowOptions, frame_shifts, grade_flow, opacification_curve, peak_and_subtracted_opacification, peak_opacification,
+    FlowOptions, Registration, frame_registration, frame_shifts, grade_flow, mask_mean_frames, opacification_curve,
+    peak_and_subtracted_opacification, peak_opacification, registered_mean,
 };
 pub use error::{AngioError, Result};
 pub use measure::{TortuosityOptions, qca_branch, qca_segment, tortuosity};
@@ -111,8 +112,13 @@ pub struct CineResult {
     pub best_frame: usize,
     /// Opacification score per frame (mean top-hat contrast).
     pub opacification: Vec<f64>,
-    /// Analysis of the best frame; its tree carries `arrival_ms` and `flow_grade`.
+    /// Analysis of the best frame; its tree carries `arrival_ms` and `flow_grade`. Its mask,
+    /// vesselness and centerlines come from the registered mean of `mask_frames`, its
+    /// diameters from the best frame alone.
     pub frame: AngioResult,
+    /// The frames averaged for the mask (see [`FlowOptions::mask_mean_half_width`]): the best
+    /// frame and the neighbours that joined it.
+    pub mask_frames: Vec<usize>,
     /// Per frame, the translation `(d_row, d_col)` px of its vessels relative to the best frame.
     pub shifts_px: Vec<(f64, f64)>,
 }
@@ -302,6 +308,17 @@ pub fn analyze_frame(frame: &Frame, opts: &AngioOptions) -> Result<AngioResult> 
 
 /// [`analyze_frame`] on a plain view with a calibration.
 pub fn analyze_view(img: ArrayView2<f32>, calibration: &Calibration, opts: &AngioOptions) -> Result<AngioResult> {
+    analyze_views(img, img, calibration, opts)
+}
+
+/// [`analyze_view`] with the mask and the centerlines from `seg_img` and the diameters measured
+/// on `img`, in the same positions (a registered mean of a cine's frames and its best frame).
+fn analyze_views(
+    seg_img: ArrayView2<f32>,
+    img: ArrayView2<f32>,
+    calibration: &Calibration,
+    opts: &AngioOptions,
+) -> Result<AngioResult> {
     let t0 = Instant::now();
     let mut sopts = opts.segment.clone();
     let mut copts = opts.centerline.clone();
@@ -311,7 +328,7 @@ pub fn analyze_view(img: ArrayView2<f32>, calibration: &Calibration, opts: &Angi
     }
     let mut popts = opts.profile.clone();
     popts.polarity = sopts.vesselness.polarity;
-    let seg = segment(img, &sopts)?;
+    let seg = segment(seg_img, &sopts)?;
     let t_seg = ms(t0);
     let t1 = Instant::now();
     let cl = centerlines(&seg.mask, &copts)?;
@@ -351,17 +368,37 @@ pub fn analyze_cine(cine: &Cine, opts: &AngioOptions) -> Result<CineResult> {
         .frame(best)
         .ok_or_else(|| AngioError::invalid("frames", "best frame index out of range"))?; // best < len by construction
     let mut frame = analyze_view(view, &cine.calibration, opts)?;
-    let shifts_px = grade_flow(
+    let reg = cine::grade_flow_registered(
         &mut frame.tree,
         cine.frames.view(),
         &cine.frame_times_ms,
         polarity,
         &opts.flow,
     )?;
+    // Second pass: the mask and centerlines from the registered mean of the best frame and its
+    // well-filled neighbours, measured on the best frame; the flow is graded on the new tree.
+    let mut shifts_px = reg.shifts_px;
+    let pick = cine::mask_mean_frames(best, &reg.contrast, &opts.flow);
+    if pick.len() > 1 {
+        // Relative to the best frame's own (noise-level) shift, so the mean sits where the
+        // best frame's vessels do.
+        let (r0, c0) = shifts_px[best];
+        let rel: Vec<(f64, f64)> = shifts_px.iter().map(|&(r, c)| (r - r0, c - c0)).collect();
+        let mean = cine::registered_mean(cine.frames.view(), &rel, &pick)?;
+        frame = analyze_views(mean.view(), view, &cine.calibration, opts)?;
+        shifts_px = grade_flow(
+            &mut frame.tree,
+            cine.frames.view(),
+            &cine.frame_times_ms,
+            polarity,
+            &opts.flow,
+        )?;
+    }
     Ok(CineResult {
         best_frame: best,
         opacification: scores,
         frame,
+        mask_frames: pick,
         shifts_px,
     })
 }

@@ -728,3 +728,84 @@ fn background_step_under_an_edge_makes_samples_unreliable() {
     assert!(worst_on < 1.2 && 2 * bad_on < bad_off, "{worst_on} {bad_on}");
     assert!(flagged_on > flagged_off);
 }
+
+/// Centerline length (px) of `tree` within `tol` px of the segment `a`-`b`.
+fn length_along(tree: &vesselkit_core::VesselTree, a: Point, b: Point, tol: f64) -> f64 {
+    let (dr, dc) = (b.row - a.row, b.col - a.col);
+    let len2 = dr * dr + dc * dc;
+    let near = |p: Point| {
+        let t = (((p.row - a.row) * dr + (p.col - a.col) * dc) / len2).clamp(0.0, 1.0);
+        Point::new(a.row + t * dr, a.col + t * dc).dist(p) <= tol
+    };
+    let mut total = 0.0;
+    for br in &tree.branches {
+        for w in br.samples.windows(2) {
+            if near(w[0].point) && near(w[1].point) {
+                total += w[0].point.dist(w[1].point);
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn cine_mask_from_the_registered_mean_keeps_a_faint_branch_whole() {
+    // A Y whose lower arm is faint (radius 2.5 px) under strong quantum noise; the tree moves
+    // 0.12 px down and 0.1 px left per frame and its filling peaks at frame 6.
+    let (rows, cols, nf) = (160usize, 200usize, 12usize);
+    let mut frames = Array3::<f32>::zeros((nf, rows, cols));
+    for f in 0..nf {
+        let (sr, sc) = (0.12 * f as f64, -0.1 * f as f64);
+        let p = |r: f64, c: f64| Point::new(r + sr, c + sc);
+        let strong = [
+            Tube::straight(p(80.0, -5.0), p(80.0, 100.0), 7.0),
+            Tube::straight(p(80.0, 100.0), p(20.0, 205.0), 5.0),
+        ];
+        let faint = [Tube::straight(p(80.0, 100.0), p(140.0, 205.0), 2.5)];
+        let fill = 1.0 - 0.05 * (f as f64 - 6.0).abs();
+        let mut img = render(rows, cols, &strong, 1000.0, 0.03 * fill, 1.0);
+        let weak = render(rows, cols, &faint, 1000.0, 0.03 * fill, 1.0);
+        img.zip_mut_with(&weak, |v, &w| *v *= w / 1000.0);
+        add_noise(&mut img, 0.5, 100 + f as u64);
+        frames.index_axis_mut(ndarray::Axis(0), f).assign(&img);
+    }
+    let times = Cine::times_from_frame_time(nf, 100.0, 0.0).unwrap();
+    let cine = Cine::new(frames, Calibration::user(MM).unwrap(), times).unwrap();
+    let mut single = AngioOptions::default();
+    single.flow.mask_mean_half_width = 0;
+    let one = analyze_cine(&cine, &single).unwrap();
+    let mean = analyze_cine(&cine, &AngioOptions::default()).unwrap();
+    assert_eq!(one.mask_frames, vec![one.best_frame]);
+    // The best frame and both neighbours (fill 0.95 of the peak's) make the mean.
+    let b = mean.best_frame;
+    assert_eq!(mean.mask_frames, vec![b - 1, b, b + 1]);
+    // Branches ending in the faint arm's lower half.
+    let lower = |t: &vesselkit_core::VesselTree| -> Vec<f64> {
+        t.branches
+            .iter()
+            .filter(|br| br.samples.last().is_some_and(|x| x.point.row > 120.0))
+            .map(|br| br.tortuosity.dm)
+            .collect()
+    };
+    // One frame: the noise breaks the faint arm's mask into a fan of short branches.
+    assert!(lower(&one.frame.tree).len() >= 5, "{:?}", lower(&one.frame.tree));
+    // The mean: one straight branch along the whole arm.
+    let dm = lower(&mean.frame.tree);
+    assert_eq!(dm.len(), 1, "{dm:?}");
+    assert!(dm[0] < 1.02, "{dm:?}");
+    let (a0, a1) = (Point::new(85.0, 110.0), Point::new(135.0, 195.0));
+    let l = length_along(&mean.frame.tree, a0, a1, 4.0);
+    assert!((0.9 * a0.dist(a1)..1.1 * a0.dist(a1)).contains(&l), "{l}");
+    // Diameters come from the best frame: the trunk (radius 7 px) reads 2.8 mm.
+    let root = &mean.frame.tree.branches[mean.frame.tree.root.unwrap()];
+    let mut d: Vec<f64> = root
+        .samples
+        .iter()
+        .filter(|x| x.reliable && x.diameter_mm.is_finite())
+        .map(|x| x.diameter_mm)
+        .collect();
+    assert!(d.len() > 50, "{}", d.len());
+    d.sort_by(f64::total_cmp);
+    let med = d[d.len() / 2];
+    assert!((med - 2.8).abs() < 0.1, "{med}");
+}

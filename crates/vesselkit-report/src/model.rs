@@ -33,6 +33,10 @@ pub struct InputInfo {
     pub frames: usize,
     /// The frame the vessel tree was measured on (best opacification in a cine).
     pub frame_used: Option<usize>,
+    /// A cine's frames whose registered mean the mask and centerlines came from (the frame
+    /// used and its well-filled neighbours); empty when the frame used alone gave them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mask_frames: Vec<usize>,
 }
 
 fn nan_from_null<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
@@ -209,6 +213,7 @@ pub(crate) mod tests {
                 cols: 64,
                 frames: 1,
                 frame_used: Some(0),
+                mask_frames: Vec::new(),
             },
             Calibration::user(0.2).unwrap(),
         );

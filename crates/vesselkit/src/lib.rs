@@ -109,6 +109,7 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     };
     // For a cine: each frame's registration shift, to see the run's fullest filling past ends.
     let mut shifts: Option<Vec<(f64, f64)>> = None;
+    let mut mask_frames = Vec::new();
     let (angio, frame_used) = match opts.frame {
         Some(i) if i >= n => {
             return Err(Error::Invalid {
@@ -123,6 +124,9 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
         None if n > 1 => {
             let r = vesselkit_angio::analyze_cine(cine, angio_opts)?;
             shifts = Some(r.shifts_px);
+            if r.mask_frames.len() > 1 {
+                mask_frames = r.mask_frames;
+            }
             (r.frame, r.best_frame)
         }
         None => (
@@ -181,6 +185,7 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
         cols,
         frames: n,
         frame_used: Some(frame_used),
+        mask_frames,
     };
     let mut report = build_report(input, &angio.tree, &assessment);
     if !calibrated {
@@ -727,6 +732,7 @@ pub fn analyze_pullback(
         cols,
         frames: n,
         frame_used: None,
+        mask_frames: Vec::new(),
     };
     let mut report = build_report(input, &tree, &assessment);
     report.oct = Some(serde_json::json!({
@@ -982,5 +988,30 @@ mod tests {
         // The JSON carries the warning only when there is one.
         assert!(px.report.to_json().contains("\"warnings\""));
         assert!(!mm.report.to_json().contains("\"warnings\""));
+    }
+
+    #[test]
+    fn a_cine_report_names_the_frames_its_mask_came_from() {
+        use vesselkit_phantom::{CineParams, generate_cine};
+        let ph = generate_cine(&CineParams::default(), 10_001).unwrap();
+        let cal = vesselkit_core::Calibration::user(ph.truth.geometry.mm_per_px).unwrap();
+        let cine = Cine::new(ph.frames.clone(), cal, ph.frame_times_ms()).unwrap();
+        let a = analyze(&cine, &Options::default()).unwrap();
+        let (m, b) = (&a.report.input.mask_frames, a.frame_used);
+        // The frame used and its neighbours (one each side by default).
+        assert!(m.len() >= 2 && m.contains(&b), "{m:?} {b}");
+        assert!(m.iter().all(|&k| k.abs_diff(b) <= 1), "{m:?} {b}");
+        assert!(a.report.to_json().contains("\"mask_frames\""));
+        // A frame chosen by the caller is analysed alone, and the JSON says nothing of a mean.
+        let one = analyze(
+            &cine,
+            &Options {
+                frame: Some(b),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert!(one.report.input.mask_frames.is_empty());
+        assert!(!one.report.to_json().contains("mask_frames"));
     }
 }
