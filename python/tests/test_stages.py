@@ -274,6 +274,12 @@ def test_analyze_a_phantom_cine():
     assert sorted(l["priority"] for l in rep.lesions) == list(range(1, len(rep.lesions) + 1))
     assert json.loads(rep.to_json())["lesions"] == rep.lesions
     assert rep.warnings == []
+    # The mask came from the analysed frame and its neighbours (registered mean); a frame given
+    # by the caller is analysed alone.
+    used, mean = d["input"]["frame_used"], d["input"]["mask_frames"]
+    assert used in mean and len(mean) >= 2 and all(abs(k - used) <= 1 for k in mean)
+    alone = vesselkit.analyze(img, frame=used).to_dict()
+    assert alone["input"]["frame_used"] == used and "mask_frames" not in alone["input"]
 
 
 def test_an_uncalibrated_frame_says_its_lesions_are_unscreened():

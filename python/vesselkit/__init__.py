@@ -379,7 +379,9 @@ def analyze(
 ) -> Report:
     """Run the whole chain on a path, an :class:`Image` or an array: vessel tree, diameters,
     lesions typed ring / web / subtotal / occlusion / tortuous with evidence, ranking, balloon
-    plan. A cine is measured on its best-opacified frame unless ``frame`` is given."""
+    plan. A cine is measured on its best-opacified frame unless ``frame`` is given; its mask and
+    centerlines come from the registered mean of that frame and its well-filled neighbours
+    (``report.to_dict()["input"]["mask_frames"]``), its diameters from that frame alone."""
     if isinstance(source, Image):
         img = source
         if pixel_spacing is not None:
