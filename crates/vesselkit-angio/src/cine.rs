@@ -440,11 +440,8 @@ pub fn mask_mean_frames(best: usize, registered_contrast: &[f64], opts: &FlowOpt
         .collect()
 }
 
-/// The mean of the frames `pick`, each sampled (bilinear) where the vessels at every pixel of
-/// the frame the shifts refer to have moved in it (see [`frame_shifts`]): a registered
-/// average in that frame's positions. A pixel that a shifted frame does not reach averages
-/// the others (the reference frame itself, unshifted, reaches all).
-pub fn registered_mean(frames: ArrayView3<f32>, shifts: &[(f64, f64)], pick: &[usize]) -> Result<ndarray::Array2<f32>> {
+/// A non-empty run and one finite shift per frame; the run's `(frames, rows, cols)`.
+fn check_shifted_frames(frames: ArrayView3<f32>, shifts: &[(f64, f64)]) -> Result<(usize, usize, usize)> {
     let (nf, rows, cols) = frames.dim();
     if nf == 0 || rows == 0 || cols == 0 {
         return Err(AngioError::invalid("frames", "empty cine"));
@@ -458,6 +455,15 @@ pub fn registered_mean(frames: ArrayView3<f32>, shifts: &[(f64, f64)], pick: &[u
     if shifts.iter().any(|&(r, c)| !(r.is_finite() && c.is_finite())) {
         return Err(AngioError::invalid("shifts", "must be finite"));
     }
+    Ok((nf, rows, cols))
+}
+
+/// The mean of the frames `pick`, each sampled (bilinear) where the vessels at every pixel of
+/// the frame the shifts refer to have moved in it (see [`frame_shifts`]): a registered
+/// average in that frame's positions. A pixel that a shifted frame does not reach averages
+/// the others (the reference frame itself, unshifted, reaches all).
+pub fn registered_mean(frames: ArrayView3<f32>, shifts: &[(f64, f64)], pick: &[usize]) -> Result<ndarray::Array2<f32>> {
+    let (nf, rows, cols) = check_shifted_frames(frames, shifts)?;
     if pick.is_empty() {
         return Err(AngioError::invalid("pick", "no frame to average"));
     }
@@ -530,19 +536,7 @@ fn opacification_extremes(
     polarity: Polarity,
     with_least: bool,
 ) -> Result<(ndarray::Array2<f32>, ndarray::Array2<f32>)> {
-    let (nf, rows, cols) = frames.dim();
-    if nf == 0 || rows == 0 || cols == 0 {
-        return Err(AngioError::invalid("frames", "empty cine"));
-    }
-    if shifts.len() != nf {
-        return Err(AngioError::invalid(
-            "shifts",
-            format!("{} shifts for {nf} frames", shifts.len()),
-        ));
-    }
-    if shifts.iter().any(|&(r, c)| !(r.is_finite() && c.is_finite())) {
-        return Err(AngioError::invalid("shifts", "must be finite"));
-    }
+    let (nf, rows, cols) = check_shifted_frames(frames, shifts)?;
     let dark = polarity == Polarity::DarkOnBright;
     let whole: Vec<(isize, isize)> = shifts
         .iter()

@@ -367,14 +367,11 @@ pub fn analyze_cine(cine: &Cine, opts: &AngioOptions) -> Result<CineResult> {
     let view = cine
         .frame(best)
         .ok_or_else(|| AngioError::invalid("frames", "best frame index out of range"))?; // best < len by construction
+    let grade = |tree: &mut VesselTree| {
+        cine::grade_flow_registered(tree, cine.frames.view(), &cine.frame_times_ms, polarity, &opts.flow)
+    };
     let mut frame = analyze_view(view, &cine.calibration, opts)?;
-    let reg = cine::grade_flow_registered(
-        &mut frame.tree,
-        cine.frames.view(),
-        &cine.frame_times_ms,
-        polarity,
-        &opts.flow,
-    )?;
+    let reg = grade(&mut frame.tree)?;
     // Second pass: the mask and centerlines from the registered mean of the best frame and its
     // well-filled neighbours, measured on the best frame; the flow is graded on the new tree.
     let mut shifts_px = reg.shifts_px;
@@ -386,13 +383,7 @@ pub fn analyze_cine(cine: &Cine, opts: &AngioOptions) -> Result<CineResult> {
         let rel: Vec<(f64, f64)> = shifts_px.iter().map(|&(r, c)| (r - r0, c - c0)).collect();
         let mean = cine::registered_mean(cine.frames.view(), &rel, &pick)?;
         frame = analyze_views(mean.view(), view, &cine.calibration, opts)?;
-        shifts_px = grade_flow(
-            &mut frame.tree,
-            cine.frames.view(),
-            &cine.frame_times_ms,
-            polarity,
-            &opts.flow,
-        )?;
+        shifts_px = grade(&mut frame.tree)?.shifts_px;
     }
     Ok(CineResult {
         best_frame: best,
