@@ -787,8 +787,8 @@ fn cine_mask_from_the_registered_mean_keeps_a_faint_branch_whole() {
             .map(|br| br.tortuosity.dm)
             .collect()
     };
-    // One frame: the noise breaks the faint arm's mask into a fan of short branches.
-    assert!(lower(&one.frame.tree).len() >= 5, "{:?}", lower(&one.frame.tree));
+    // One frame: the noise breaks the faint arm's mask into pieces.
+    assert!(lower(&one.frame.tree).len() >= 3, "{:?}", lower(&one.frame.tree));
     // The mean: one straight branch along the whole arm.
     let dm = lower(&mean.frame.tree);
     assert_eq!(dm.len(), 1, "{dm:?}");
