@@ -156,17 +156,24 @@ fn from_array(py: Python<'_>, array: PyReadonlyArray3<'_, f32>, pixel_spacing: O
 
 /// Run the whole chain on an image; returns `(report_json, mask, frame_used)`.
 #[pyfunction]
-#[pyo3(signature = (image, frame=None, rules=None))]
+#[pyo3(signature = (image, frame=None, rules=None, mask_mean_frames=1))]
 fn analyze<'py>(
     py: Python<'py>,
     image: &Image,
     frame: Option<usize>,
     rules: Option<String>,
+    mask_mean_frames: i64,
 ) -> PyResult<(String, Bound<'py, numpy::PyArray2<bool>>, usize)> {
     let mut opts = vesselkit::Options {
         frame,
         ..Default::default()
     };
+    opts.angio.flow.mask_mean_half_width = usize::try_from(mask_mean_frames).map_err(|_| {
+        py_err(
+            Kind::InvalidInput,
+            format!("mask_mean_frames must be >= 0, got {mask_mean_frames}"),
+        )
+    })?;
     if let Some(p) = rules {
         opts.rules = vesselkit::lesion::Rules::from_path(std::path::Path::new(&p))
             .map_err(|e| py_err(Kind::InvalidInput, format!("rules: {e}")))?;

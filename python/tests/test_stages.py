@@ -280,6 +280,11 @@ def test_analyze_a_phantom_cine():
     assert used in mean and len(mean) >= 2 and all(abs(k - used) <= 1 for k in mean)
     alone = vesselkit.analyze(img, frame=used).to_dict()
     assert alone["input"]["frame_used"] == used and "mask_frames" not in alone["input"]
+    off = vesselkit.analyze(img, mask_mean_frames=0)
+    assert "mask_frames" not in off.to_dict()["input"]
+    assert np.array_equal(off.mask, vesselkit.analyze(img, frame=used).mask)
+    with pytest.raises(ValueError, match="mask_mean_frames"):
+        vesselkit.analyze(img, mask_mean_frames=-1)
 
 
 def test_an_uncalibrated_frame_says_its_lesions_are_unscreened():

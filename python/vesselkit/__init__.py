@@ -376,12 +376,14 @@ def analyze(
     pixel_spacing: Optional[float] = None,
     frame: Optional[int] = None,
     rules: "Optional[os.PathLike[str] | str]" = None,
+    mask_mean_frames: int = 1,
 ) -> Report:
     """Run the whole chain on a path, an :class:`Image` or an array: vessel tree, diameters,
     lesions typed ring / web / subtotal / occlusion / tortuous with evidence, ranking, balloon
     plan. A cine is measured on its best-opacified frame unless ``frame`` is given; its mask and
-    centerlines come from the registered mean of that frame and its well-filled neighbours
-    (``report.to_dict()["input"]["mask_frames"]``), its diameters from that frame alone."""
+    centerlines come from the registered mean of that frame and up to ``mask_mean_frames``
+    well-filled neighbours on each side (0: the frame alone; the frames used are in
+    ``report.to_dict()["input"]["mask_frames"]``), its diameters from that frame alone."""
     if isinstance(source, Image):
         img = source
         if pixel_spacing is not None:
@@ -392,7 +394,9 @@ def analyze(
         img = from_array(source, pixel_spacing=pixel_spacing)
     import json
 
-    text, mask, used = _native.analyze(img, frame, None if rules is None else os.fspath(rules))
+    text, mask, used = _native.analyze(
+        img, frame, None if rules is None else os.fspath(rules), mask_mean_frames
+    )
     data = json.loads(text)
     if isinstance(source, (str, os.PathLike)):
         data["input"]["path"] = os.fspath(source)

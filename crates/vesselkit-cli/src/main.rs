@@ -57,6 +57,10 @@ enum Command {
         /// Analyse this frame of a cine instead of the best-opacified one.
         #[arg(long)]
         frame: Option<usize>,
+        /// Frames on each side of a cine's best one averaged, once registered, for its mask and
+        /// centerlines (0: the best frame alone); diameters always come from the best frame.
+        #[arg(long, default_value_t = 1)]
+        mask_mean_frames: usize,
         /// Write the JSON report here (`-` for standard output).
         #[arg(long)]
         json: Option<PathBuf>,
@@ -177,6 +181,7 @@ fn run_analyze(
     inputs: &[PathBuf],
     pixel_spacing: Option<f64>,
     frame: Option<usize>,
+    mask_mean_frames: usize,
     outputs: analyze::Outputs,
     rules: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
@@ -185,6 +190,7 @@ fn run_analyze(
         frame,
         ..Default::default()
     };
+    opts.angio.flow.mask_mean_half_width = mask_mean_frames;
     if let Some(p) = rules {
         opts.rules = vesselkit::lesion::Rules::from_path(&p).map_err(|e| CliError(format!("--rules: {e}")))?;
     }
@@ -257,6 +263,7 @@ fn main() -> ExitCode {
             inputs,
             pixel_spacing,
             frame,
+            mask_mean_frames,
             json,
             csv,
             overlay,
@@ -266,6 +273,7 @@ fn main() -> ExitCode {
             &inputs,
             pixel_spacing,
             frame,
+            mask_mean_frames,
             analyze::Outputs { json, csv, overlay, sr },
             rules,
         ),

@@ -101,8 +101,17 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     let t0 = Instant::now();
     let n = cine.len();
     let scaled;
-    let angio_opts = if opts.auto_scale && cine.calibration.is_calibrated() && opts.angio == AngioOptions::default() {
-        scaled = AngioOptions::for_scale(cine.calibration.mm_per_px);
+    // The cine-stage options do not depend on the scale: a caller who sets only those keeps
+    // the scale-aware filters.
+    let filters_default = AngioOptions {
+        flow: AngioOptions::default().flow,
+        ..opts.angio.clone()
+    } == AngioOptions::default();
+    let angio_opts = if opts.auto_scale && cine.calibration.is_calibrated() && filters_default {
+        scaled = AngioOptions {
+            flow: opts.angio.flow,
+            ..AngioOptions::for_scale(cine.calibration.mm_per_px)
+        };
         &scaled
     } else {
         &opts.angio
@@ -1013,5 +1022,14 @@ mod tests {
         .unwrap();
         assert!(one.report.input.mask_frames.is_empty());
         assert!(!one.report.to_json().contains("mask_frames"));
+        // Switching the mean off alone keeps the scale-aware filters: the mask is the one of
+        // the frame analysed on its own.
+        let mut off = Options::default();
+        off.angio.flow.mask_mean_half_width = 0;
+        let off = analyze(&cine, &off).unwrap();
+        assert!(off.report.input.mask_frames.is_empty());
+        assert_eq!(off.frame_used, b);
+        assert!(off.angio.mask == one.angio.mask);
+        assert!(off.angio.mask != a.angio.mask);
     }
 }
