@@ -322,17 +322,18 @@ pub fn grade_flow(
     polarity: Polarity,
     opts: &FlowOptions,
 ) -> Result<Vec<(f64, f64)>> {
-    Ok(grade_flow_registered(tree, frames, frame_times_ms, polarity, opts)?.shifts_px)
+    grade_flow_registered(tree, frames, frame_times_ms, polarity, opts, None)
 }
 
-/// [`grade_flow`] with the whole registration it used.
+/// [`grade_flow`] with the frames' registration on this tree when already known (`shifts`).
 pub(crate) fn grade_flow_registered(
     tree: &mut VesselTree,
     frames: ArrayView3<f32>,
     frame_times_ms: &[f64],
     polarity: Polarity,
     opts: &FlowOptions,
-) -> Result<Registration> {
+    shifts: Option<Vec<(f64, f64)>>,
+) -> Result<Vec<(f64, f64)>> {
     let nf = frames.len_of(Axis(0));
     if nf == 0 {
         return Err(AngioError::invalid("frames", "empty cine"));
@@ -373,14 +374,16 @@ pub(crate) fn grade_flow_registered(
         let step = (range.len() / 12).max(1);
         range.into_iter().step_by(step).collect()
     };
-    let reg = frame_registration(frames, tree, polarity, opts.max_shift_px)?;
-    let shifts = &reg.shifts_px;
+    let shifts = match shifts {
+        Some(s) => s,
+        None => frame_shifts(frames, tree, polarity, opts.max_shift_px)?,
+    };
     let curves: Vec<(Vec<f64>, Vec<f64>)> = tree
         .branches
         .par_iter()
         .map(|b| {
-            let d = contrast_curve(&frames, shifts, b, &stations(b, true), mm, sign);
-            let p = contrast_curve(&frames, shifts, b, &stations(b, false), mm, sign);
+            let d = contrast_curve(&frames, &shifts, b, &stations(b, true), mm, sign);
+            let p = contrast_curve(&frames, &shifts, b, &stations(b, false), mm, sign);
             (d, p)
         })
         .collect();
@@ -431,7 +434,7 @@ pub(crate) fn grade_flow_registered(
         b.arrival_ms = arrivals[i];
         b.flow_grade = Some(grades[i]);
     }
-    Ok(reg)
+    Ok(shifts)
 }
 
 /// The frames whose registered mean the mask comes from (see

@@ -367,24 +367,31 @@ pub fn analyze_cine(cine: &Cine, opts: &AngioOptions) -> Result<CineResult> {
     let view = cine
         .frame(best)
         .ok_or_else(|| AngioError::invalid("frames", "best frame index out of range"))?; // best < len by construction
-    let grade = |tree: &mut VesselTree| {
-        cine::grade_flow_registered(tree, cine.frames.view(), &cine.frame_times_ms, polarity, &opts.flow)
-    };
     let mut frame = analyze_view(view, &cine.calibration, opts)?;
-    let reg = grade(&mut frame.tree)?;
     // Second pass: the mask and centerlines from the registered mean of the best frame and its
-    // well-filled neighbours, measured on the best frame; the flow is graded on the new tree.
-    let mut shifts_px = reg.shifts_px;
+    // well-filled neighbours, measured on the best frame. The flow is graded once, on the
+    // final tree.
+    let reg = cine::frame_registration(cine.frames.view(), &frame.tree, polarity, opts.flow.max_shift_px)?;
     let pick = cine::mask_mean_frames(best, &reg.contrast, &opts.flow);
-    if pick.len() > 1 {
+    let from_mean = pick.len() > 1;
+    if from_mean {
         // Relative to the best frame's own (noise-level) shift, so the mean sits where the
         // best frame's vessels do.
-        let (r0, c0) = shifts_px[best];
-        let rel: Vec<(f64, f64)> = shifts_px.iter().map(|&(r, c)| (r - r0, c - c0)).collect();
+        let (r0, c0) = reg.shifts_px[best];
+        let rel: Vec<(f64, f64)> = reg.shifts_px.iter().map(|&(r, c)| (r - r0, c - c0)).collect();
         let mean = cine::registered_mean(cine.frames.view(), &rel, &pick)?;
         frame = analyze_views(mean.view(), view, &cine.calibration, opts)?;
-        shifts_px = grade(&mut frame.tree)?.shifts_px;
     }
+    // The registration holds for the final tree unless the mean made a new one.
+    let known = (!from_mean).then_some(reg.shifts_px);
+    let shifts_px = cine::grade_flow_registered(
+        &mut frame.tree,
+        cine.frames.view(),
+        &cine.frame_times_ms,
+        polarity,
+        &opts.flow,
+        known,
+    )?;
     Ok(CineResult {
         best_frame: best,
         opacification: scores,
