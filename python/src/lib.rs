@@ -156,13 +156,14 @@ fn from_array(py: Python<'_>, array: PyReadonlyArray3<'_, f32>, pixel_spacing: O
 
 /// Run the whole chain on an image; returns `(report_json, mask, frame_used)`.
 #[pyfunction]
-#[pyo3(signature = (image, frame=None, rules=None, mask_mean_frames=1))]
+#[pyo3(signature = (image, frame=None, rules=None, mask_mean_frames=1, segmenter="filters"))]
 fn analyze<'py>(
     py: Python<'py>,
     image: &Image,
     frame: Option<usize>,
     rules: Option<String>,
     mask_mean_frames: i64,
+    segmenter: &str,
 ) -> PyResult<(String, Bound<'py, numpy::PyArray2<bool>>, usize)> {
     let mut opts = vesselkit::Options {
         frame,
@@ -174,6 +175,7 @@ fn analyze<'py>(
             format!("mask_mean_frames must be >= 0, got {mask_mean_frames}"),
         )
     })?;
+    opts.angio.segment.learned = stages::segmenter(segmenter, vesselkit::angio::LearnedMask::DCA1_THRESHOLD)?;
     if let Some(p) = rules {
         opts.rules = vesselkit::lesion::Rules::from_path(std::path::Path::new(&p))
             .map_err(|e| py_err(Kind::InvalidInput, format!("rules: {e}")))?;
@@ -259,6 +261,7 @@ fn _vesselkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(phantom, m)?)?;
     m.add_function(wrap_pyfunction!(stages::vesselness, m)?)?;
     m.add_function(wrap_pyfunction!(stages::segment, m)?)?;
+    m.add_function(wrap_pyfunction!(stages::vessel_probability, m)?)?;
     m.add_function(wrap_pyfunction!(stages::centerlines, m)?)?;
     m.add_function(wrap_pyfunction!(stages::diameter_profile, m)?)?;
     m.add_function(wrap_pyfunction!(stages::qca, m)?)?;

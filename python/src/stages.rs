@@ -25,6 +25,20 @@ fn method(name: &str) -> PyResult<vesselkit_filters::Method> {
     }
 }
 
+/// `"filters"` (no learned mask) or `"unet-dca1"` at `threshold`.
+pub(crate) fn segmenter(name: &str, threshold: f32) -> PyResult<Option<vesselkit_angio::LearnedMask>> {
+    match name.to_ascii_lowercase().replace('_', "-").as_str() {
+        "filters" => Ok(None),
+        "unet-dca1" => Ok(Some(vesselkit_angio::LearnedMask {
+            threshold,
+            model: vesselkit_angio::UnetModel::dca1().map_err(|e| py_err(Kind::Internal, e.to_string()))?,
+        })),
+        _ => Err(err(format!(
+            "segmenter: unknown value {name:?}; expected \"filters\" or \"unet-dca1\""
+        ))),
+    }
+}
+
 fn polarity(dark_vessels: bool) -> vesselkit_filters::Polarity {
     if dark_vessels {
         vesselkit_filters::Polarity::DarkOnBright
@@ -95,7 +109,8 @@ pub fn vesselness<'py>(
 
 /// Vessel mask; returns a bool array.
 #[pyfunction]
-#[pyo3(signature = (image, seed, sigmas, dark_vessels, pixel_spacing=None, stabilise_noise=true))]
+#[pyo3(signature = (image, seed, sigmas, dark_vessels, pixel_spacing=None, stabilise_noise=true, segmenter_name="filters", threshold=0.5))]
+#[allow(clippy::too_many_arguments)]
 pub fn segment<'py>(
     py: Python<'py>,
     image: PyReadonlyArray2<'py, f32>,
@@ -104,7 +119,10 @@ pub fn segment<'py>(
     dark_vessels: bool,
     pixel_spacing: Option<f64>,
     stabilise_noise: bool,
+    segmenter_name: &str,
+    threshold: f32,
 ) -> PyResult<Bound<'py, PyArray2<bool>>> {
+    let learned = segmenter(segmenter_name, threshold)?;
     // A known scale sizes the filters from physical vessel radii; otherwise pixel defaults.
     let base = match pixel_spacing {
         Some(s) => vesselkit_angio::SegmentOptions::for_scale(mm_per_px(Some(s))?.mm_per_px).unwrap_or_default(),
@@ -119,9 +137,32 @@ pub fn segment<'py>(
     }
     opts.vesselness.polarity = polarity(dark_vessels);
     opts.stabilise_noise = stabilise_noise;
+    opts.learned = learned;
     let view = image.as_array();
     let s = py.detach(|| vesselkit_angio::segment(view, &opts)).map_err(err)?;
     Ok(s.mask.into_pyarray(py))
+}
+
+/// Vessel probability of the learned segmenter; returns a float32 array.
+#[pyfunction]
+#[pyo3(signature = (image, model, dark_vessels))]
+pub fn vessel_probability<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArray2<'py, f32>,
+    model: &str,
+    dark_vessels: bool,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let Some(l) = segmenter(model, 0.5)? else {
+        return Err(err("model: \"filters\" is not a learned model; expected \"unet-dca1\""));
+    };
+    let mut opts = vesselkit_angio::SegmentOptions::dca1();
+    opts.vesselness.polarity = polarity(dark_vessels);
+    opts.learned = Some(l);
+    let view = image.as_array();
+    let p = py
+        .detach(|| vesselkit_angio::learned_probability(view, &opts))
+        .map_err(err)?;
+    Ok(p.into_pyarray(py))
 }
 
 /// Centerline tree of a mask: a list of dicts (id, parent, children, points (N, 2), radius_px).

@@ -307,3 +307,43 @@ def test_segmentation_ignores_the_image_intensifier_mask(shared_data):
     # is found in the mask itself.
     assert mask[exposed].mean() > 0.05
     assert not mask[outside].any()
+
+
+def test_learned_segmenter_on_a_plain_vessel():
+    # A dark tube of diameter 6 px (the size of a DCA1 coronary vessel) on a bright field.
+    img = tube_image(6.0, rows=64, cols=96, mu=0.15) + np.random.default_rng(1).normal(0, 5, (64, 96)).astype(np.float32)
+    rr = np.arange(64)[:, None] - 32 + 0.3
+    truth = np.broadcast_to(np.abs(rr) <= 3.0, img.shape)
+    prob = vesselkit.vessel_probability(img)
+    assert prob.shape == img.shape and prob.dtype == np.float32
+    assert 0.0 <= prob.min() and prob.max() <= 1.0
+    assert prob[32, 10:86].mean() > 0.8 and prob[5:15, 10:86].mean() < 0.2
+    mask = vesselkit.segment(img, segmenter="unet-dca1")
+    dice = 2 * (mask & truth).sum() / (mask.sum() + truth.sum())
+    assert dice > 0.8, dice
+    # Bright vessels: the same mask once the polarity is given.
+    flipped = vesselkit.segment(2000.0 - img, segmenter="unet-dca1", dark_vessels=False)
+    assert (flipped == mask).mean() > 0.99
+    with pytest.raises(ValueError, match="segmenter"):
+        vesselkit.segment(img, segmenter="cnn")
+    with pytest.raises(ValueError, match="threshold"):
+        vesselkit.segment(img, segmenter="unet-dca1", threshold=1.0)
+    with pytest.raises(ValueError, match="not a learned model"):
+        vesselkit.vessel_probability(img, model="filters")
+    with pytest.raises(ValueError, match="segmenter"):
+        vesselkit.analyze(img, segmenter="cnn")
+
+
+def test_learned_segmenter_on_dca1_test_frames(shared_data):
+    """The U-Net fitted on the DCA1 training folder against the manual masks of every fourth
+    test image (no choice was made on the test folder); the filters are the floor."""
+    root = shared_data / "xca-dca1-subset" / "test"
+    learned, filters = [], []
+    for n in range(1, 41, 4):
+        img = vesselkit.read(root / f"{n}.png").pixels[0]
+        truth = vesselkit.read(root / f"{n}_gt.png").pixels[0] > 127
+        for out, seg in ((learned, "unet-dca1"), (filters, "filters")):
+            m = vesselkit.segment(img, segmenter=seg)
+            out.append(2 * (m & truth).sum() / (m.sum() + truth.sum()))
+    # 0.770 against 0.630 measured (the filters here at their pixel defaults, not the DCA1 preset)
+    assert np.mean(learned) > 0.74 and np.mean(learned) > np.mean(filters) + 0.1, (np.mean(learned), np.mean(filters))

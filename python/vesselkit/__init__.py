@@ -40,6 +40,7 @@ __all__ = [
     "qca",
     "segment",
     "tortuosity",
+    "vessel_probability",
     "vesselness",
     "InvalidInputError",
     "NOTICE",
@@ -140,8 +141,16 @@ def segment(
     dark_vessels: bool = True,
     pixel_spacing: Optional[float] = None,
     stabilise_noise: bool = True,
+    segmenter: str = "filters",
+    threshold: float = 0.5,
 ) -> np.ndarray:
     """Vessel mask (bool ``[rows, cols]``); ``seed=(row, col)`` keeps the vessel it lies on.
+
+    ``segmenter="filters"`` thresholds vesselness and top-hat contrast with hysteresis and
+    works at any scale. ``segmenter="unet-dca1"`` takes the mask where the probability of a
+    small U-Net fitted on the DCA1 coronary training frames (300 x 300 px, vessels up to about
+    6 px in radius) exceeds ``threshold``: for frames like those (see
+    :func:`vessel_probability`).
 
     With ``pixel_spacing`` (mm per pixel) the filter scales cover vessel radii of 0.5 to 6 mm;
     without it they are pixel defaults tuned on coronary frames. ``stabilise_noise`` filters
@@ -150,7 +159,18 @@ def segment(
     filtered as they are.
     """
     s = None if sigmas is None else [float(x) for x in sigmas]
-    return _native.segment(_f32_2d(image), seed, s, dark_vessels, pixel_spacing, stabilise_noise)
+    return _native.segment(
+        _f32_2d(image), seed, s, dark_vessels, pixel_spacing, stabilise_noise, segmenter, float(threshold)
+    )
+
+
+def vessel_probability(image: Any, *, model: str = "unet-dca1", dark_vessels: bool = True) -> np.ndarray:
+    """Per-pixel vessel probability (float32 ``[rows, cols]``, 0 to 1) of a learned model.
+
+    ``"unet-dca1"`` is a three-level U-Net fitted on the 40 DCA1 coronary training frames
+    (300 x 300 px); it knows frames of that kind and scale, not others. The frame is
+    standardised (mean 0, SD 1) before the network, so its intensity units do not matter."""
+    return _native.vessel_probability(_f32_2d(image), model, dark_vessels)
 
 
 def centerlines(
@@ -377,13 +397,15 @@ def analyze(
     frame: Optional[int] = None,
     rules: "Optional[os.PathLike[str] | str]" = None,
     mask_mean_frames: int = 1,
+    segmenter: str = "filters",
 ) -> Report:
     """Run the whole chain on a path, an :class:`Image` or an array: vessel tree, diameters,
     lesions typed ring / web / subtotal / occlusion / tortuous with evidence, ranking, balloon
     plan. A cine is measured on its best-opacified frame unless ``frame`` is given; its mask and
     centerlines come from the registered mean of that frame and up to ``mask_mean_frames``
     well-filled neighbours on each side (0: the frame alone; the frames used are in
-    ``report.to_dict()["input"]["mask_frames"]``), its diameters from that frame alone."""
+    ``report.to_dict()["input"]["mask_frames"]``), its diameters from that frame alone.
+    ``segmenter`` picks the vessel mask as in :func:`segment`."""
     if isinstance(source, Image):
         img = source
         if pixel_spacing is not None:
@@ -395,7 +417,7 @@ def analyze(
     import json
 
     text, mask, used = _native.analyze(
-        img, frame, None if rules is None else os.fspath(rules), mask_mean_frames
+        img, frame, None if rules is None else os.fspath(rules), mask_mean_frames, segmenter
     )
     data = json.loads(text)
     if isinstance(source, (str, os.PathLike)):

@@ -1,12 +1,13 @@
 //! Full analysis of one 1024x1024 frame and of a 60-frame 512x512 cine (synthetic trees), and
 //! the cine's peak-opacification image (alone, and with the subtracted image the facade reads
-//! refills on).
+//! refills on), and the DCA1-sized segmentation with and without the learned mask.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::{Array3, Axis};
 use std::hint::black_box;
 use vesselkit_angio::{
-    AngioOptions, analyze_cine, analyze_view, peak_and_subtracted_opacification, peak_opacification,
+    AngioOptions, LearnedMask, SegmentOptions, analyze_cine, analyze_view, peak_and_subtracted_opacification,
+    peak_opacification,
 };
 use vesselkit_core::{Calibration, Cine};
 
@@ -20,6 +21,20 @@ fn bench(c: &mut Criterion) {
     let opts = AngioOptions::default();
     c.bench_function("analyze_frame_1024", |b| {
         b.iter(|| analyze_view(black_box(img.view()), &cal, &opts))
+    });
+
+    // A DCA1-sized frame (300 x 300): the preset's filters, then the same with the U-Net mask.
+    let small = synthetic(300, 1.0);
+    let filters = SegmentOptions::dca1();
+    c.bench_function("segment_300_filters", |b| {
+        b.iter(|| vesselkit_angio::segment(black_box(small.view()), &filters))
+    });
+    let learned = SegmentOptions {
+        learned: LearnedMask::dca1().ok(),
+        ..SegmentOptions::dca1()
+    };
+    c.bench_function("segment_300_unet", |b| {
+        b.iter(|| vesselkit_angio::segment(black_box(small.view()), &learned))
     });
 
     let nf = 60;

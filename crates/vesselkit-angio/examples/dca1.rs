@@ -4,7 +4,7 @@
 //! and the mean per folder (`VERBOSE=1`: per image; `MASK_DIR=DIR`: write the masks). Defaults
 //! were tuned on `train` only.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use vesselkit_angio::{SegmentOptions, dice, segment};
 
 #[path = "../tests/common/dca1_data.rs"]
@@ -12,15 +12,9 @@ mod dca1_data;
 use dca1_data::load_gray;
 
 fn main() -> Result<(), String> {
-    let dir: PathBuf = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .or_else(dca1_data::default_dir)
-        .unwrap_or_default();
-    if !dir.exists() {
-        eprintln!("skipping: DCA1 data not found (pass DATA_DIR)");
+    let Some(dir) = dca1_data::dir_or_skip(std::env::args().nth(1)) else {
         return Ok(());
-    }
+    };
     let mut opts = SegmentOptions::dca1();
     // Overrides for sweeps on `train`: VK_<FIELD>=value.
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f32>().ok());
@@ -48,6 +42,19 @@ fn main() -> Result<(), String> {
     if let Some(v) = env("VK_TH_SIGMA") {
         opts.tophat_sigma_px = v;
     }
+    // VK_UNET=threshold: the learned mask (`LearnedMask::dca1`, or the weights in
+    // VK_UNET_FILE) at that threshold.
+    if let Some(t) = env("VK_UNET") {
+        let model = match std::env::var_os("VK_UNET_FILE") {
+            Some(p) => std::sync::Arc::new(
+                vesselkit_angio::UnetModel::from_bytes(&std::fs::read(&p).map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => vesselkit_angio::UnetModel::dca1().map_err(|e| e.to_string())?,
+        };
+        opts.learned = Some(vesselkit_angio::LearnedMask { model, threshold: t });
+    }
+    let t0 = std::time::Instant::now();
     for folder in ["train", "test"] {
         let mut scores = Vec::new();
         for n in 1..=40 {
@@ -76,5 +83,6 @@ fn main() -> Result<(), String> {
         let mean = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
         println!("{folder}: {} images, mean Dice {mean:.4}", scores.len());
     }
+    eprintln!("{:.1} ms per image", t0.elapsed().as_secs_f64() * 1e3 / 80.0);
     Ok(())
 }

@@ -2,7 +2,6 @@
 //!
 //! `cargo run --release -p vesselkit-angio --example dca1_tune [-- DATA_DIR]`.
 
-use std::path::PathBuf;
 use vesselkit_angio::{SegmentOptions, dice, segment};
 
 #[path = "../tests/common/dca1_data.rs"]
@@ -10,15 +9,9 @@ mod dca1_data;
 use dca1_data::load_gray;
 
 fn main() -> Result<(), String> {
-    let dir: PathBuf = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .or_else(dca1_data::default_dir)
-        .unwrap_or_default();
-    if !dir.exists() {
-        eprintln!("skipping: DCA1 data not found (pass DATA_DIR)");
+    let Some(dir) = dca1_data::dir_or_skip(std::env::args().nth(1)) else {
         return Ok(());
-    }
+    };
     let mut data = Vec::new();
     for n in 1..=40 {
         let ip = dir.join("train").join(format!("{n}.png"));

@@ -19,6 +19,7 @@ pub mod mask;
 pub mod measure;
 pub mod profile;
 pub mod segment;
+pub mod unet;
 
 pub use catheter::{CatheterWidth, calibrate_catheter, measure_catheter};
 pub use centerline::{CenterlineBranch, CenterlineOptions, Centerlines, centerlines, skeletonize};
@@ -32,7 +33,8 @@ pub use profile::{
     BLUR_SECTIONS, CrossSection, DEFAULT_BLUR_SIGMA_PX, JunctionZones, ProfileOptions, diameter_profile,
     estimate_blur_sigma_px, lines_blur_sigma_px, measure_cross_section,
 };
-pub use segment::{SegmentOptions, Segmentation, dice, segment};
+pub use segment::{LearnedMask, SegmentOptions, Segmentation, dice, learned_probability, segment};
+pub use unet::UnetModel;
 pub use vesselkit_core::{QcaOptions, qca};
 
 use ndarray::{Array2, ArrayView2};

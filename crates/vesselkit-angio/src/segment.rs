@@ -4,6 +4,7 @@
 
 use crate::error::{Result, check_image};
 use crate::mask::{fill_holes, paint_runs, run_components, standard};
+use crate::unet::UnetModel;
 use ndarray::{Array2, ArrayView2, Zip};
 use vesselkit_core::Point;
 use vesselkit_filters::{
@@ -51,6 +52,31 @@ pub struct SegmentOptions {
     /// filtered as they are. Only the mask comes from the stabilised frame; diameters are
     /// measured on the frame itself.
     pub stabilise_noise: bool,
+    /// Take the mask from a learned model instead of the filters' hysteresis (see
+    /// [`LearnedMask`]); hole filling, small-object removal and the seed still apply, and the
+    /// filter maps are still returned.
+    pub learned: Option<LearnedMask>,
+}
+
+/// A learned segmenter and the probability above which a pixel is vessel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnedMask {
+    pub model: std::sync::Arc<UnetModel>,
+    pub threshold: f32,
+}
+
+impl LearnedMask {
+    /// Probability threshold of [`Self::dca1`], picked on the DCA1 training images 33 to 40
+    /// while the model was fitted on 1 to 32 (0.3 to 0.6 were within 0.003 of one another).
+    pub const DCA1_THRESHOLD: f32 = 0.5;
+
+    /// [`UnetModel::dca1`] at [`Self::DCA1_THRESHOLD`].
+    pub fn dca1() -> Result<Self> {
+        Ok(Self {
+            model: UnetModel::dca1()?,
+            threshold: Self::DCA1_THRESHOLD,
+        })
+    }
 }
 
 impl Default for SegmentOptions {
@@ -69,6 +95,7 @@ impl Default for SegmentOptions {
             seed: None,
             field_of_view: true,
             stabilise_noise: true,
+            learned: None,
         }
     }
 }
@@ -186,6 +213,14 @@ fn validate(o: &SegmentOptions, dim: (usize, usize)) -> Result<()> {
             ));
         }
     }
+    if let Some(l) = &o.learned
+        && !(l.threshold > 0.0 && l.threshold < 1.0)
+    {
+        return Err(AngioError::invalid(
+            "learned.threshold",
+            format!("must lie strictly between 0 and 1, got {}", l.threshold),
+        ));
+    }
     if o.low_contrast > o.high_contrast {
         return Err(AngioError::invalid(
             "low_contrast",
@@ -213,6 +248,73 @@ fn validate(o: &SegmentOptions, dim: (usize, usize)) -> Result<()> {
 pub fn segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segmentation> {
     check_image("image", &img)?;
     validate(opts, img.dim())?;
+    let mut seg = filter_segment(img, opts)?;
+    if let Some(l) = &opts.learned {
+        // p > t  <=>  logit > ln(t / (1 - t))
+        let z = (l.threshold / (1.0 - l.threshold)).ln();
+        let mut mask = learned_logits(img, Some(&seg), l, opts)?.mapv(|v| v > z);
+        fill_holes(&mut mask, opts.max_hole_px);
+        keep_components(&mut mask, opts.min_object_px, opts.min_component_fraction, opts.seed);
+        seg.mask = mask;
+    }
+    Ok(seg)
+}
+
+/// The filter settings whose maps a 3-input model takes (the ones it was trained with, see
+/// [`crate::unet::filter_features`]): the DCA1 preset, in the caller's polarity.
+fn feature_options(polarity: Polarity) -> SegmentOptions {
+    let mut o = SegmentOptions::dca1();
+    o.vesselness.polarity = polarity;
+    o
+}
+
+/// Whether two option sets give the same filter maps (mask settings aside).
+fn same_maps(a: &SegmentOptions, b: &SegmentOptions) -> bool {
+    a.vesselness == b.vesselness
+        && a.background_radius_px == b.background_radius_px
+        && a.tophat_sigma_px == b.tophat_sigma_px
+        && a.field_of_view == b.field_of_view
+        && a.stabilise_noise == b.stabilise_noise
+}
+
+/// The model's logits (the model expects dark vessels; a model of 3 inputs also takes the
+/// maps of [`feature_options`], reused from `seg` when `opts` gives the same maps).
+fn learned_logits(
+    img: ArrayView2<f32>,
+    seg: Option<&Segmentation>,
+    l: &LearnedMask,
+    opts: &SegmentOptions,
+) -> Result<Array2<f32>> {
+    let polarity = opts.vesselness.polarity;
+    let features = if l.model.inputs() > 1 {
+        let preset = feature_options(polarity);
+        match seg {
+            Some(seg) if same_maps(opts, &preset) => crate::unet::filter_features(seg).to_vec(),
+            _ => crate::unet::filter_features(&filter_segment(img, &preset)?).to_vec(),
+        }
+    } else {
+        Vec::new()
+    };
+    let views: Vec<ArrayView2<f32>> = features.iter().map(|f| f.view()).collect();
+    match polarity {
+        Polarity::DarkOnBright => l.model.logits_with(img, &views),
+        Polarity::BrightOnDark => l.model.logits_with(img.mapv(|v| -v).view(), &views),
+    }
+}
+
+/// The learned model's vessel probability (0 to 1) per pixel, before any threshold; `opts`
+/// must name a model in `learned`.
+pub fn learned_probability(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Array2<f32>> {
+    check_image("image", &img)?;
+    validate(opts, img.dim())?;
+    let Some(l) = &opts.learned else {
+        return Err(crate::error::AngioError::invalid("learned", "no model given"));
+    };
+    Ok(learned_logits(img, None, l, opts)?.mapv(|z| 1.0 / (1.0 + (-z).exp())))
+}
+
+/// The filters' maps and their hysteresis mask.
+fn filter_segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segmentation> {
     let outside = if opts.field_of_view {
         crate::fov::outside_field_of_view(img, 0.01)
     } else {

@@ -219,7 +219,24 @@ pub fn run(
                 root.display()
             )));
         }
-        report.real = Some(vesselkit_eval::run_real(&pipeline, &pipeline, &angio, &oct));
+        let mut real = vesselkit_eval::run_real(&pipeline, &pipeline, &angio, &oct);
+        // The same frames with the learned mask (fitted on train 1-32, so its train figure is
+        // not a held-out one).
+        let learned = Vesselkit {
+            real_angio: vesselkit::angio::AngioOptions {
+                segment: vesselkit::angio::SegmentOptions {
+                    learned: Some(vesselkit::angio::LearnedMask::dca1().map_err(|e| CliError(e.to_string()))?),
+                    ..pipeline.real_angio.segment.clone()
+                },
+                ..pipeline.real_angio.clone()
+            },
+            ..Vesselkit::default()
+        };
+        for mut s in vesselkit_eval::run_real(&learned, &learned, &angio, &[]).angio {
+            s.name = format!("{}, U-Net mask", s.name);
+            real.angio.push(s);
+        }
+        report.real = Some(real);
     }
     println!("{report}");
     if let Some(p) = json {

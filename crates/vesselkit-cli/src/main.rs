@@ -32,6 +32,13 @@ struct Cli {
     command: Command,
 }
 
+/// Source of the vessel mask in `analyze`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Segmenter {
+    Filters,
+    UnetDca1,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print modality, size, frames, transfer syntax, frame time and calibration of each file.
@@ -61,6 +68,11 @@ enum Command {
         /// centerlines (0: the best frame alone); diameters always come from the best frame.
         #[arg(long, default_value_t = 1)]
         mask_mean_frames: usize,
+        /// Where the vessel mask comes from: `filters` (vesselness and top-hat hysteresis, any
+        /// scale) or `unet-dca1` (a small U-Net fitted on the DCA1 coronary training frames,
+        /// 300 x 300 px with vessels up to ~6 px in radius; for frames like those).
+        #[arg(long, value_enum, default_value_t = Segmenter::Filters)]
+        segmenter: Segmenter,
         /// Write the JSON report here (`-` for standard output).
         #[arg(long)]
         json: Option<PathBuf>,
@@ -182,6 +194,7 @@ fn run_analyze(
     pixel_spacing: Option<f64>,
     frame: Option<usize>,
     mask_mean_frames: usize,
+    segmenter: Segmenter,
     outputs: analyze::Outputs,
     rules: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
@@ -191,6 +204,10 @@ fn run_analyze(
         ..Default::default()
     };
     opts.angio.flow.mask_mean_half_width = mask_mean_frames;
+    if segmenter == Segmenter::UnetDca1 {
+        opts.angio.segment.learned =
+            Some(vesselkit::angio::LearnedMask::dca1().map_err(|e| CliError(format!("--segmenter: {e}")))?);
+    }
     if let Some(p) = rules {
         opts.rules = vesselkit::lesion::Rules::from_path(&p).map_err(|e| CliError(format!("--rules: {e}")))?;
     }
@@ -264,6 +281,7 @@ fn main() -> ExitCode {
             pixel_spacing,
             frame,
             mask_mean_frames,
+            segmenter,
             json,
             csv,
             overlay,
@@ -274,6 +292,7 @@ fn main() -> ExitCode {
             pixel_spacing,
             frame,
             mask_mean_frames,
+            segmenter,
             analyze::Outputs { json, csv, overlay, sr },
             rules,
         ),

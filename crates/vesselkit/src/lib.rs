@@ -101,17 +101,16 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     let t0 = Instant::now();
     let n = cine.len();
     let scaled;
-    // The cine-stage options do not depend on the scale: a caller who sets only those keeps
-    // the scale-aware filters.
-    let filters_default = AngioOptions {
-        flow: AngioOptions::default().flow,
-        ..opts.angio.clone()
-    } == AngioOptions::default();
-    let angio_opts = if opts.auto_scale && cine.calibration.is_calibrated() && filters_default {
-        scaled = AngioOptions {
-            flow: opts.angio.flow,
-            ..AngioOptions::for_scale(cine.calibration.mm_per_px)
-        };
+    // The cine-stage options and the learned mask do not depend on the scale: a caller who
+    // sets only those keeps the scale-aware filters.
+    let mut filters = opts.angio.clone();
+    filters.flow = AngioOptions::default().flow;
+    filters.segment.learned = None;
+    let angio_opts = if opts.auto_scale && cine.calibration.is_calibrated() && filters == AngioOptions::default() {
+        let mut s = AngioOptions::for_scale(cine.calibration.mm_per_px);
+        s.flow = opts.angio.flow;
+        s.segment.learned = opts.angio.segment.learned.clone();
+        scaled = s;
         &scaled
     } else {
         &opts.angio
@@ -1031,5 +1030,37 @@ mod tests {
         assert_eq!(off.frame_used, b);
         assert!(off.angio.mask == one.angio.mask);
         assert!(off.angio.mask != a.angio.mask);
+    }
+
+    #[test]
+    fn the_learned_mask_keeps_the_scale_aware_filters() {
+        use vesselkit_angio::{LearnedMask, SegmentOptions, segment};
+        // Two dark bars of radius 3 px across a bright frame, 0.2 mm per px.
+        let img = ndarray::Array2::from_shape_fn((120, 140), |(r, c)| {
+            let d1 = (r as f64 - 40.0).abs();
+            let d2 = (c as f64 - 0.6 * r as f64 - 60.0).abs() / (1.0f64 + 0.36).sqrt();
+            let chord = |d: f64| 2.0 * (9.0 - d * d).max(0.0).sqrt();
+            (200.0 - 10.0 * chord(d1) - 10.0 * chord(d2) + ((r * 7 + c * 13) % 11) as f64) as f32
+        });
+        let cal = vesselkit_core::Calibration::user(0.2).unwrap();
+        let frame = Frame::new(img.clone(), cal).unwrap();
+        let mut opts = Options::default();
+        opts.angio.segment.learned = Some(LearnedMask::dca1().unwrap());
+        let a = analyze_frame(&frame, &opts).unwrap();
+        let want = segment(
+            img.view(),
+            &SegmentOptions {
+                learned: Some(LearnedMask::dca1().unwrap()),
+                ..SegmentOptions::for_scale(0.2).unwrap()
+            },
+        )
+        .unwrap();
+        assert!(
+            a.angio.mask == want.mask,
+            "the facade's mask is the learned one on scale-aware maps"
+        );
+        let filters = analyze_frame(&frame, &Options::default()).unwrap();
+        assert!(a.angio.mask != filters.angio.mask);
+        assert!(a.angio.mask.iter().filter(|&&m| m).count() > 1000);
     }
 }

@@ -9,6 +9,19 @@ pub fn default_dir() -> Option<PathBuf> {
     dir.exists().then_some(dir)
 }
 
+/// The data folder given on the command line, else [`default_dir`]; `None` (after saying so)
+/// when it does not exist, for examples that then skip.
+#[allow(dead_code)]
+pub fn dir_or_skip(arg: Option<String>) -> Option<PathBuf> {
+    let dir = arg.map(PathBuf::from).or_else(default_dir).unwrap_or_default();
+    if dir.exists() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: DCA1 data not found (pass DATA_DIR)");
+        None
+    }
+}
+
 /// An 8-bit image (or mask) as grey levels 0-255.
 pub fn load_gray(p: &Path) -> Result<Array2<f32>, String> {
     let img = image::open(p).map_err(|e| format!("{}: {e}", p.display()))?.to_luma8();

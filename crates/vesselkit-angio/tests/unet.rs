@@ -1,0 +1,162 @@
+//! The learned segmenter: the Rust forward pass against the training code's own logits, and
+//! typed errors for bad weight files and frames.
+
+use ndarray::Array2;
+use vesselkit_angio::{AngioError, UnetModel};
+
+fn floats(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// `tests/data/unet_golden.bin`: a 23 x 18 frame, the model's further input planes, and the
+/// logits `scripts/train_unet.py --golden` computed for them with the embedded model (JAX,
+/// standardised, padded to 24 x 20).
+#[test]
+fn logits_match_the_training_code() {
+    let m = UnetModel::dca1().unwrap();
+    let n = 23 * 18;
+    let v = floats(include_bytes!("data/unet_golden.bin"));
+    assert_eq!(v.len(), (m.inputs() + 1) * n);
+    let plane = |i: usize| Array2::from_shape_vec((23, 18), v[i * n..(i + 1) * n].to_vec()).unwrap();
+    let img = plane(0);
+    let extra: Vec<Array2<f32>> = (1..m.inputs()).map(plane).collect();
+    let views: Vec<_> = extra.iter().map(|e| e.view()).collect();
+    let want = plane(m.inputs());
+    let got = m.logits_with(img.view(), &views).unwrap();
+    assert_eq!(got.dim(), (23, 18));
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(scale > 0.1, "golden logits are all near zero ({scale})");
+    assert!(err < 1e-4 * scale.max(1.0), "max |logit error| {err} (scale {scale})");
+    // The wrong number or size of planes is a typed error.
+    let short = &views[..views.len().saturating_sub(1)];
+    if m.inputs() > 1 {
+        assert!(
+            m.logits_with(img.view(), short)
+                .unwrap_err()
+                .to_string()
+                .contains("input planes")
+        );
+        let small = Array2::<f32>::zeros((5, 5));
+        let mut wrong = views.clone();
+        wrong[0] = small.view();
+        assert!(
+            m.logits_with(img.view(), &wrong)
+                .unwrap_err()
+                .to_string()
+                .contains("plane 1")
+        );
+    }
+}
+
+#[test]
+fn bad_weight_files_and_frames_are_typed_errors() {
+    let good = include_bytes!("../models/unet_dca1.bin");
+    let msg = |b: &[u8]| match UnetModel::from_bytes(b) {
+        Err(AngioError::Invalid { field, reason }) => {
+            assert_eq!(field, "unet weights");
+            reason
+        }
+        other => panic!("expected an invalid-weights error, got {other:?}"),
+    };
+    assert!(msg(&good[..good.len() - 3]).contains("truncated"));
+    assert!(msg(&good[..5]).contains("truncated"));
+    let mut b = good.to_vec();
+    b[0] = b'X';
+    assert!(msg(&b).contains("magic"));
+    let mut b = good.to_vec();
+    b.push(0);
+    assert!(msg(&b).contains("1 bytes left"));
+    let mut b = good.to_vec();
+    b[8..12].copy_from_slice(&7u32.to_le_bytes());
+    assert!(msg(&b).contains("needs"), "{}", msg(&b));
+    let mut b = good.to_vec();
+    b[28..32].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert!(msg(&b).contains("non-finite"));
+    assert_eq!(
+        UnetModel::from_bytes(good).unwrap().channels(),
+        UnetModel::dca1().unwrap().channels()
+    );
+
+    let m = UnetModel::dca1().unwrap();
+    let mut img = Array2::from_elem((16, 16), 1.0f32);
+    img[[3, 4]] = f32::NAN;
+    let planes = vec![Array2::<f32>::zeros((16, 16)); m.inputs() - 1];
+    let views: Vec<_> = planes.iter().map(|p| p.view()).collect();
+    assert!(matches!(
+        m.logits_with(img.view(), &views),
+        Err(AngioError::Invalid { field: "image", .. })
+    ));
+    assert!(matches!(
+        m.logits_with(Array2::zeros((2, 9)).view(), &[]),
+        Err(AngioError::Invalid { .. })
+    ));
+    // A flat frame standardises to zeros: finite output, no division by zero.
+    let flat = Array2::from_elem((16, 16), 5.0);
+    assert!(
+        m.logits_with(flat.view(), &views)
+            .unwrap()
+            .iter()
+            .all(|p| p.is_finite())
+    );
+}
+
+/// A dark bar of radius 3 px (the size of a DCA1 vessel) across a bright, noisy, sloping
+/// background, and its true mask.
+fn bar_frame() -> (Array2<f32>, Array2<bool>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let (h, w) = (96, 80);
+    let truth = Array2::from_shape_fn((h, w), |(r, c)| {
+        // the line r = 0.5 c + 20
+        let d = (r as f64 - 0.5 * c as f64 - 20.0).abs() / (1.0f64 + 0.25).sqrt();
+        d <= 3.0
+    });
+    let img = Array2::from_shape_fn((h, w), |(r, c)| {
+        let d = (r as f64 - 0.5 * c as f64 - 20.0).abs() / (1.0f64 + 0.25).sqrt();
+        let depth = 2.0 * (9.0 - d * d).max(0.0).sqrt(); // path length through the lumen
+        (150.0 + 0.3 * c as f64 - 12.0 * depth + rng.random_range(-6.0..6.0)) as f32
+    });
+    (img, truth)
+}
+
+#[test]
+fn learned_mask_finds_a_plain_vessel_in_either_polarity() {
+    use vesselkit_angio::{LearnedMask, SegmentOptions, dice, segment};
+    use vesselkit_filters::Polarity;
+    let (img, truth) = bar_frame();
+    let opts = SegmentOptions {
+        learned: Some(LearnedMask::dca1().unwrap()),
+        ..SegmentOptions::dca1()
+    };
+    let dark = segment(img.view(), &opts).unwrap();
+    let d = dice(&dark.mask, &truth);
+    assert!(d > 0.8, "Dice {d:.3} on a plain bar");
+    // The filter maps still come with the learned mask.
+    assert!(dark.vesselness.iter().any(|&v| v > 0.0));
+    let mut bright = opts.clone();
+    bright.vesselness.polarity = Polarity::BrightOnDark;
+    let inverted = img.mapv(|v| 300.0 - v);
+    let flipped = segment(inverted.view(), &bright).unwrap();
+    // The model sees the same standardised frame; the filter maps of the inverted frame (its
+    // own background and noise estimates) may differ by rounding.
+    let agree = dice(&flipped.mask, &dark.mask);
+    assert!(
+        agree > 0.98,
+        "bright-vessel mask agrees with the dark one at Dice {agree:.3}"
+    );
+
+    for t in [0.0, 1.0, f32::NAN] {
+        let bad = SegmentOptions {
+            learned: Some(LearnedMask {
+                threshold: t,
+                ..LearnedMask::dca1().unwrap()
+            }),
+            ..SegmentOptions::default()
+        };
+        let e = segment(img.view(), &bad).unwrap_err().to_string();
+        assert!(e.contains("learned.threshold"), "{e}");
+    }
+}

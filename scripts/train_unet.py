@@ -1,0 +1,226 @@
+"""Train the small vessel U-Net that `vesselkit_angio::unet` runs, on DCA1 *train* images only.
+
+    python scripts/train_unet.py --data ../shared/data/xca-dca1-subset --out crates/vesselkit-angio/models/unet_dca1.bin
+
+Needs jax, optax, numpy and pillow (not part of the test setup: the weights are committed).
+Images 1-32 of `train/` fit the model and 33-40 pick the step count and threshold
+(`--holdout 0` fits all 40 for the given `--steps`); `test/` is never read.
+
+The network (channels c, 2c, 4c; "same" zero padding; nearest-neighbour upsampling):
+    e1 = relu(conv3(relu(conv3(x))))            c   full size
+    e2 = relu(conv3(relu(conv3(pool(e1)))))     2c  1/2
+    b  = relu(conv3(relu(conv3(pool(e2)))))     4c  1/4
+    d2 = relu(conv3(relu(conv3([up(b), e2]))))  2c  1/2
+    d1 = relu(conv3(relu(conv3([up(d2), e1])))) c   full size
+    logit = conv1(d1)
+The input is the frame with vessels dark, standardised per image (mean 0, SD 1).
+
+Weight file (little endian): b"VKUNET01", u32 base channels, u32 layer count, then per layer
+u32 out, u32 in, u32 k, f32 weights [out][in][k][k], f32 bias [out].
+"""
+
+import argparse
+import struct
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from PIL import Image
+
+LAYERS = lambda c, inputs=1: [  # (in, out, k)
+    (inputs, c, 3), (c, c, 3),
+    (c, 2 * c, 3), (2 * c, 2 * c, 3),
+    (2 * c, 4 * c, 3), (4 * c, 4 * c, 3),
+    (6 * c, 2 * c, 3), (2 * c, 2 * c, 3),
+    (3 * c, c, 3), (c, c, 3),
+    (c, 1, 1),
+]
+
+
+def standardise(img):
+    img = img.astype(np.float32)
+    return (img - img.mean()) / max(img.std(), 1e-6)
+
+
+def load(root, split, ids, features=None):
+    """Frames (N, H, W, planes) and masks (N, H, W); with `features`, each frame's filter maps
+    from `examples/dca1_features.rs` follow the standardised frame."""
+    xs, ys = [], []
+    for i in ids:
+        x = standardise(np.array(Image.open(root / split / f"{i}.png").convert("L")))
+        planes = [x]
+        if features is not None:
+            f = np.fromfile(features / f"{split}_{i}.f32", "<f4").reshape(2, *x.shape)
+            planes += [f[0], f[1]]
+        xs.append(np.stack(planes, -1))
+        ys.append((np.array(Image.open(root / split / f"{i}_gt.png").convert("L")) > 127).astype(np.float32))
+    return np.stack(xs), np.stack(ys)
+
+
+def init(key, c, inputs):
+    params = []
+    for (cin, cout, k) in LAYERS(c, inputs):
+        key, sub = jax.random.split(key)
+        w = jax.random.normal(sub, (k, k, cin, cout)) * np.sqrt(2.0 / (k * k * cin))
+        params.append((w, jnp.zeros(cout)))
+    return params
+
+
+def conv(x, p):
+    w, b = p
+    y = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y + b
+
+
+def pool(x):
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+
+def up(x):
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def forward(params, x):
+    r = jax.nn.relu
+    e1 = r(conv(r(conv(x, params[0])), params[1]))
+    e2 = r(conv(r(conv(pool(e1), params[2])), params[3]))
+    b = r(conv(r(conv(pool(e2), params[4])), params[5]))
+    d2 = r(conv(r(conv(jnp.concatenate([up(b), e2], -1), params[6])), params[7]))
+    d1 = r(conv(r(conv(jnp.concatenate([up(d2), e1], -1), params[8])), params[9]))
+    return conv(d1, params[10])[..., 0]
+
+
+def loss_fn(params, x, y):
+    logit = forward(params, x)
+    bce = optax.sigmoid_binary_cross_entropy(logit, y).mean()
+    p = jax.nn.sigmoid(logit)
+    dice = (2 * (p * y).sum() + 1) / (p.sum() + y.sum() + 1)
+    return bce + (1 - dice)
+
+
+def augment(rng, xs, ys, batch, crop):
+    n, h, w, _ = xs.shape
+    bx, by = [], []
+    for _ in range(batch):
+        i = rng.integers(n)
+        r0, c0 = rng.integers(h - crop + 1), rng.integers(w - crop + 1)
+        x, y = xs[i, r0:r0 + crop, c0:c0 + crop], ys[i, r0:r0 + crop, c0:c0 + crop]
+        k = rng.integers(4)
+        x, y = np.rot90(x, k), np.rot90(y, k)
+        if rng.random() < 0.5:
+            x, y = x[:, ::-1], y[:, ::-1]
+        # contrast, a smooth brightness ramp and noise; the model sees standardised frames
+        # on the frame plane only; the filter maps are computed from the frame as it is
+        x = np.array(x)
+        f = x[..., 0] * rng.uniform(0.8, 1.25) + rng.normal(0, 0.1)
+        ramp = np.linspace(-1, 1, crop, dtype=np.float32)
+        f = f + rng.normal(0, 0.15) * ramp[None, :] + rng.normal(0, 0.15) * ramp[:, None]
+        x[..., 0] = f + rng.normal(0, rng.uniform(0, 0.15), f.shape).astype(np.float32)
+        bx.append(np.ascontiguousarray(x))
+        by.append(np.ascontiguousarray(y))
+    return np.stack(bx).astype(np.float32), np.stack(by).astype(np.float32)
+
+
+def dice_at(prob, y, t):
+    m = prob > t
+    return 2 * (m & (y > 0.5)).sum() / max(m.sum() + (y > 0.5).sum(), 1)
+
+
+def save(path, params, c):
+    with open(path, "wb") as f:
+        f.write(b"VKUNET01")
+        f.write(struct.pack("<II", c, len(params)))
+        for (w, b) in params:
+            w = np.asarray(w, dtype=np.float32)  # (k, k, in, out)
+            k, _, cin, cout = w.shape
+            f.write(struct.pack("<III", cout, cin, k))
+            f.write(np.ascontiguousarray(w.transpose(3, 2, 0, 1)).astype("<f4").tobytes())
+            f.write(np.asarray(b, dtype="<f4").tobytes())
+
+
+def read(path):
+    b = Path(path).read_bytes()
+    assert b[:8] == b"VKUNET01"
+    c, n = struct.unpack_from("<II", b, 8)
+    at, params = 16, []
+    for _ in range(n):
+        cout, cin, k = struct.unpack_from("<III", b, at)
+        at += 12
+        w = np.frombuffer(b, "<f4", cout * cin * k * k, at).reshape(cout, cin, k, k)
+        at += w.nbytes
+        bias = np.frombuffer(b, "<f4", cout, at)
+        at += bias.nbytes
+        params.append((jnp.asarray(w.transpose(2, 3, 1, 0)), jnp.asarray(bias)))
+    return params
+
+
+def write_golden(model, out):
+    """Logits of the model in `model` for a 23 x 18 frame, as the Rust side computes them:
+    standardised, zero-padded to 24 x 20, cropped back."""
+    params = read(model)
+    inputs = params[0][0].shape[2]
+    rng = np.random.default_rng(7)
+    g = rng.normal(size=(23, 18)).astype(np.float32) * 30 + 120
+    extra = [rng.uniform(0, 1.5, size=(23, 18)).astype(np.float32) for _ in range(inputs - 1)]
+    x = np.zeros((24, 20, inputs), np.float32)
+    x[:23, :18, 0] = standardise(g)
+    for i, e in enumerate(extra):
+        x[:23, :18, i + 1] = e
+    logit = np.asarray(forward(params, jnp.asarray(x)[None]))[0, :23, :18]
+    Path(out).write_bytes(b"".join(a.astype("<f4").tobytes() for a in [g, *extra, logit]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--channels", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--holdout", type=int, default=8, help="last N train images held out")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--features", type=Path, help="filter maps from examples/dca1_features.rs (3-input model)")
+    ap.add_argument("--golden", type=Path, help="write a 23 x 18 test input and its logits (raw f32 LE) and stop")
+    a = ap.parse_args()
+    if a.golden:
+        return write_golden(a.out, a.golden)
+
+    ids = list(range(1, 41))
+    fit_ids, val_ids = ids[: len(ids) - a.holdout], ids[len(ids) - a.holdout:]
+    xs, ys = load(a.data, "train", fit_ids, a.features)
+    xv, yv = load(a.data, "train", val_ids, a.features) if val_ids else (None, None)
+    params = init(jax.random.PRNGKey(a.seed), a.channels, xs.shape[-1])
+    sched = optax.warmup_cosine_decay_schedule(0.0, a.lr, 100, a.steps, a.lr * 0.02)
+    opt = optax.adam(sched)
+    state = opt.init(params)
+
+    @jax.jit
+    def step(params, state, x, y):
+        l, g = jax.value_and_grad(loss_fn)(params, x, y)
+        upd, state = opt.update(g, state, params)
+        return optax.apply_updates(params, upd), state, l
+
+    predict = jax.jit(lambda p, x: jax.nn.sigmoid(forward(p, x)))
+    rng = np.random.default_rng(a.seed)
+    t0, losses = time.time(), []
+    for s in range(1, a.steps + 1):
+        x, y = augment(rng, xs, ys, a.batch, a.crop)
+        params, state, l = step(params, state, x, y)
+        losses.append(float(l))
+        if s % 250 == 0 or s == a.steps:
+            msg = f"step {s} loss {np.mean(losses[-250:]):.4f} {time.time() - t0:.0f}s"
+            if xv is not None:
+                pv = np.asarray(predict(params, xv))
+                msg += " val dice " + " ".join(
+                    f"{t}:{np.mean([dice_at(p, y, t) for p, y in zip(pv, yv)]):.4f}" for t in (0.3, 0.4, 0.5, 0.6))
+            print(msg, flush=True)
+            save(a.out, params, a.channels)
+
+
+if __name__ == "__main__":
+    main()
