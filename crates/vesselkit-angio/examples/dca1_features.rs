@@ -29,7 +29,7 @@ fn main() -> Result<(), String> {
             let img = load_gray(&img_path)?;
             let seg = segment(img.view(), &SegmentOptions::dca1()).map_err(|e| e.to_string())?;
             let mut bytes = Vec::new();
-            for plane in filter_features(&seg) {
+            for plane in filter_features(&seg.vesselness, &seg.contrast) {
                 bytes.extend(plane.iter().flat_map(|v| v.to_le_bytes()));
             }
             std::fs::write(out.join(format!("{folder}_{n}.f32")), bytes).map_err(|e| e.to_string())?;

@@ -248,16 +248,30 @@ fn validate(o: &SegmentOptions, dim: (usize, usize)) -> Result<()> {
 pub fn segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segmentation> {
     check_image("image", &img)?;
     validate(opts, img.dim())?;
-    let mut seg = filter_segment(img, opts)?;
-    if let Some(l) = &opts.learned {
-        // p > t  <=>  logit > ln(t / (1 - t))
-        let z = (l.threshold / (1.0 - l.threshold)).ln();
-        let mut mask = learned_logits(img, Some(&seg), l, opts)?.mapv(|v| v > z);
-        fill_holes(&mut mask, opts.max_hole_px);
-        keep_components(&mut mask, opts.min_object_px, opts.min_component_fraction, opts.seed);
-        seg.mask = mask;
-    }
-    Ok(seg)
+    let maps = filter_maps(img, opts)?;
+    let mut mask = match &opts.learned {
+        Some(l) => {
+            // p > t  <=>  logit > ln(t / (1 - t))
+            let z = (l.threshold / (1.0 - l.threshold)).ln();
+            learned_logits(img, Some(&maps), l, opts)?.mapv(|v| v > z)
+        }
+        None => hysteresis_mask(&maps, opts),
+    };
+    fill_holes(&mut mask, opts.max_hole_px);
+    keep_components(&mut mask, opts.min_object_px, opts.min_component_fraction, opts.seed);
+    Ok(Segmentation {
+        mask,
+        vesselness: maps.vesselness,
+        scale_px: maps.scale_px,
+        contrast: maps.contrast,
+    })
+}
+
+/// The filters' maps of one frame (see [`Segmentation`]).
+struct Maps {
+    vesselness: Array2<f32>,
+    scale_px: Array2<f32>,
+    contrast: Array2<f32>,
 }
 
 /// The filter settings whose maps a 3-input model takes (the ones it was trained with, see
@@ -278,20 +292,25 @@ fn same_maps(a: &SegmentOptions, b: &SegmentOptions) -> bool {
 }
 
 /// The model's logits (the model expects dark vessels; a model of 3 inputs also takes the
-/// maps of [`feature_options`], reused from `seg` when `opts` gives the same maps).
+/// maps of [`feature_options`], reused from `maps` when `opts` gives the same maps).
 fn learned_logits(
     img: ArrayView2<f32>,
-    seg: Option<&Segmentation>,
+    maps: Option<&Maps>,
     l: &LearnedMask,
     opts: &SegmentOptions,
 ) -> Result<Array2<f32>> {
     let polarity = opts.vesselness.polarity;
     let features = if l.model.inputs() > 1 {
         let preset = feature_options(polarity);
-        match seg {
-            Some(seg) if same_maps(opts, &preset) => crate::unet::filter_features(seg).to_vec(),
-            _ => crate::unet::filter_features(&filter_segment(img, &preset)?).to_vec(),
-        }
+        let own;
+        let m = match maps {
+            Some(m) if same_maps(opts, &preset) => m,
+            _ => {
+                own = filter_maps(img, &preset)?;
+                &own
+            }
+        };
+        crate::unet::filter_features(&m.vesselness, &m.contrast).to_vec()
     } else {
         Vec::new()
     };
@@ -313,8 +332,9 @@ pub fn learned_probability(img: ArrayView2<f32>, opts: &SegmentOptions) -> Resul
     Ok(learned_logits(img, None, l, opts)?.mapv(|z| 1.0 / (1.0 + (-z).exp())))
 }
 
-/// The filters' maps and their hysteresis mask.
-fn filter_segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segmentation> {
+/// The vesselness (with its best scale) and top-hat contrast of a frame, after the noise
+/// stabilisation and with the field of view's rim cleared.
+fn filter_maps(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Maps> {
     let outside = if opts.field_of_view {
         crate::fov::outside_field_of_view(img, 0.01)
     } else {
@@ -359,13 +379,24 @@ fn filter_segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segment
                 }
             });
     }
+    Ok(Maps {
+        vesselness: v.response,
+        scale_px: v.scale_px,
+        contrast,
+    })
+}
+
+/// Hysteresis on the maps: seeds above the high thresholds grown over pixels above the low ones
+/// (before hole filling and component choice).
+fn hysteresis_mask(maps: &Maps, opts: &SegmentOptions) -> Array2<bool> {
+    let (v, contrast) = (&maps.vesselness, &maps.contrast);
     let state = {
         let flatten = opts.background_radius_px > 0;
         let (v_ref, c_ref) = rayon::join(
-            || quantile(&v.response, 0.995).max(f32::MIN_POSITIVE),
+            || quantile(v, 0.995).max(f32::MIN_POSITIVE),
             || {
                 if flatten {
-                    quantile(&contrast, 0.99).max(f32::MIN_POSITIVE)
+                    quantile(contrast, 0.99).max(f32::MIN_POSITIVE)
                 } else {
                     0.0
                 }
@@ -374,33 +405,22 @@ fn filter_segment(img: ArrayView2<f32>, opts: &SegmentOptions) -> Result<Segment
         let hv = opts.high_vesselness * v_ref;
         let lv = opts.low_vesselness * v_ref;
         // Per pixel: 0 outside the growth region, 1 inside it, 2 for a seed inside it.
-        let mut state = Array2::<u8>::zeros(img.dim());
+        let mut state = Array2::<u8>::zeros(v.dim());
         if flatten {
             let (hc, lc) = (opts.high_contrast * c_ref, opts.low_contrast * c_ref);
-            Zip::from(&mut state)
-                .and(&v.response)
-                .and(&contrast)
-                .par_for_each(|s, &vv, &cc| {
-                    let allowed = cc >= lc && vv >= lv;
-                    *s = allowed as u8 * (1 + (vv >= hv && cc >= hc) as u8);
-                });
+            Zip::from(&mut state).and(v).and(contrast).par_for_each(|s, &vv, &cc| {
+                let allowed = cc >= lc && vv >= lv;
+                *s = allowed as u8 * (1 + (vv >= hv && cc >= hc) as u8);
+            });
         } else {
             let lo = (hv * opts.low_contrast / opts.high_contrast.max(f32::MIN_POSITIVE)).max(lv);
-            Zip::from(&mut state).and(&v.response).par_for_each(|s, &vv| {
+            Zip::from(&mut state).and(v).par_for_each(|s, &vv| {
                 *s = (vv >= lo) as u8 * (1 + (vv >= hv) as u8);
             });
         }
         state
     };
-    let mut mask = hysteresis(&state);
-    fill_holes(&mut mask, opts.max_hole_px);
-    keep_components(&mut mask, opts.min_object_px, opts.min_component_fraction, opts.seed);
-    Ok(Segmentation {
-        mask,
-        vesselness: v.response,
-        scale_px: v.scale_px,
-        contrast,
-    })
+    hysteresis(&state)
 }
 
 /// Background radius (px) from which [`top_hat`] works on a 2x pooled grid.

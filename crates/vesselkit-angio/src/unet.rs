@@ -44,7 +44,7 @@ pub struct UnetModel {
 /// percentile and top-hat contrast over its 99th (the references [`crate::segment`]'s
 /// hysteresis thresholds are relative to), so the model sees them on the scale of the
 /// thresholds, whatever the frame's units.
-pub fn filter_features(seg: &crate::Segmentation) -> [Array2<f32>; 2] {
+pub fn filter_features(vesselness: &Array2<f32>, contrast: &Array2<f32>) -> [Array2<f32>; 2] {
     let scaled = |a: &Array2<f32>, q: f32| {
         let r = crate::segment::quantile(a, q);
         if r > 0.0 {
@@ -53,7 +53,7 @@ pub fn filter_features(seg: &crate::Segmentation) -> [Array2<f32>; 2] {
             Array2::zeros(a.dim())
         }
     };
-    [scaled(&seg.vesselness, 0.995), scaled(&seg.contrast, 0.99)]
+    [scaled(vesselness, 0.995), scaled(contrast, 0.99)]
 }
 
 /// Activations, channel-major: `data[c * h * w + r * w + col]`.
@@ -273,6 +273,8 @@ fn conv(x: &Tensor, layer: &Conv, relu: bool) -> Tensor {
                 for ky in 0..k {
                     for kx in 0..k {
                         let mut dst = cols.row_mut((ci * k + ky) * k + kx);
+                        // A fresh `zeros` array is row-major, so every row is one slice; the
+                        // empty fallback cannot be taken.
                         let dst = dst.as_slice_mut().unwrap_or(&mut []);
                         for r in r0..r1 {
                             let sr = r as isize + ky as isize - half;
