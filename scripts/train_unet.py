@@ -1,12 +1,24 @@
 """Train the small vessel U-Net that `vesselkit_angio::unet` runs, on DCA1 *train* images only.
 
-    python scripts/train_unet.py --data ../shared/data/xca-dca1-subset --out crates/vesselkit-angio/models/unet_dca1.bin
+The shipped model:
+
+    cargo run --release -p vesselkit-angio --example dca1_features -- FEAT
+    python scripts/train_unet.py --data ../shared/data/xca-dca1-subset --features FEAT \
+        --holdout 0 --steps 3000 --out crates/vesselkit-angio/models/unet_dca1.bin
+    python scripts/train_unet.py --out crates/vesselkit-angio/models/unet_dca1.bin \
+        --data . --golden crates/vesselkit-angio/tests/data/unet_golden.bin
 
 Needs jax, optax, numpy and pillow (not part of the test setup: the weights are committed).
 Images 1-32 of `train/` fit the model and 33-40 pick the step count and threshold
-(`--holdout 0` fits all 40 for the given `--steps`); `test/` is never read.
+(`--holdout 0` fits all 40 for the given `--steps`); `test/` is never read. `--features DIR`
+adds the filter maps `examples/dca1_features.rs` writes as two more inputs; `--ema D` saves a
+moving average of the weights (decay D per step) instead of the last step's; `--levels` sets
+the depth; `--ensemble A.bin B.bin ...` prints the held-out Dice of each model and of their mean
+probability. Files written one after the other (`cat a.bin b.bin > both.bin`) are an ensemble
+to `UnetModel::from_bytes`.
 
-The network (channels c, 2c, 4c; "same" zero padding; nearest-neighbour upsampling):
+The network at the default three levels (channels c, 2c, 4c; "same" zero padding;
+nearest-neighbour upsampling; each further level adds two convolutions of twice the width):
     e1 = relu(conv3(relu(conv3(x))))            c   full size
     e2 = relu(conv3(relu(conv3(pool(e1)))))     2c  1/2
     b  = relu(conv3(relu(conv3(pool(e2)))))     4c  1/4
@@ -30,14 +42,14 @@ import numpy as np
 import optax
 from PIL import Image
 
-LAYERS = lambda c, inputs=1: [  # (in, out, k)
-    (inputs, c, 3), (c, c, 3),
-    (c, 2 * c, 3), (2 * c, 2 * c, 3),
-    (2 * c, 4 * c, 3), (4 * c, 4 * c, 3),
-    (6 * c, 2 * c, 3), (2 * c, 2 * c, 3),
-    (3 * c, c, 3), (c, c, 3),
-    (c, 1, 1),
-]
+def LAYERS(c, inputs=1, levels=3):
+    """(in, out, k) per convolution: two per encoder level, two per decoder level, a 1x1 head."""
+    out = []
+    for i in range(levels):
+        out += [(inputs if i == 0 else c << (i - 1), c << i, 3), (c << i, c << i, 3)]
+    for i in reversed(range(levels - 1)):
+        out += [((c << (i + 1)) + (c << i), c << i, 3), (c << i, c << i, 3)]
+    return out + [(c, 1, 1)]
 
 
 def standardise(img):
@@ -60,9 +72,9 @@ def load(root, split, ids, features=None):
     return np.stack(xs), np.stack(ys)
 
 
-def init(key, c, inputs):
+def init(key, c, inputs, levels=3):
     params = []
-    for (cin, cout, k) in LAYERS(c, inputs):
+    for (cin, cout, k) in LAYERS(c, inputs, levels):
         key, sub = jax.random.split(key)
         w = jax.random.normal(sub, (k, k, cin, cout)) * np.sqrt(2.0 / (k * k * cin))
         params.append((w, jnp.zeros(cout)))
@@ -85,12 +97,26 @@ def up(x):
 
 def forward(params, x):
     r = jax.nn.relu
-    e1 = r(conv(r(conv(x, params[0])), params[1]))
-    e2 = r(conv(r(conv(pool(e1), params[2])), params[3]))
-    b = r(conv(r(conv(pool(e2), params[4])), params[5]))
-    d2 = r(conv(r(conv(jnp.concatenate([up(b), e2], -1), params[6])), params[7]))
-    d1 = r(conv(r(conv(jnp.concatenate([up(d2), e1], -1), params[8])), params[9]))
-    return conv(d1, params[10])[..., 0]
+    levels = (len(params) + 1) // 4
+    skips = []
+    for i in range(levels):
+        x = r(conv(r(conv(pool(x) if i else x, params[2 * i])), params[2 * i + 1]))
+        skips.append(x)
+    at = 2 * levels
+    for skip in reversed(skips[:-1]):
+        x = jnp.concatenate([up(x), skip], -1)
+        x = r(conv(r(conv(x, params[at])), params[at + 1]))
+        at += 2
+    return conv(x, params[at])[..., 0]
+
+
+def forward_any(params, x):
+    """`forward` on frames of any size: zero-padded to a multiple of the coarsest stride, as
+    the Rust side does, and cropped back."""
+    m = 1 << ((len(params) + 1) // 4 - 1)
+    h, w = x.shape[1:3]
+    x = jnp.pad(x, ((0, 0), (0, -h % m), (0, -w % m), (0, 0)))
+    return forward(params, x)[:, :h, :w]
 
 
 def loss_fn(params, x, y):
@@ -101,13 +127,23 @@ def loss_fn(params, x, y):
     return bce + (1 - dice)
 
 
-def augment(rng, xs, ys, batch, crop):
+def resize(a, size):
+    """Bilinear resize of an (H, W) float plane to (size, size)."""
+    return np.asarray(Image.fromarray(np.ascontiguousarray(a, dtype=np.float32), "F").resize((size, size), Image.BILINEAR))
+
+
+def augment(rng, xs, ys, batch, crop, zoom=0.0):
     n, h, w, _ = xs.shape
     bx, by = [], []
     for _ in range(batch):
         i = rng.integers(n)
-        r0, c0 = rng.integers(h - crop + 1), rng.integers(w - crop + 1)
-        x, y = xs[i, r0:r0 + crop, c0:c0 + crop], ys[i, r0:r0 + crop, c0:c0 + crop]
+        # with `zoom`, a window of crop * f px (f log-uniform in 1/(1+zoom)..1+zoom) resized to crop
+        side = min(h, w, int(round(crop * np.exp(rng.uniform(-1, 1) * np.log1p(zoom))))) if zoom else crop
+        r0, c0 = rng.integers(h - side + 1), rng.integers(w - side + 1)
+        x, y = xs[i, r0:r0 + side, c0:c0 + side], ys[i, r0:r0 + side, c0:c0 + side]
+        if side != crop:
+            x = np.stack([resize(x[..., j], crop) for j in range(x.shape[-1])], -1)
+            y = (resize(y, crop) > 0.5).astype(np.float32)
         k = rng.integers(4)
         x, y = np.rot90(x, k), np.rot90(y, k)
         if rng.random() < 0.5:
@@ -142,35 +178,72 @@ def save(path, params, c):
 
 
 def read(path):
+    """The networks of a weight file: one, or several written one after the other (an
+    ensemble, e.g. `cat a.bin b.bin > ensemble.bin`)."""
     b = Path(path).read_bytes()
-    assert b[:8] == b"VKUNET01"
-    c, n = struct.unpack_from("<II", b, 8)
-    at, params = 16, []
-    for _ in range(n):
-        cout, cin, k = struct.unpack_from("<III", b, at)
-        at += 12
-        w = np.frombuffer(b, "<f4", cout * cin * k * k, at).reshape(cout, cin, k, k)
-        at += w.nbytes
-        bias = np.frombuffer(b, "<f4", cout, at)
-        at += bias.nbytes
-        params.append((jnp.asarray(w.transpose(2, 3, 1, 0)), jnp.asarray(bias)))
-    return params
+    at, nets = 0, []
+    while at < len(b):
+        assert b[at:at + 8] == b"VKUNET01"
+        c, n = struct.unpack_from("<II", b, at + 8)
+        at, params = at + 16, []
+        for _ in range(n):
+            cout, cin, k = struct.unpack_from("<III", b, at)
+            at += 12
+            w = np.frombuffer(b, "<f4", cout * cin * k * k, at).reshape(cout, cin, k, k)
+            at += w.nbytes
+            bias = np.frombuffer(b, "<f4", cout, at)
+            at += bias.nbytes
+            params.append((jnp.asarray(w.transpose(2, 3, 1, 0)), jnp.asarray(bias)))
+        nets.append(params)
+    return nets
+
+
+def ensemble_logits(nets, x):
+    """Logits of the members' mean probability (the member's own logits for one network),
+    as `UnetModel::logits_with` computes them."""
+    if len(nets) == 1:
+        return forward_any(nets[0], x)
+    p = jnp.mean(jnp.stack([jax.nn.sigmoid(forward_any(n, x)) for n in nets]), 0)
+    p = jnp.clip(p, 1e-7, 1 - 1e-7)
+    return jnp.log(p / (1 - p))
 
 
 def write_golden(model, out):
     """Logits of the model in `model` for a 23 x 18 frame, as the Rust side computes them:
-    standardised, zero-padded to 24 x 20, cropped back."""
-    params = read(model)
-    inputs = params[0][0].shape[2]
+    standardised, zero-padded to the coarsest stride, cropped back."""
+    nets = read(model)
+    inputs = nets[0][0][0].shape[2]
     rng = np.random.default_rng(7)
     g = rng.normal(size=(23, 18)).astype(np.float32) * 30 + 120
     extra = [rng.uniform(0, 1.5, size=(23, 18)).astype(np.float32) for _ in range(inputs - 1)]
-    x = np.zeros((24, 20, inputs), np.float32)
-    x[:23, :18, 0] = standardise(g)
-    for i, e in enumerate(extra):
-        x[:23, :18, i + 1] = e
-    logit = np.asarray(forward(params, jnp.asarray(x)[None]))[0, :23, :18]
+    x = np.stack([standardise(g), *extra], -1)
+    logit = np.asarray(ensemble_logits(nets, jnp.asarray(x)[None]))[0]
     Path(out).write_bytes(b"".join(a.astype("<f4").tobytes() for a in [g, *extra, logit]))
+
+
+def report_ensemble(models, xv, yv):
+    """Held-out Dice of each model and of their mean probability, plain and with the 8 flips."""
+    def tta(params, x):
+        acc = 0
+        for k in range(4):
+            for flip in (False, True):
+                xr = jnp.rot90(x, k, axes=(1, 2))
+                xr = xr[:, :, ::-1] if flip else xr
+                p = jax.nn.sigmoid(forward_any(params, xr))
+                p = p[:, :, ::-1] if flip else p
+                acc = acc + jnp.rot90(p, -k, axes=(1, 2))
+        return acc / 8
+
+    def dice(prob):
+        return " ".join(f"{t}:{np.mean([dice_at(p, y, t) for p, y in zip(prob, yv)]):.4f}" for t in (0.4, 0.5))
+
+    plain, flips = [], []
+    for m in models:
+        params = read(m)[0]
+        plain.append(np.asarray(jax.nn.sigmoid(forward_any(params, xv))))
+        flips.append(np.asarray(tta(params, xv)))
+        print(f"{m}: {dice(plain[-1])}  flips {dice(flips[-1])}", flush=True)
+    print(f"mean of {len(models)}: {dice(np.mean(plain, 0))}  flips {dice(np.mean(flips, 0))}")
 
 
 def main():
@@ -178,12 +251,16 @@ def main():
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--channels", type=int, default=16)
+    ap.add_argument("--levels", type=int, default=3, help="resolution levels (3: full, 1/2, 1/4)")
+    ap.add_argument("--ensemble", type=Path, nargs="+", help="report held-out Dice of these models' mean probability and stop")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--holdout", type=int, default=8, help="last N train images held out")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--zoom", type=float, default=0.0, help="scale augmentation: crops zoomed by up to 1 + zoom either way")
+    ap.add_argument("--ema", type=float, default=0.0, help="save an exponential moving average of the weights with this decay")
     ap.add_argument("--features", type=Path, help="filter maps from examples/dca1_features.rs (3-input model)")
     ap.add_argument("--golden", type=Path, help="write a 23 x 18 test input and its logits (raw f32 LE) and stop")
     a = ap.parse_args()
@@ -194,7 +271,9 @@ def main():
     fit_ids, val_ids = ids[: len(ids) - a.holdout], ids[len(ids) - a.holdout:]
     xs, ys = load(a.data, "train", fit_ids, a.features)
     xv, yv = load(a.data, "train", val_ids, a.features) if val_ids else (None, None)
-    params = init(jax.random.PRNGKey(a.seed), a.channels, xs.shape[-1])
+    if a.ensemble:
+        return report_ensemble(a.ensemble, xv, yv)
+    params = init(jax.random.PRNGKey(a.seed), a.channels, xs.shape[-1], a.levels)
     sched = optax.warmup_cosine_decay_schedule(0.0, a.lr, 100, a.steps, a.lr * 0.02)
     opt = optax.adam(sched)
     state = opt.init(params)
@@ -205,21 +284,26 @@ def main():
         upd, state = opt.update(g, state, params)
         return optax.apply_updates(params, upd), state, l
 
-    predict = jax.jit(lambda p, x: jax.nn.sigmoid(forward(p, x)))
+    predict = jax.jit(lambda p, x: jax.nn.sigmoid(forward_any(p, x)))
+    ema, decay = params, a.ema
+    ema_step = jax.jit(lambda e, p: jax.tree_util.tree_map(lambda u, v: u * decay + v * (1 - decay), e, p))
     rng = np.random.default_rng(a.seed)
     t0, losses = time.time(), []
     for s in range(1, a.steps + 1):
-        x, y = augment(rng, xs, ys, a.batch, a.crop)
+        x, y = augment(rng, xs, ys, a.batch, a.crop, a.zoom)
         params, state, l = step(params, state, x, y)
+        if a.ema:
+            ema = ema_step(ema, params)
         losses.append(float(l))
         if s % 250 == 0 or s == a.steps:
             msg = f"step {s} loss {np.mean(losses[-250:]):.4f} {time.time() - t0:.0f}s"
             if xv is not None:
-                pv = np.asarray(predict(params, xv))
-                msg += " val dice " + " ".join(
-                    f"{t}:{np.mean([dice_at(p, y, t) for p, y in zip(pv, yv)]):.4f}" for t in (0.3, 0.4, 0.5, 0.6))
+                for name, p_ in [("val dice", params)] + ([("ema", ema)] if a.ema else []):
+                    pv = np.asarray(predict(p_, xv))
+                    msg += f" {name} " + " ".join(
+                        f"{t}:{np.mean([dice_at(p, y, t) for p, y in zip(pv, yv)]):.4f}" for t in (0.3, 0.4, 0.5, 0.6))
             print(msg, flush=True)
-            save(a.out, params, a.channels)
+            save(a.out, ema if a.ema else params, a.channels)
 
 
 if __name__ == "__main__":

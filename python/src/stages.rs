@@ -25,18 +25,23 @@ fn method(name: &str) -> PyResult<vesselkit_filters::Method> {
     }
 }
 
-/// `"filters"` (no learned mask) or `"unet-dca1"` at `threshold`.
+/// `"filters"` (no learned mask), `"unet-dca1"`, or the path of a weight file from
+/// `scripts/train_unet.py`, at `threshold`.
 pub(crate) fn segmenter(name: &str, threshold: f32) -> PyResult<Option<vesselkit_angio::LearnedMask>> {
-    match name.to_ascii_lowercase().replace('_', "-").as_str() {
-        "filters" => Ok(None),
-        "unet-dca1" => Ok(Some(vesselkit_angio::LearnedMask {
-            threshold,
-            model: vesselkit_angio::UnetModel::dca1().map_err(|e| py_err(Kind::Internal, e.to_string()))?,
-        })),
-        _ => Err(err(format!(
-            "segmenter: unknown value {name:?}; expected \"filters\" or \"unet-dca1\""
-        ))),
-    }
+    let model = match name.to_ascii_lowercase().replace('_', "-").as_str() {
+        "filters" => return Ok(None),
+        "unet-dca1" => vesselkit_angio::UnetModel::dca1().map_err(|e| py_err(Kind::Internal, e.to_string()))?,
+        _ if std::path::Path::new(name).is_file() => std::sync::Arc::new(
+            vesselkit_angio::UnetModel::from_path(std::path::Path::new(name))
+                .map_err(|e| err(format!("segmenter: {e}")))?,
+        ),
+        _ => {
+            return Err(err(format!(
+                "segmenter: unknown value {name:?}; expected \"filters\", \"unet-dca1\" or the path of a weight file"
+            )));
+        }
+    };
+    Ok(Some(vesselkit_angio::LearnedMask { threshold, model }))
 }
 
 fn polarity(dark_vessels: bool) -> vesselkit_filters::Polarity {

@@ -141,7 +141,7 @@ def segment(
     dark_vessels: bool = True,
     pixel_spacing: Optional[float] = None,
     stabilise_noise: bool = True,
-    segmenter: str = "filters",
+    segmenter: "str | os.PathLike[str]" = "filters",
     threshold: float = 0.5,
 ) -> np.ndarray:
     """Vessel mask (bool ``[rows, cols]``); ``seed=(row, col)`` keeps the vessel it lies on.
@@ -150,7 +150,8 @@ def segment(
     works at any scale. ``segmenter="unet-dca1"`` takes the mask where the probability of a
     small U-Net fitted on the DCA1 coronary training frames (300 x 300 px, vessels up to about
     6 px in radius) exceeds ``threshold``: for frames like those (see
-    :func:`vessel_probability`).
+    :func:`vessel_probability`). A path to a weight file written by ``scripts/train_unet.py``
+    (one network, or several concatenated, whose probabilities are averaged) uses that model.
 
     With ``pixel_spacing`` (mm per pixel) the filter scales cover vessel radii of 0.5 to 6 mm;
     without it they are pixel defaults tuned on coronary frames. ``stabilise_noise`` filters
@@ -160,17 +161,20 @@ def segment(
     """
     s = None if sigmas is None else [float(x) for x in sigmas]
     return _native.segment(
-        _f32_2d(image), seed, s, dark_vessels, pixel_spacing, stabilise_noise, segmenter, float(threshold)
+        _f32_2d(image), seed, s, dark_vessels, pixel_spacing, stabilise_noise, os.fspath(segmenter), float(threshold)
     )
 
 
-def vessel_probability(image: Any, *, model: str = "unet-dca1", dark_vessels: bool = True) -> np.ndarray:
+def vessel_probability(
+    image: Any, *, model: "str | os.PathLike[str]" = "unet-dca1", dark_vessels: bool = True
+) -> np.ndarray:
     """Per-pixel vessel probability (float32 ``[rows, cols]``, 0 to 1) of a learned model.
 
     ``"unet-dca1"`` is a three-level U-Net fitted on the 40 DCA1 coronary training frames
     (300 x 300 px); it knows frames of that kind and scale, not others. The frame is
-    standardised (mean 0, SD 1) before the network, so its intensity units do not matter."""
-    return _native.vessel_probability(_f32_2d(image), model, dark_vessels)
+    standardised (mean 0, SD 1) before the network, so its intensity units do not matter.
+    ``model`` may also be the path of a weight file from ``scripts/train_unet.py``."""
+    return _native.vessel_probability(_f32_2d(image), os.fspath(model), dark_vessels)
 
 
 def centerlines(
@@ -397,7 +401,7 @@ def analyze(
     frame: Optional[int] = None,
     rules: "Optional[os.PathLike[str] | str]" = None,
     mask_mean_frames: int = 1,
-    segmenter: str = "filters",
+    segmenter: "str | os.PathLike[str]" = "filters",
 ) -> Report:
     """Run the whole chain on a path, an :class:`Image` or an array: vessel tree, diameters,
     lesions typed ring / web / subtotal / occlusion / tortuous with evidence, ranking, balloon
@@ -417,7 +421,7 @@ def analyze(
     import json
 
     text, mask, used = _native.analyze(
-        img, frame, None if rules is None else os.fspath(rules), mask_mean_frames, segmenter
+        img, frame, None if rules is None else os.fspath(rules), mask_mean_frames, os.fspath(segmenter)
     )
     data = json.loads(text)
     if isinstance(source, (str, os.PathLike)):

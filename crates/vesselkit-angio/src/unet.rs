@@ -1,5 +1,5 @@
-//! A small learned vessel segmenter: a three-level U-Net (`scripts/train_unet.py` gives the
-//! architecture and trains it) run on the CPU in f32.
+//! A small learned vessel segmenter: a U-Net of a few resolution levels
+//! (`scripts/train_unet.py` gives the architecture and trains it) run on the CPU in f32.
 //!
 //! Why: on real coronary angiograms the hand-made filters of [`crate::segment`] stop near a
 //! Dice of 0.70 against manual masks, where the networks of the literature reach about 0.78.
@@ -15,8 +15,8 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"VKUNET01";
-/// The encoder halves the size twice, so the padded input is a multiple of this.
-const STRIDE: usize = 4;
+/// Most resolution levels a weight file may have (the encoder halves the size at each).
+const MAX_LEVELS: usize = 6;
 /// Largest input the network takes (px): its activations need about 200 bytes per pixel.
 pub const MAX_PIXELS: usize = 4096 * 4096;
 
@@ -30,14 +30,25 @@ struct Conv {
     bias: Vec<f32>,
 }
 
-/// A trained U-Net: 11 convolutions with base width `channels` (see `scripts/train_unet.py`).
+/// One trained U-Net of `levels` resolution levels with base width `channels`: two
+/// convolutions per encoder and decoder level and a 1 x 1 head, `4 * levels - 1` in all (see
+/// `scripts/train_unet.py`).
+#[derive(Debug, Clone, PartialEq)]
+struct Net {
+    channels: usize,
+    inputs: usize,
+    levels: usize,
+    layers: Vec<Conv>,
+}
+
+/// A learned segmenter: one U-Net, or an ensemble of U-Nets of the same inputs whose vessel
+/// probabilities are averaged (networks fitted from different random starts err in different
+/// places, so their mean is steadier than any one of them).
 /// Its input planes: the frame (dark vessels), standardised; then, for a model of 3 inputs,
 /// the maps of [`filter_features`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnetModel {
-    channels: usize,
-    inputs: usize,
-    layers: Vec<Conv>,
+    nets: Vec<Net>,
 }
 
 /// The filter maps a 3-input model takes after the frame: vesselness over its 99.5th
@@ -65,6 +76,15 @@ struct Tensor {
 }
 
 impl Tensor {
+    fn empty() -> Self {
+        Self {
+            c: 0,
+            h: 0,
+            w: 0,
+            data: Vec::new(),
+        }
+    }
+
     fn plane(&self, c: usize) -> &[f32] {
         &self.data[c * self.h * self.w..(c + 1) * self.h * self.w]
     }
@@ -80,20 +100,126 @@ impl UnetModel {
             .clone()
     }
 
-    /// Base channel count (the first level's width).
+    /// Base channel count (the first level's width) of the first network.
     pub fn channels(&self) -> usize {
-        self.channels
+        self.nets[0].channels
+    }
+
+    /// Resolution levels of the first network: its encoder halves the frame `levels - 1` times.
+    pub fn levels(&self) -> usize {
+        self.nets[0].levels
+    }
+
+    /// Networks whose probabilities are averaged (1 for a single U-Net).
+    pub fn members(&self) -> usize {
+        self.nets.len()
     }
 
     /// Input planes: 1 (the frame) or 3 (the frame and [`filter_features`]).
     pub fn inputs(&self) -> usize {
-        self.inputs
+        self.nets[0].inputs
     }
 
-    /// Read the weight file written by `scripts/train_unet.py`.
+    /// Read a weight file from disk (see [`Self::from_bytes`]); a file that cannot be read is
+    /// an error naming it.
+    pub fn from_path(path: &std::path::Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| AngioError::invalid("unet weights", format!("cannot read {}: {e}", path.display())))?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Read the weight file written by `scripts/train_unet.py`: one network, or several written
+    /// one after the other (an ensemble; all must take the same inputs).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let bad = |reason: String| AngioError::invalid("unet weights", reason);
+        let mut nets = Vec::new();
         let mut at = 0usize;
+        while at < bytes.len() || nets.is_empty() {
+            // Past the first network, errors say which one.
+            let net = Net::read(bytes, &mut at).map_err(|e| match e {
+                AngioError::Invalid { field, reason } if !nets.is_empty() => AngioError::Invalid {
+                    field,
+                    reason: format!("network {}: {reason}", nets.len() + 1),
+                },
+                other => other,
+            })?;
+            if let Some(first) = nets.first().map(|n: &Net| n.inputs)
+                && net.inputs != first
+            {
+                return Err(AngioError::invalid(
+                    "unet weights",
+                    format!(
+                        "network {} takes {} inputs, the first {first}",
+                        nets.len() + 1,
+                        net.inputs
+                    ),
+                ));
+            }
+            nets.push(net);
+        }
+        Ok(Self { nets })
+    }
+
+    /// Vessel logits (before the sigmoid) for a frame with dark vessels, same size as `img`,
+    /// for a model of one input (see [`Self::logits_with`]).
+    pub fn logits(&self, img: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.logits_with(img, &[])
+    }
+
+    /// Vessel logits for a frame with dark vessels and the model's further input planes
+    /// (`inputs() - 1` of them, the frame's size, used as they are). The frame is standardised
+    /// (mean 0, SD 1); every plane is zero-padded to a multiple of `2^(levels - 1)` px. An
+    /// ensemble gives the logit of its members' mean probability.
+    pub fn logits_with(&self, img: ArrayView2<f32>, extra: &[ArrayView2<f32>]) -> Result<Array2<f32>> {
+        check_image("image", &img)?;
+        let (h, w) = img.dim();
+        if extra.len() + 1 != self.inputs() {
+            return Err(AngioError::invalid(
+                "features",
+                format!(
+                    "the model takes {} input planes, got {}",
+                    self.inputs(),
+                    extra.len() + 1
+                ),
+            ));
+        }
+        for (i, e) in extra.iter().enumerate() {
+            if e.dim() != (h, w) {
+                return Err(AngioError::invalid(
+                    "features",
+                    format!("plane {} is {:?}, the frame {h} x {w}", i + 1, e.dim()),
+                ));
+            }
+            check_image("features", e)?;
+        }
+        if h * w > MAX_PIXELS {
+            return Err(AngioError::invalid(
+                "image",
+                format!("{h} x {w} px exceeds the network's limit of {MAX_PIXELS} px"),
+            ));
+        }
+        if let [net] = self.nets.as_slice() {
+            return net.logits(img, extra);
+        }
+        let mut mean_p = Array2::<f32>::zeros((h, w));
+        for net in &self.nets {
+            let z = net.logits(img, extra)?;
+            mean_p.zip_mut_with(&z, |p, &z| *p += 1.0 / (1.0 + (-z).exp()));
+        }
+        let n = self.nets.len() as f32;
+        // Back to a logit; the clamp keeps a unanimous 0 or 1 finite.
+        Ok(mean_p.mapv(|p| {
+            let p = (p / n).clamp(1e-7, 1.0 - 1e-7);
+            (p / (1.0 - p)).ln()
+        }))
+    }
+}
+
+impl Net {
+    /// One network from `bytes` at `at`, moving `at` past it.
+    fn read(bytes: &[u8], at_out: &mut usize) -> Result<Self> {
+        let bad = |reason: String| AngioError::invalid("unet weights", reason);
+        let start = *at_out;
+        let mut at = start;
         let mut take = |n: usize| -> Result<&[u8]> {
             let end = at.checked_add(n).filter(|&e| e <= bytes.len()).ok_or_else(|| {
                 bad(format!(
@@ -112,15 +238,20 @@ impl UnetModel {
         let channels = read_u32(take(4)?);
         let count = read_u32(take(4)?);
         // The first layer's input count, read ahead: its header (out, in, k) starts at byte 16.
-        let inputs = bytes.get(20..24).map_or(0, read_u32);
-        let expect = expected_layers(channels, inputs);
-        if channels == 0 || channels > 256 || count != expect.len() || !(inputs == 1 || inputs == 3) {
+        let inputs = bytes.get(start + 20..start + 24).map_or(0, read_u32);
+        let levels = (count + 1) / 4;
+        if channels == 0
+            || channels > 256
+            || count + 1 != 4 * levels
+            || !(2..=MAX_LEVELS).contains(&levels)
+            || !(inputs == 1 || inputs == 3)
+        {
             return Err(bad(format!(
-                "{count} layers of base width {channels} on {inputs} inputs; expected {} layers of \
-                 width 1..=256 on 1 or 3 inputs",
-                expect.len()
+                "{count} layers of base width {channels} on {inputs} inputs; expected 4 * levels - 1 \
+                 layers for 2..={MAX_LEVELS} levels, of width 1..=256 on 1 or 3 inputs"
             )));
         }
+        let expect = expected_layers(channels, inputs, levels);
         let mut layers = Vec::with_capacity(count);
         for (i, &(cin, cout, k)) in expect.iter().enumerate() {
             let head = take(12)?;
@@ -149,54 +280,24 @@ impl UnetModel {
                 bias,
             });
         }
-        if at != bytes.len() {
-            return Err(bad(format!("{} bytes left after the last layer", bytes.len() - at)));
-        }
+        *at_out = at;
         Ok(Self {
             channels,
             inputs,
+            levels,
             layers,
         })
     }
 
-    /// Vessel logits (before the sigmoid) for a frame with dark vessels, same size as `img`,
-    /// for a model of one input (see [`Self::logits_with`]).
-    pub fn logits(&self, img: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.logits_with(img, &[])
-    }
-
-    /// Vessel logits for a frame with dark vessels and the model's further input planes
-    /// (`inputs() - 1` of them, the frame's size, used as they are). The frame is standardised
-    /// (mean 0, SD 1); every plane is zero-padded to a multiple of 4 px.
-    pub fn logits_with(&self, img: ArrayView2<f32>, extra: &[ArrayView2<f32>]) -> Result<Array2<f32>> {
-        check_image("image", &img)?;
+    /// Logits for a checked frame and planes (see [`UnetModel::logits_with`]).
+    fn logits(&self, img: ArrayView2<f32>, extra: &[ArrayView2<f32>]) -> Result<Array2<f32>> {
         let (h, w) = img.dim();
-        if extra.len() + 1 != self.inputs {
-            return Err(AngioError::invalid(
-                "features",
-                format!("the model takes {} input planes, got {}", self.inputs, extra.len() + 1),
-            ));
-        }
-        for (i, e) in extra.iter().enumerate() {
-            if e.dim() != (h, w) {
-                return Err(AngioError::invalid(
-                    "features",
-                    format!("plane {} is {:?}, the frame {h} x {w}", i + 1, e.dim()),
-                ));
-            }
-            check_image("features", e)?;
-        }
-        if h * w > MAX_PIXELS {
-            return Err(AngioError::invalid(
-                "image",
-                format!("{h} x {w} px exceeds the network's limit of {MAX_PIXELS} px"),
-            ));
-        }
         let n = (h * w) as f64;
         let mean = img.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = img.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
         let sd = var.sqrt().max(1e-6);
-        let (hp, wp) = (h.div_ceil(STRIDE) * STRIDE, w.div_ceil(STRIDE) * STRIDE);
+        let stride = 1 << (self.levels - 1);
+        let (hp, wp) = (h.div_ceil(stride) * stride, w.div_ceil(stride) * stride);
         let mut x = Tensor {
             c: self.inputs,
             h: hp,
@@ -216,37 +317,53 @@ impl UnetModel {
                 }
             }
         }
-        let l = &self.layers;
-        let e1 = conv(&conv(&x, &l[0], true), &l[1], true);
-        drop(x);
-        let e2 = conv(&conv(&pool(&e1), &l[2], true), &l[3], true);
-        let b = conv(&conv(&pool(&e2), &l[4], true), &l[5], true);
-        let d2 = conv(&conv(&concat(&up(&b), &e2), &l[6], true), &l[7], true);
-        drop((b, e2));
-        let d1 = conv(&conv(&concat(&up(&d2), &e1), &l[8], true), &l[9], true);
-        drop((d2, e1));
-        let out = conv(&d1, &l[10], false);
+        let mut layers = self.layers.iter();
+        let mut pair = |x: &Tensor| -> Result<Tensor> {
+            match (layers.next(), layers.next()) {
+                (Some(a), Some(b)) => Ok(conv(&conv(x, a, true), b, true)),
+                _ => Err(AngioError::invalid("unet weights", "fewer layers than levels")),
+            }
+        };
+        // Encoder: each level's output is kept for the decoder's skip connection.
+        let mut skips: Vec<Tensor> = Vec::with_capacity(self.levels);
+        for _ in 0..self.levels {
+            let input = match skips.last() {
+                Some(prev) => pool(prev),
+                None => std::mem::replace(&mut x, Tensor::empty()),
+            };
+            skips.push(pair(&input)?);
+        }
+        let mut y = skips
+            .pop()
+            .ok_or_else(|| AngioError::invalid("unet weights", "no levels"))?;
+        while let Some(skip) = skips.pop() {
+            y = pair(&concat(&up(&y), &skip))?;
+        }
+        let head = self
+            .layers
+            .last()
+            .ok_or_else(|| AngioError::invalid("unet weights", "no layers"))?;
+        let out = conv(&y, head, false);
         let full =
             ArrayView2::from_shape((hp, wp), out.plane(0)).map_err(|e| AngioError::invalid("image", e.to_string()))?;
         Ok(full.slice(s![..h, ..w]).to_owned())
     }
 }
 
-/// `(in, out, k)` of each layer for base width `c` on `inputs` planes, in file order.
-fn expected_layers(c: usize, inputs: usize) -> [(usize, usize, usize); 11] {
-    [
-        (inputs, c, 3),
-        (c, c, 3),
-        (c, 2 * c, 3),
-        (2 * c, 2 * c, 3),
-        (2 * c, 4 * c, 3),
-        (4 * c, 4 * c, 3),
-        (6 * c, 2 * c, 3),
-        (2 * c, 2 * c, 3),
-        (3 * c, c, 3),
-        (c, c, 3),
-        (c, 1, 1),
-    ]
+/// `(in, out, k)` of each layer for base width `c` on `inputs` planes over `levels` levels, in
+/// file order: level `i` is `c << i` wide; each decoder level takes the upsampled level below
+/// and the skip.
+fn expected_layers(c: usize, inputs: usize, levels: usize) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::with_capacity(4 * levels - 1);
+    for i in 0..levels {
+        let cin = if i == 0 { inputs } else { c << (i - 1) };
+        out.extend([(cin, c << i, 3), (c << i, c << i, 3)]);
+    }
+    for i in (0..levels - 1).rev() {
+        out.extend([((c << (i + 1)) + (c << i), c << i, 3), (c << i, c << i, 3)]);
+    }
+    out.push((c, 1, 1));
+    out
 }
 
 /// Rows per band of the im2col product: about 2 MB of columns per band.

@@ -68,7 +68,8 @@ fn bad_weight_files_and_frames_are_typed_errors() {
     assert!(msg(&b).contains("magic"));
     let mut b = good.to_vec();
     b.push(0);
-    assert!(msg(&b).contains("1 bytes left"));
+    let m = msg(&b);
+    assert!(m.contains("network 2") && m.contains("truncated"), "{m}");
     let mut b = good.to_vec();
     b[8..12].copy_from_slice(&7u32.to_le_bytes());
     assert!(msg(&b).contains("needs"), "{}", msg(&b));
@@ -159,4 +160,82 @@ fn learned_mask_finds_a_plain_vessel_in_either_polarity() {
         let e = segment(img.view(), &bad).unwrap_err().to_string();
         assert!(e.contains("learned.threshold"), "{e}");
     }
+}
+
+/// A weight file of one network of `levels` levels, base width 1, on `inputs` planes: every
+/// weight zero and the head's bias `head_bias`, so its logit is `head_bias` everywhere.
+fn flat_net(levels: usize, inputs: usize, head_bias: f32) -> Vec<u8> {
+    let mut shapes = Vec::new(); // (in, out, k)
+    for i in 0..levels {
+        shapes.extend([
+            (if i == 0 { inputs } else { 1 << (i - 1) }, 1 << i, 3),
+            (1 << i, 1 << i, 3),
+        ]);
+    }
+    for i in (0..levels - 1).rev() {
+        shapes.extend([((1 << (i + 1)) + (1 << i), 1 << i, 3), (1 << i, 1 << i, 3)]);
+    }
+    shapes.push((1, 1, 1));
+    let mut b = b"VKUNET01".to_vec();
+    b.extend(1u32.to_le_bytes());
+    b.extend((shapes.len() as u32).to_le_bytes());
+    for (i, &(cin, cout, k)) in shapes.iter().enumerate() {
+        for v in [cout, cin, k] {
+            b.extend((v as u32).to_le_bytes());
+        }
+        b.extend(vec![0u8; 4 * cout * cin * k * k]);
+        let bias = if i + 1 == shapes.len() { head_bias } else { 0.0 };
+        for _ in 0..cout {
+            b.extend(bias.to_le_bytes());
+        }
+    }
+    b
+}
+
+#[test]
+fn levels_come_from_the_layer_count_and_ensembles_average_probabilities() {
+    // Two and four levels: any frame size is padded to the coarsest stride and cropped back.
+    for levels in [2, 4] {
+        let m = UnetModel::from_bytes(&flat_net(levels, 1, 0.7)).unwrap();
+        assert_eq!((m.levels(), m.members(), m.inputs()), (levels, 1, 1));
+        let z = m.logits(Array2::from_elem((13, 7), 3.0f32).view()).unwrap();
+        assert_eq!(z.dim(), (13, 7));
+        assert!(z.iter().all(|&v| (v - 0.7).abs() < 1e-6), "{z:?}");
+    }
+    // Two members of constant logits 2 and -1: the logit of their mean probability.
+    let mut pair = flat_net(3, 1, 2.0);
+    pair.extend(flat_net(2, 1, -1.0));
+    let m = UnetModel::from_bytes(&pair).unwrap();
+    assert_eq!(m.members(), 2);
+    let p = (1.0 / (1.0 + (-2.0f32).exp()) + 1.0 / (1.0 + 1.0f32.exp())) / 2.0;
+    let z = m.logits(Array2::from_elem((9, 9), 1.0f32).view()).unwrap();
+    assert!(z.iter().all(|&v| (v - (p / (1.0 - p)).ln()).abs() < 1e-5), "{z:?}");
+
+    // The embedded model twice over gives its own probabilities.
+    let good = include_bytes!("../models/unet_dca1.bin");
+    let twice = UnetModel::from_bytes(&[&good[..], &good[..]].concat()).unwrap();
+    let one = UnetModel::dca1().unwrap();
+    assert_eq!(twice.members(), 2 * one.members());
+    let (img, _) = bar_frame();
+    let planes = vec![Array2::<f32>::from_elem(img.dim(), 0.5); one.inputs() - 1];
+    let views: Vec<_> = planes.iter().map(|p| p.view()).collect();
+    let sig = |z: f32| 1.0 / (1.0 + (-z).exp());
+    let (a, b) = (
+        one.logits_with(img.view(), &views).unwrap(),
+        twice.logits_with(img.view(), &views).unwrap(),
+    );
+    let worst = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((sig(*x) - sig(*y)).abs()));
+    assert!(worst < 1e-5, "probabilities differ by {worst}");
+
+    // Members must take the same inputs; the layer count must be 4 * levels - 1.
+    let mixed = [&good[..], &flat_net(2, 1, 0.0)[..]].concat();
+    let e = UnetModel::from_bytes(&mixed).unwrap_err().to_string();
+    assert!(e.contains("takes 1 inputs"), "{e}");
+    let mut b = flat_net(2, 1, 0.0);
+    b[12..16].copy_from_slice(&6u32.to_le_bytes());
+    let e = UnetModel::from_bytes(&b).unwrap_err().to_string();
+    assert!(e.contains("4 * levels - 1"), "{e}");
 }

@@ -33,10 +33,26 @@ struct Cli {
 }
 
 /// Source of the vessel mask in `analyze`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Segmenter {
     Filters,
     UnetDca1,
+    /// A weight file written by `scripts/train_unet.py`.
+    Weights(PathBuf),
+}
+
+impl std::str::FromStr for Segmenter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "filters" => Ok(Self::Filters),
+            "unet-dca1" => Ok(Self::UnetDca1),
+            path if std::path::Path::new(path).is_file() => Ok(Self::Weights(PathBuf::from(path))),
+            other => Err(format!(
+                "{other:?} is neither `filters`, `unet-dca1` nor an existing weight file"
+            )),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -69,9 +85,10 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         mask_mean_frames: usize,
         /// Where the vessel mask comes from: `filters` (vesselness and top-hat hysteresis, any
-        /// scale) or `unet-dca1` (a small U-Net fitted on the DCA1 coronary training frames,
-        /// 300 x 300 px with vessels up to ~6 px in radius; for frames like those).
-        #[arg(long, value_enum, default_value_t = Segmenter::Filters)]
+        /// scale), `unet-dca1` (a small U-Net fitted on the DCA1 coronary training frames,
+        /// 300 x 300 px with vessels up to ~6 px in radius; for frames like those), or the path
+        /// of a weight file from `scripts/train_unet.py` (one network or several concatenated).
+        #[arg(long, default_value = "filters", value_name = "filters|unet-dca1|FILE")]
         segmenter: Segmenter,
         /// Write the JSON report here (`-` for standard output).
         #[arg(long)]
@@ -204,10 +221,18 @@ fn run_analyze(
         ..Default::default()
     };
     opts.angio.flow.mask_mean_half_width = mask_mean_frames;
-    if segmenter == Segmenter::UnetDca1 {
-        opts.angio.segment.learned =
-            Some(vesselkit::angio::LearnedMask::dca1().map_err(|e| CliError(format!("--segmenter: {e}")))?);
-    }
+    let learned = |model| vesselkit::angio::LearnedMask {
+        model,
+        threshold: vesselkit::angio::LearnedMask::DCA1_THRESHOLD,
+    };
+    let segmenter_err = |e: vesselkit::angio::AngioError| CliError(format!("--segmenter: {e}"));
+    opts.angio.segment.learned = match segmenter {
+        Segmenter::Filters => None,
+        Segmenter::UnetDca1 => Some(vesselkit::angio::LearnedMask::dca1().map_err(segmenter_err)?),
+        Segmenter::Weights(path) => Some(learned(std::sync::Arc::new(
+            vesselkit::angio::UnetModel::from_path(&path).map_err(segmenter_err)?,
+        ))),
+    };
     if let Some(p) = rules {
         opts.rules = vesselkit::lesion::Rules::from_path(&p).map_err(|e| CliError(format!("--rules: {e}")))?;
     }

@@ -147,6 +147,50 @@ fn analyze_writes_every_output() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// `--segmenter` takes a weight file's path as well as a name: the shipped file analyses as
+/// the built-in model does; a missing or damaged file is named in the error.
+#[test]
+fn analyze_takes_a_weight_file_as_segmenter() {
+    let d = tmp("weights");
+    let out = vesselkit(&[
+        "phantom",
+        "--kind",
+        "angio",
+        "--seed",
+        "3",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let frame = d.join("angio.dcm");
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vesselkit-angio/models/unet_dca1.bin");
+    let run = |seg: &str| {
+        let out = vesselkit(&["analyze", frame.to_str().unwrap(), "--segmenter", seg, "--json", "-"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["vessels"].clone(), v["lesions"].clone())
+    };
+    let builtin = run("unet-dca1");
+    assert!(!builtin.0.as_array().unwrap().is_empty());
+    assert_eq!(run(weights.to_str().unwrap()), builtin);
+
+    let out = vesselkit(&["analyze", frame.to_str().unwrap(), "--segmenter", "no-such.bin"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neither"));
+    let short = d.join("short.bin");
+    std::fs::write(&short, &std::fs::read(&weights).unwrap()[..1000]).unwrap();
+    let out = vesselkit(&[
+        "analyze",
+        frame.to_str().unwrap(),
+        "--segmenter",
+        short.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--segmenter") && err.contains("truncated"), "{err}");
+    std::fs::remove_dir_all(&d).ok();
+}
+
 #[test]
 fn eval_through_lossy_jpeg_keeps_the_vessel_mask() {
     // One phantom frame, analysed as a 12-bit JPEG archive at quality 90 returns it: the mask
