@@ -76,15 +76,6 @@ struct Tensor {
 }
 
 impl Tensor {
-    fn empty() -> Self {
-        Self {
-            c: 0,
-            h: 0,
-            w: 0,
-            data: Vec::new(),
-        }
-    }
-
     fn plane(&self, c: usize) -> &[f32] {
         &self.data[c * self.h * self.w..(c + 1) * self.h * self.w]
     }
@@ -324,18 +315,15 @@ impl Net {
                 _ => Err(AngioError::invalid("unet weights", "fewer layers than levels")),
             }
         };
-        // Encoder: each level's output is kept for the decoder's skip connection.
+        // Encoder: each level's output is kept for the decoder's skip connection; the frame's
+        // planes are freed once the first level has read them.
+        let mut y = pair(&x)?;
+        drop(x);
         let mut skips: Vec<Tensor> = Vec::with_capacity(self.levels);
-        for _ in 0..self.levels {
-            let input = match skips.last() {
-                Some(prev) => pool(prev),
-                None => std::mem::replace(&mut x, Tensor::empty()),
-            };
-            skips.push(pair(&input)?);
+        for _ in 1..self.levels {
+            let below = pair(&pool(&y))?;
+            skips.push(std::mem::replace(&mut y, below));
         }
-        let mut y = skips
-            .pop()
-            .ok_or_else(|| AngioError::invalid("unet weights", "no levels"))?;
         while let Some(skip) = skips.pop() {
             y = pair(&concat(&up(&y), &skip))?;
         }

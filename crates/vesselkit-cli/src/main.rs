@@ -221,17 +221,14 @@ fn run_analyze(
         ..Default::default()
     };
     opts.angio.flow.mask_mean_half_width = mask_mean_frames;
-    let learned = |model| vesselkit::angio::LearnedMask {
-        model,
-        threshold: vesselkit::angio::LearnedMask::DCA1_THRESHOLD,
-    };
     let segmenter_err = |e: vesselkit::angio::AngioError| CliError(format!("--segmenter: {e}"));
     opts.angio.segment.learned = match segmenter {
         Segmenter::Filters => None,
         Segmenter::UnetDca1 => Some(vesselkit::angio::LearnedMask::dca1().map_err(segmenter_err)?),
-        Segmenter::Weights(path) => Some(learned(std::sync::Arc::new(
-            vesselkit::angio::UnetModel::from_path(&path).map_err(segmenter_err)?,
-        ))),
+        Segmenter::Weights(path) => Some(vesselkit::angio::LearnedMask {
+            model: std::sync::Arc::new(vesselkit::angio::UnetModel::from_path(&path).map_err(segmenter_err)?),
+            threshold: vesselkit::angio::LearnedMask::DCA1_THRESHOLD,
+        }),
     };
     if let Some(p) = rules {
         opts.rules = vesselkit::lesion::Rules::from_path(&p).map_err(|e| CliError(format!("--rules: {e}")))?;

@@ -32,20 +32,26 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
+/// `vesselkit phantom --kind angio --seed SEED --out DIR`, which must succeed.
+fn angio_phantom(seed: u64, dir: &Path) {
+    let seed = seed.to_string();
+    let out = vesselkit(&[
+        "phantom",
+        "--kind",
+        "angio",
+        "--seed",
+        &seed,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn phantom_files_are_identical_for_the_same_seed() {
     let (a, b) = (tmp("pa"), tmp("pb"));
     for d in [&a, &b] {
-        let out = vesselkit(&[
-            "phantom",
-            "--kind",
-            "angio",
-            "--seed",
-            "3",
-            "--out",
-            d.to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        angio_phantom(3, d);
     }
     let (fa, fb) = (files(&a), files(&b));
     let names: Vec<&str> = fa.iter().map(|(n, _)| n.as_str()).collect();
@@ -69,16 +75,7 @@ fn phantom_files_are_identical_for_the_same_seed() {
 #[test]
 fn info_reports_good_files_and_names_bad_ones() {
     let d = tmp("info");
-    let out = vesselkit(&[
-        "phantom",
-        "--kind",
-        "angio",
-        "--seed",
-        "1",
-        "--out",
-        d.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    angio_phantom(1, &d);
     let junk = d.join("junk.dcm");
     std::fs::write(&junk, b"not an image at all").unwrap();
     let dcm = d.join("angio.dcm");
@@ -107,16 +104,7 @@ fn info_reports_good_files_and_names_bad_ones() {
 #[test]
 fn analyze_writes_every_output() {
     let d = tmp("analyze");
-    let out = vesselkit(&[
-        "phantom",
-        "--kind",
-        "angio",
-        "--seed",
-        "2",
-        "--out",
-        d.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    angio_phantom(2, &d);
     let p = |n: &str| d.join(n).to_str().unwrap().to_string();
     let out = vesselkit(&[
         "analyze",
@@ -152,16 +140,7 @@ fn analyze_writes_every_output() {
 #[test]
 fn analyze_takes_a_weight_file_as_segmenter() {
     let d = tmp("weights");
-    let out = vesselkit(&[
-        "phantom",
-        "--kind",
-        "angio",
-        "--seed",
-        "3",
-        "--out",
-        d.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    angio_phantom(3, &d);
     let frame = d.join("angio.dcm");
     let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vesselkit-angio/models/unet_dca1.bin");
     let run = |seg: &str| {
