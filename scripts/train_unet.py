@@ -14,8 +14,11 @@ Images 1-32 of `train/` fit the model and 33-40 pick the step count and threshol
 adds the filter maps `examples/dca1_features.rs` writes as two more inputs; `--ema D` saves a
 moving average of the weights (decay D per step) instead of the last step's; `--levels` sets
 the depth; `--ensemble A.bin B.bin ...` prints the held-out Dice of each model and of their mean
-probability. Files written one after the other (`cat a.bin b.bin > both.bin`) are an ensemble
-to `UnetModel::from_bytes`.
+probability. `--init W.bin` starts from a weight file's network instead of random weights:
+fine-tuning, e.g. of the shipped model on one's own annotated frames laid out as
+`DATA/train/N.png` and `N_gt.png` (N = 1 to `--count`) with `dca1_features` run on DATA.
+Files written one after the other (`cat a.bin b.bin > both.bin`) are an ensemble to
+`UnetModel::from_bytes`.
 
 The network at the default three levels (channels c, 2c, 4c; "same" zero padding;
 nearest-neighbour upsampling; each further level adds two convolutions of twice the width):
@@ -262,19 +265,28 @@ def main():
     ap.add_argument("--zoom", type=float, default=0.0, help="scale augmentation: crops zoomed by up to 1 + zoom either way")
     ap.add_argument("--ema", type=float, default=0.0, help="save an exponential moving average of the weights with this decay")
     ap.add_argument("--features", type=Path, help="filter maps from examples/dca1_features.rs (3-input model)")
+    ap.add_argument("--init", type=Path, help="start from this weight file's network (fine-tuning) instead of random weights")
+    ap.add_argument("--count", type=int, default=40, help="images in DATA/train (numbered from 1)")
     ap.add_argument("--golden", type=Path, help="write a 23 x 18 test input and its logits (raw f32 LE) and stop")
     a = ap.parse_args()
     if a.golden:
         return write_golden(a.out, a.golden)
 
-    ids = list(range(1, 41))
+    ids = list(range(1, a.count + 1))
     fit_ids, val_ids = ids[: len(ids) - a.holdout], ids[len(ids) - a.holdout:]
     xs, ys = load(a.data, "train", fit_ids, a.features)
     xv, yv = load(a.data, "train", val_ids, a.features) if val_ids else (None, None)
     if a.ensemble:
         return report_ensemble(a.ensemble, xv, yv)
-    params = init(jax.random.PRNGKey(a.seed), a.channels, xs.shape[-1], a.levels)
-    sched = optax.warmup_cosine_decay_schedule(0.0, a.lr, 100, a.steps, a.lr * 0.02)
+    if a.init:
+        params = read(a.init)[0]
+        a.channels = int(params[0][0].shape[-1])  # the file's width, not the flag's
+        if params[0][0].shape[2] != xs.shape[-1]:
+            raise SystemExit(f"{a.init} takes {params[0][0].shape[2]} inputs, the data gives {xs.shape[-1]}")
+    else:
+        params = init(jax.random.PRNGKey(a.seed), a.channels, xs.shape[-1], a.levels)
+    # 100 warm-up steps, or a tenth of a shorter run (optax needs the decay to outlast them)
+    sched = optax.warmup_cosine_decay_schedule(0.0, a.lr, min(100, a.steps // 10), a.steps, a.lr * 0.02)
     opt = optax.adam(sched)
     state = opt.init(params)
 

@@ -128,10 +128,13 @@ pub fn segment<'py>(
     threshold: f32,
 ) -> PyResult<Bound<'py, PyArray2<bool>>> {
     let learned = segmenter(segmenter_name, threshold)?;
-    // A known scale sizes the filters from physical vessel radii; otherwise pixel defaults.
-    let base = match pixel_spacing {
-        Some(s) => vesselkit_angio::SegmentOptions::for_scale(mm_per_px(Some(s))?.mm_per_px).unwrap_or_default(),
-        None => vesselkit_angio::SegmentOptions::default(),
+    // A known scale sizes the filters from physical vessel radii; otherwise pixel defaults, and
+    // for a learned model the DCA1 preset it was fitted with (its maps are the model's inputs,
+    // computed once, and its mask clean-up is the one the DCA1 figures were measured with).
+    let base = match (pixel_spacing, &learned) {
+        (Some(s), _) => vesselkit_angio::SegmentOptions::for_scale(mm_per_px(Some(s))?.mm_per_px).unwrap_or_default(),
+        (None, Some(_)) => vesselkit_angio::SegmentOptions::dca1(),
+        (None, None) => vesselkit_angio::SegmentOptions::default(),
     };
     let mut opts = vesselkit_angio::SegmentOptions {
         seed: seed.map(|(r, c)| Point::new(r, c)),

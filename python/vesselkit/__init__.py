@@ -154,10 +154,11 @@ def segment(
     (one network, or several concatenated, whose probabilities are averaged) uses that model.
 
     With ``pixel_spacing`` (mm per pixel) the filter scales cover vessel radii of 0.5 to 6 mm;
-    without it they are pixel defaults tuned on coronary frames. ``stabilise_noise`` filters
-    a variance-stabilised copy when the frame's noise grows with its intensity (quantum noise
-    on raw counts), so vessels over dense, dark regions are kept; frames with flat noise are
-    filtered as they are.
+    without it they are pixel defaults tuned on coronary frames, and a learned model's mask is
+    cleaned up as in the DCA1 figures (objects under 200 px, or under 5 % of the largest,
+    dropped). ``stabilise_noise`` filters a variance-stabilised copy when the frame's noise
+    grows with its intensity (quantum noise on raw counts), so vessels over dense, dark regions
+    are kept; frames with flat noise are filtered as they are.
     """
     s = None if sigmas is None else [float(x) for x in sigmas]
     return _native.segment(

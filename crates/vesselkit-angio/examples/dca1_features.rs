@@ -21,10 +21,11 @@ fn main() -> Result<(), String> {
     };
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     for folder in ["train", "test"] {
-        for n in 1..=40 {
+        // Images are numbered from 1 without gaps.
+        for n in 1.. {
             let img_path = dir.join(folder).join(format!("{n}.png"));
             if !img_path.exists() {
-                continue;
+                break;
             }
             let img = load_gray(&img_path)?;
             let seg = segment(img.view(), &SegmentOptions::dca1()).map_err(|e| e.to_string())?;

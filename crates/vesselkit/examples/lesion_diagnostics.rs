@@ -224,8 +224,12 @@ fn profile_around(tree: &VesselTree, opacity: &[Vec<f64>], t: &vesselkit_phantom
     let s0 = b.samples[i].arc_mm;
     let half = t.extent_mm + 3.0;
     println!(
-        "      profile br {bid} (parent {:?}, len {:.1}, end {:?}) around arc {:.1}, {dist_px:.1} px from the site:",
-        b.parent, b.length_mm, b.distal_end, s0
+        "      profile br {bid} (parent {:?}, children {}, len {:.1}, end {:?}) around arc {:.1}, {dist_px:.1} px from the site:",
+        b.parent,
+        b.children.len(),
+        b.length_mm,
+        b.distal_end,
+        s0
     );
     let mut line = String::new();
     for (k, s) in b
