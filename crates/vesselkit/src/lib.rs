@@ -55,7 +55,10 @@ pub struct Options {
     /// Analyse this frame instead of the best-opacified one (cine only).
     pub frame: Option<usize>,
     /// With a calibrated image and default angiography options, size the vesselness scales and
-    /// background window from physical vessel radii (0.5 to 6 mm) instead of pixels.
+    /// background window from physical vessel radii (0.5 to 6 mm) instead of pixels. With an
+    /// uncalibrated one and a learned mask, take the DCA1 preset the model was fitted with
+    /// ([`vesselkit_angio::SegmentOptions::dca1`]: its maps are the model's inputs, and its mask
+    /// clean-up is the one the DCA1 figures were measured with).
     pub auto_scale: bool,
 }
 
@@ -106,12 +109,25 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     let mut filters = opts.angio.clone();
     filters.flow = AngioOptions::default().flow;
     filters.segment.learned = None;
-    let angio_opts = if opts.auto_scale && cine.calibration.is_calibrated() && filters == AngioOptions::default() {
-        let mut s = AngioOptions::for_scale(cine.calibration.mm_per_px);
-        s.flow = opts.angio.flow;
-        s.segment.learned = opts.angio.segment.learned.clone();
-        scaled = s;
-        &scaled
+    let learned = &opts.angio.segment.learned;
+    let angio_opts = if opts.auto_scale && filters == AngioOptions::default() {
+        let preset = if cine.calibration.is_calibrated() {
+            Some(AngioOptions::for_scale(cine.calibration.mm_per_px))
+        } else {
+            learned.is_some().then(|| AngioOptions {
+                segment: vesselkit_angio::SegmentOptions::dca1(),
+                ..AngioOptions::default()
+            })
+        };
+        match preset {
+            Some(mut s) => {
+                s.flow = opts.angio.flow;
+                s.segment.learned = learned.clone();
+                scaled = s;
+                &scaled
+            }
+            None => &opts.angio,
+        }
     } else {
         &opts.angio
     };
@@ -1062,5 +1078,32 @@ mod tests {
         let filters = analyze_frame(&frame, &Options::default()).unwrap();
         assert!(a.angio.mask != filters.angio.mask);
         assert!(a.angio.mask.iter().filter(|&&m| m).count() > 1000);
+
+        // Uncalibrated: the DCA1 preset the model was fitted with, whose clean-up drops a
+        // short stub (under 200 px) that the pixel defaults (60 px) would keep.
+        let mut stub = img.clone();
+        stub.slice_mut(ndarray::s![100..106, 20..44]).mapv_inplace(|v| v - 60.0);
+        let frame = Frame::new(stub.clone(), vesselkit_core::Calibration::uncalibrated()).unwrap();
+        let a = analyze_frame(&frame, &opts).unwrap();
+        let learned = |base: SegmentOptions| {
+            let o = SegmentOptions {
+                learned: Some(LearnedMask::dca1().unwrap()),
+                ..base
+            };
+            segment(stub.view(), &o).unwrap().mask
+        };
+        let preset = learned(SegmentOptions::dca1());
+        assert!(
+            a.angio.mask == preset,
+            "the facade's uncalibrated learned mask is the DCA1 preset's"
+        );
+        let defaults = learned(SegmentOptions::default());
+        let in_stub = |m: &ndarray::Array2<bool>| m.slice(ndarray::s![96..110, 16..48]).iter().filter(|&&v| v).count();
+        assert!(
+            in_stub(&defaults) > 60,
+            "the network sees the stub: {}",
+            in_stub(&defaults)
+        );
+        assert_eq!(in_stub(&preset), 0);
     }
 }
