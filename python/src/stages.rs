@@ -28,20 +28,7 @@ fn method(name: &str) -> PyResult<vesselkit_filters::Method> {
 /// `"filters"` (no learned mask), `"unet-dca1"`, or the path of a weight file from
 /// `scripts/train_unet.py`, at `threshold`.
 pub(crate) fn segmenter(name: &str, threshold: f32) -> PyResult<Option<vesselkit_angio::LearnedMask>> {
-    let model = match name.to_ascii_lowercase().replace('_', "-").as_str() {
-        "filters" => return Ok(None),
-        "unet-dca1" => vesselkit_angio::UnetModel::dca1().map_err(|e| py_err(Kind::Internal, e.to_string()))?,
-        _ if std::path::Path::new(name).is_file() => std::sync::Arc::new(
-            vesselkit_angio::UnetModel::from_path(std::path::Path::new(name))
-                .map_err(|e| err(format!("segmenter: {e}")))?,
-        ),
-        _ => {
-            return Err(err(format!(
-                "segmenter: unknown value {name:?}; expected \"filters\", \"unet-dca1\" or the path of a weight file"
-            )));
-        }
-    };
-    Ok(Some(vesselkit_angio::LearnedMask { threshold, model }))
+    vesselkit_angio::LearnedMask::by_name(name, threshold).map_err(err)
 }
 
 fn polarity(dark_vessels: bool) -> vesselkit_filters::Polarity {

@@ -77,6 +77,27 @@ impl LearnedMask {
             threshold: Self::DCA1_THRESHOLD,
         })
     }
+
+    /// The segmenter a user names, as the CLI, Python and C take it: `"filters"` (no learned
+    /// mask: `None`), `"unet-dca1"` (case and `_` for `-` aside), or the path of a weight file
+    /// from `scripts/train_unet.py`; at `threshold`. Anything else is an error that says so.
+    pub fn by_name(name: &str, threshold: f32) -> Result<Option<Self>> {
+        let model = match name.to_ascii_lowercase().replace('_', "-").as_str() {
+            "filters" => return Ok(None),
+            "unet-dca1" => UnetModel::dca1()?,
+            _ if std::path::Path::new(name).is_file() => std::sync::Arc::new(
+                UnetModel::from_path(std::path::Path::new(name))
+                    .map_err(|e| crate::error::AngioError::invalid("segmenter", format!("{name}: {e}")))?,
+            ),
+            _ => {
+                return Err(crate::error::AngioError::invalid(
+                    "segmenter",
+                    format!("unknown value {name:?}; expected \"filters\", \"unet-dca1\" or the path of a weight file"),
+                ));
+            }
+        };
+        Ok(Some(Self { model, threshold }))
+    }
 }
 
 impl Default for SegmentOptions {

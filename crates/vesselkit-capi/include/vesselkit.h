@@ -43,6 +43,18 @@ vk_status vk_analyze_file(const char *path, double pixel_spacing_mm, char **out_
 vk_status vk_analyze_pixels(const float *pixels, size_t frames, size_t rows, size_t cols,
                             double pixel_spacing_mm, char **out_json);
 
+/* The same with options: `options_json` is NULL, "" or a JSON object with any of
+ *   "rules":     path of a lesion rule table (.toml, else JSON; defaults in rules/)
+ *   "segmenter": "filters" (default), "unet-dca1", or the path of a weight file
+ *   "frame":     index of the cine frame to measure (default: the best-opacified one)
+ * e.g. {"segmenter": "unet-dca1", "frame": 12}. An unknown key, a wrong type, an unreadable
+ * file or a frame past the end is VK_ERR_INVALID_ARGUMENT with a message naming it. */
+vk_status vk_analyze_file_with(const char *path, double pixel_spacing_mm, const char *options_json,
+                               char **out_json);
+vk_status vk_analyze_pixels_with(const float *pixels, size_t frames, size_t rows, size_t cols,
+                                 double pixel_spacing_mm, const char *options_json,
+                                 char **out_json);
+
 /* Free a string returned by this library (NULL is ignored). */
 void vk_free_string(char *s);
 

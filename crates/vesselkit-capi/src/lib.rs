@@ -103,6 +103,68 @@ fn io_failure(e: vesselkit_io::IoError) -> Failure {
     (status, e.to_string())
 }
 
+/// The analysis options named in `options_json`: NULL or blank for the defaults, else a JSON
+/// object with any of `"rules"` (path of a rule table, TOML or JSON), `"segmenter"`
+/// (`"filters"`, `"unet-dca1"` or the path of a weight file) and `"frame"` (the cine frame to
+/// measure). Unknown keys and wrong types are errors naming them.
+fn analysis_options(options_json: *const c_char) -> Result<vesselkit::Options, Failure> {
+    let mut opts = vesselkit::Options::default();
+    if options_json.is_null() {
+        return Ok(opts);
+    }
+    let bad = |msg: String| (VkStatus::InvalidArgument, format!("options_json: {msg}"));
+    // SAFETY: the caller passes a NUL-terminated string (checked non-null above).
+    let text = unsafe { CStr::from_ptr(options_json) }
+        .to_str()
+        .map_err(|_| bad("not valid UTF-8".into()))?;
+    if text.trim().is_empty() {
+        return Ok(opts);
+    }
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(bad("not a JSON object".into()));
+    };
+    for (key, v) in &map {
+        let text_of = |v: &serde_json::Value| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| bad(format!("\"{key}\" must be a string")))
+        };
+        match key.as_str() {
+            "rules" => {
+                opts.rules =
+                    vesselkit::lesion::Rules::from_path(text_of(v)?).map_err(|e| bad(format!("rules: {e}")))?;
+            }
+            "segmenter" => {
+                opts.angio.segment.learned =
+                    vesselkit::angio::LearnedMask::by_name(&text_of(v)?, vesselkit::angio::LearnedMask::DCA1_THRESHOLD)
+                        .map_err(|e| bad(e.to_string()))?;
+            }
+            "frame" => {
+                let i = v
+                    .as_u64()
+                    .ok_or_else(|| bad("\"frame\" must be a non-negative integer".into()))?;
+                opts.frame = Some(usize::try_from(i).map_err(|_| bad(format!("frame {i} is too large")))?);
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown key \"{key}\"; expected \"rules\", \"segmenter\" or \"frame\""
+                )));
+            }
+        }
+    }
+    Ok(opts)
+}
+
+/// A failed analysis: bad caller input (an out-of-range frame, say) or the analysis itself.
+fn analysis_failure(e: vesselkit::Error, context: &str) -> Failure {
+    let status = match e {
+        vesselkit::Error::Invalid { .. } => VkStatus::InvalidArgument,
+        _ => VkStatus::Analysis,
+    };
+    (status, format!("{context}{e}"))
+}
+
 /// Library version (static).
 #[unsafe(no_mangle)]
 pub extern "C" fn vk_version() -> *const c_char {
@@ -138,7 +200,7 @@ pub unsafe extern "C" fn vk_info_file(
     })
 }
 
-/// Analyse a file; the report as JSON.
+/// Analyse a file with the default options; the report as JSON.
 ///
 /// # Safety
 /// `path` must be NULL or a NUL-terminated string; `out_json` NULL or a valid pointer.
@@ -148,19 +210,36 @@ pub unsafe extern "C" fn vk_analyze_file(
     pixel_spacing_mm: f64,
     out_json: *mut *mut c_char,
 ) -> VkStatus {
+    // SAFETY: the caller's guarantees are passed on; NULL options are the defaults.
+    unsafe { vk_analyze_file_with(path, pixel_spacing_mm, std::ptr::null(), out_json) }
+}
+
+/// Analyse a file with options (see [`analysis_options`]); the report as JSON.
+///
+/// # Safety
+/// `path` and `options_json` must be NULL or NUL-terminated strings; `out_json` NULL or a
+/// valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vk_analyze_file_with(
+    path: *const c_char,
+    pixel_spacing_mm: f64,
+    options_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> VkStatus {
     guard(|| {
         out_arg(out_json)?;
         let (p, opts) = (path_arg(path)?, read_options(pixel_spacing_mm)?);
+        let analysis = analysis_options(options_json)?;
         let loaded = vesselkit_io::read(&p, &opts).map_err(io_failure)?;
-        let mut a = vesselkit::analyze(&loaded.cine, &vesselkit::Options::default())
-            .map_err(|e| (VkStatus::Analysis, format!("{}: {e}", p.display())))?;
+        let mut a = vesselkit::analyze(&loaded.cine, &analysis)
+            .map_err(|e| analysis_failure(e, &format!("{}: ", p.display())))?;
         a.report.input.path = Some(p.display().to_string());
         a.report.input.modality = loaded.metadata.modality;
         put_json(out_json, a.report.to_json())
     })
 }
 
-/// Analyse float32 frames in memory; the report as JSON.
+/// Analyse float32 frames in memory with the default options; the report as JSON.
 ///
 /// # Safety
 /// `pixels` must be NULL or point to `frames * rows * cols` readable floats.
@@ -171,6 +250,26 @@ pub unsafe extern "C" fn vk_analyze_pixels(
     rows: usize,
     cols: usize,
     pixel_spacing_mm: f64,
+    out_json: *mut *mut c_char,
+) -> VkStatus {
+    // SAFETY: the caller's guarantees are passed on; NULL options are the defaults.
+    unsafe { vk_analyze_pixels_with(pixels, frames, rows, cols, pixel_spacing_mm, std::ptr::null(), out_json) }
+}
+
+/// Analyse float32 frames in memory with options (see [`analysis_options`]); the report as
+/// JSON.
+///
+/// # Safety
+/// `pixels` must be NULL or point to `frames * rows * cols` readable floats; `options_json`
+/// NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vk_analyze_pixels_with(
+    pixels: *const f32,
+    frames: usize,
+    rows: usize,
+    cols: usize,
+    pixel_spacing_mm: f64,
+    options_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> VkStatus {
     guard(|| {
@@ -195,10 +294,10 @@ pub unsafe extern "C" fn vk_analyze_pixels(
         } else {
             vesselkit_core::Calibration::uncalibrated()
         };
+        let analysis = analysis_options(options_json)?;
         let cine =
             vesselkit_core::Cine::new(arr, cal, Vec::new()).map_err(|e| (VkStatus::InvalidArgument, e.to_string()))?;
-        let a = vesselkit::analyze(&cine, &vesselkit::Options::default())
-            .map_err(|e| (VkStatus::Analysis, e.to_string()))?;
+        let a = vesselkit::analyze(&cine, &analysis).map_err(|e| analysis_failure(e, ""))?;
         put_json(out_json, a.report.to_json())
     })
 }

@@ -2,7 +2,9 @@
 //! header and the static library.
 
 use std::ffi::{CStr, CString};
-use vesselkit_c::{VkStatus, vk_analyze_pixels, vk_free_string, vk_info_file, vk_last_error, vk_version};
+use vesselkit_c::{
+    VkStatus, vk_analyze_pixels, vk_analyze_pixels_with, vk_free_string, vk_info_file, vk_last_error, vk_version,
+};
 
 fn last_error() -> String {
     unsafe { CStr::from_ptr(vk_last_error()) }
@@ -53,6 +55,105 @@ fn analyses_a_flat_image_to_an_empty_report() {
     assert!(v["notice"].as_str().unwrap().contains("Research use only"));
 }
 
+/// `vk_analyze_pixels_with` on `frames` (each `rows x cols`, row-major) at 0.2 mm/px: the
+/// report, or the status and message.
+fn analyse_with(
+    px: &[f32],
+    frames: usize,
+    rows: usize,
+    cols: usize,
+    options: Option<&str>,
+) -> Result<serde_json::Value, (VkStatus, String)> {
+    let options = options.map(|o| CString::new(o).unwrap());
+    let mut out = std::ptr::null_mut();
+    let st = unsafe {
+        vk_analyze_pixels_with(
+            px.as_ptr(),
+            frames,
+            rows,
+            cols,
+            0.2,
+            options.as_ref().map_or(std::ptr::null(), |o| o.as_ptr()),
+            &mut out,
+        )
+    };
+    if st != VkStatus::Ok {
+        return Err((st, last_error()));
+    }
+    let json = unsafe { CStr::from_ptr(out) }.to_str().unwrap().to_string();
+    unsafe { vk_free_string(out) };
+    Ok(serde_json::from_str(&json).unwrap())
+}
+
+#[test]
+fn options_choose_the_rules_the_segmenter_and_the_frame() {
+    use vesselkit_phantom::{AngioParams, generate_angio};
+    let ph = generate_angio(&AngioParams::default(), 1).unwrap();
+    let (rows, cols) = ph.image.dim();
+    let frame: Vec<f32> = ph.image.iter().copied().collect();
+    let lesions = |v: &serde_json::Value| v["lesions"].as_array().unwrap().len();
+    let branches = |v: &serde_json::Value| v["vessels"].as_array().unwrap().len();
+
+    let defaults = analyse_with(&frame, 1, rows, cols, None).unwrap();
+    assert!(lesions(&defaults) > 0);
+    for same in ["", "  ", "{}"] {
+        assert_eq!(
+            analyse_with(&frame, 1, rows, cols, Some(same)).unwrap()["lesions"],
+            defaults["lesions"]
+        );
+    }
+
+    // A rule table from a file: narrowings must reach 95 % to count, so fewer lesions.
+    let rules = std::env::temp_dir().join(format!("vk-capi-rules-{}.toml", std::process::id()));
+    std::fs::write(&rules, "[detection]\nmin_ds_pct = 95.0\n").unwrap();
+    let strict = analyse_with(
+        &frame,
+        1,
+        rows,
+        cols,
+        Some(&format!("{{\"rules\": {:?}}}", rules.display().to_string())),
+    )
+    .unwrap();
+    std::fs::remove_file(&rules).ok();
+    assert!(
+        lesions(&strict) < lesions(&defaults),
+        "{} vs {}",
+        lesions(&strict),
+        lesions(&defaults)
+    );
+
+    // The learned mask gives another tree than the filters.
+    let learned = analyse_with(&frame, 1, rows, cols, Some(r#"{"segmenter": "unet-dca1"}"#)).unwrap();
+    assert_ne!(learned["vessels"], defaults["vessels"]);
+    assert!(branches(&learned) > 0);
+
+    // Two frames, the first blank: the best-opacified one is measured unless told otherwise.
+    let mut two = vec![frame[0]; rows * cols];
+    two.extend_from_slice(&frame);
+    let best = analyse_with(&two, 2, rows, cols, None).unwrap();
+    assert_eq!(best["input"]["frame_used"], 1);
+    let first = analyse_with(&two, 2, rows, cols, Some(r#"{"frame": 0}"#)).unwrap();
+    assert_eq!(first["input"]["frame_used"], 0);
+    assert_eq!(lesions(&first), 0);
+
+    // Bad options: a status and a message naming what is wrong.
+    let tiny = [1000.0f32; 16 * 16];
+    for (options, says) in [
+        (r#"{"frame": 5}"#, "frame"),
+        (r#"{"frame": -1}"#, "non-negative integer"),
+        (r#"{"bogus": 1}"#, "unknown key \"bogus\""),
+        (r#"{"segmenter": "cnn"}"#, "\"cnn\""),
+        (r#"{"segmenter": 3}"#, "\"segmenter\" must be a string"),
+        (r#"{"rules": "/nonexistent/rules.toml"}"#, "/nonexistent/rules.toml"),
+        ("[1, 2]", "not a JSON object"),
+        ("{", "options_json"),
+    ] {
+        let (st, msg) = analyse_with(&tiny, 1, 16, 16, Some(options)).unwrap_err();
+        assert_eq!(st, VkStatus::InvalidArgument, "{options}: {msg}");
+        assert!(msg.contains(says), "{options}: {msg}");
+    }
+}
+
 /// Compile `tests/smoke.c` against the header and link the static library cargo just built.
 #[test]
 fn a_c_program_links_and_runs() {
@@ -90,5 +191,7 @@ fn a_c_program_links_and_runs() {
     assert!(text.contains("version 0."), "{text}");
     assert!(text.contains("null path -> 1"), "{text}");
     assert!(text.contains("schema ok"), "{text}");
+    assert!(text.contains("options ok"), "{text}");
+    assert!(text.contains("bad option -> 1"), "{text}");
     std::fs::remove_file(&out).ok();
 }

@@ -15,9 +15,16 @@ int main(void) {
     float *px = malloc(rows * cols * sizeof(float));
     for (size_t i = 0; i < rows * cols; i++) px[i] = 1000.0f;
     st = vk_analyze_pixels(px, 1, rows, cols, 0.2, &json);
-    free(px);
-    if (st != VK_OK) { printf("analyze failed: %s\n", vk_last_error()); return 2; }
+    if (st != VK_OK) { printf("analyze failed: %s\n", vk_last_error()); free(px); return 2; }
     if (strstr(json, "vesselkit.report/1")) printf("schema ok\n");
     vk_free_string(json);
+
+    st = vk_analyze_pixels_with(px, 1, rows, cols, 0.2, "{\"frame\": 0, \"segmenter\": \"filters\"}", &json);
+    if (st != VK_OK) { printf("analyze with options failed: %s\n", vk_last_error()); free(px); return 3; }
+    if (strstr(json, "\"frame_used\": 0")) printf("options ok\n");
+    vk_free_string(json);
+    st = vk_analyze_pixels_with(px, 1, rows, cols, 0.2, "{\"frames\": 0}", &json);
+    printf("bad option -> %d (%s)\n", (int)st, vk_last_error());
+    free(px);
     return 0;
 }
