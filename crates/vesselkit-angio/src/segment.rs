@@ -78,6 +78,15 @@ impl LearnedMask {
         })
     }
 
+    /// The model of a weight file from `scripts/train_unet.py` ([`UnetModel::from_path`]) at
+    /// `threshold`.
+    pub fn from_path(path: &std::path::Path, threshold: f32) -> Result<Self> {
+        Ok(Self {
+            model: std::sync::Arc::new(UnetModel::from_path(path)?),
+            threshold,
+        })
+    }
+
     /// The segmenter a user names, as the CLI, Python and C take it: `"filters"` (no learned
     /// mask: `None`), `"unet-dca1"` (case and `_` for `-` aside), or the path of a weight file
     /// from `scripts/train_unet.py`; at `threshold`. Anything else is an error that says so.
@@ -85,10 +94,11 @@ impl LearnedMask {
         let model = match name.to_ascii_lowercase().replace('_', "-").as_str() {
             "filters" => return Ok(None),
             "unet-dca1" => UnetModel::dca1()?,
-            _ if std::path::Path::new(name).is_file() => std::sync::Arc::new(
-                UnetModel::from_path(std::path::Path::new(name))
-                    .map_err(|e| crate::error::AngioError::invalid("segmenter", format!("{name}: {e}")))?,
-            ),
+            _ if std::path::Path::new(name).is_file() => {
+                return Self::from_path(std::path::Path::new(name), threshold)
+                    .map(Some)
+                    .map_err(|e| crate::error::AngioError::invalid("segmenter", format!("{name}: {e}")));
+            }
             _ => {
                 return Err(crate::error::AngioError::invalid(
                     "segmenter",

@@ -225,10 +225,10 @@ fn run_analyze(
     opts.angio.segment.learned = match segmenter {
         Segmenter::Filters => None,
         Segmenter::UnetDca1 => Some(vesselkit::angio::LearnedMask::dca1().map_err(segmenter_err)?),
-        Segmenter::Weights(path) => Some(vesselkit::angio::LearnedMask {
-            model: std::sync::Arc::new(vesselkit::angio::UnetModel::from_path(&path).map_err(segmenter_err)?),
-            threshold: vesselkit::angio::LearnedMask::DCA1_THRESHOLD,
-        }),
+        Segmenter::Weights(path) => Some(
+            vesselkit::angio::LearnedMask::from_path(&path, vesselkit::angio::LearnedMask::DCA1_THRESHOLD)
+                .map_err(segmenter_err)?,
+        ),
     };
     if let Some(p) = rules {
         opts.rules = vesselkit::lesion::Rules::from_path(&p).map_err(|e| CliError(format!("--rules: {e}")))?;

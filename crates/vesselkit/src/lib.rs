@@ -110,26 +110,24 @@ pub fn analyze(cine: &Cine, opts: &Options) -> Result<Analysis> {
     filters.flow = AngioOptions::default().flow;
     filters.segment.learned = None;
     let learned = &opts.angio.segment.learned;
-    let angio_opts = if opts.auto_scale && filters == AngioOptions::default() {
-        let preset = if cine.calibration.is_calibrated() {
-            Some(AngioOptions::for_scale(cine.calibration.mm_per_px))
-        } else {
-            learned.is_some().then(|| AngioOptions {
-                segment: vesselkit_angio::SegmentOptions::dca1(),
-                ..AngioOptions::default()
-            })
-        };
-        match preset {
-            Some(mut s) => {
-                s.flow = opts.angio.flow;
-                s.segment.learned = learned.clone();
-                scaled = s;
-                &scaled
-            }
-            None => &opts.angio,
-        }
+    let preset = if !opts.auto_scale || filters != AngioOptions::default() {
+        None
+    } else if cine.calibration.is_calibrated() {
+        Some(AngioOptions::for_scale(cine.calibration.mm_per_px))
     } else {
-        &opts.angio
+        learned.is_some().then(|| AngioOptions {
+            segment: vesselkit_angio::SegmentOptions::dca1(),
+            ..AngioOptions::default()
+        })
+    };
+    let angio_opts = match preset {
+        Some(mut s) => {
+            s.flow = opts.angio.flow;
+            s.segment.learned = learned.clone();
+            scaled = s;
+            &scaled
+        }
+        None => &opts.angio,
     };
     // For a cine: each frame's registration shift, to see the run's fullest filling past ends.
     let mut shifts: Option<Vec<(f64, f64)>> = None;
