@@ -34,7 +34,8 @@ impl AngioError {
 
 pub type Result<T, E = AngioError> = std::result::Result<T, E>;
 
-/// Reject empty images and non-finite pixels.
+/// Reject empty images, non-finite pixels, and ranges whose differences overflow f32 (the
+/// background subtraction and the filters take differences of pixel values).
 pub(crate) fn check_image(field: &'static str, img: &ndarray::ArrayView2<f32>) -> Result<()> {
     let (r, c) = img.dim();
     if r < 3 || c < 3 {
@@ -43,10 +44,21 @@ pub(crate) fn check_image(field: &'static str, img: &ndarray::ArrayView2<f32>) -
             format!("image of {r} x {c} px is too small (need 3 x 3)"),
         ));
     }
-    if let Some((i, v)) = img.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for (i, &v) in img.iter().enumerate() {
+        if !v.is_finite() {
+            return Err(AngioError::invalid(
+                field,
+                format!("pixel {i} is {v}; all pixels must be finite"),
+            ));
+        }
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !(hi - lo).is_finite() {
         return Err(AngioError::invalid(
             field,
-            format!("pixel {i} is {v}; all pixels must be finite"),
+            format!("pixel values span {lo:e} to {hi:e}, a range f32 cannot hold; scale the image down"),
         ));
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! Decode speed of a 60-frame 512 x 512 12-bit JPEG-lossless XA cine written by our writer:
-//! full `read_cine` (parallel over frames) and one `frame` call.
+//! full `read_cine` (parallel over frames) and one `frame` call; and opening the same run
+//! uncompressed (31 MB).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -36,6 +37,22 @@ fn decode(c: &mut Criterion) {
     let src = DicomSource::open(&path, &ro).expect("open");
     g.bench_function("read_cine", |b| b.iter(|| black_box(src.read_cine().expect("cine"))));
     g.bench_function("frame", |b| b.iter(|| black_box(src.frame(30).expect("frame"))));
+    g.finish();
+
+    // Opening an uncompressed run: the header pass, the length check and the read of 31 MB.
+    let native = dir.join("cine_native.dcm");
+    let opts = XaWriteOptions {
+        bits_stored: 12,
+        ..Default::default()
+    };
+    if let Err(e) = write_xa(&native, &cine, &opts) {
+        panic!("write: {e}");
+    }
+    let mut g = c.benchmark_group("native_60x512x512");
+    g.sample_size(20);
+    g.bench_function("open", |b| {
+        b.iter(|| black_box(DicomSource::open(&native, &ro).expect("open")))
+    });
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,8 +12,12 @@ use dicom_core::{PrimitiveValue, Tag};
 use dicom_dictionary_std::tags;
 use dicom_object::file::ReadPreamble;
 use dicom_object::mem::InMemElement;
-use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, FileMetaTable, FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
+use dicom_parser::StatefulDecode;
+use dicom_parser::dataset::LazyDataToken;
+use dicom_parser::dataset::lazy_read::LazyDataSetReader;
 use dicom_pixeldata::PixelDecoder;
+use dicom_transfer_syntax_registry::TransferSyntax;
 use dicom_transfer_syntax_registry::TransferSyntaxIndex;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use ndarray::{Array2, Array3, Axis};
@@ -593,47 +597,136 @@ fn build_metadata(
     Ok((meta, shifts))
 }
 
-/// Look for the Pixel Data header in the first bytes of the file and refuse a declared length
-/// longer than what remains, before the parser allocates it.
-fn precheck_pixel_length(file: &mut std::fs::File, path: &str, file_len: u64) -> Result<()> {
-    const SCAN: usize = 1 << 20;
-    let mut head = Vec::with_capacity(SCAN.min(file_len as usize));
-    file.seek(SeekFrom::Start(0)).map_err(|source| IoError::Io {
+/// Walk the data set's element headers with dicom-parser's lazy reader, values skipped unread,
+/// and refuse a declared length longer than what remains in the file. The parser reserves and
+/// zero-fills a value's declared length before reading it, so one damaged 4-byte length in a
+/// small file would otherwise take up to 4 GB of memory before the read fails as truncated.
+///
+/// `source` stands at the start of the data set (after the file meta group), `ts` is its
+/// transfer syntax. With `header_only` the walk ends at Pixel Data (a read that stops there);
+/// otherwise native Pixel Data is stepped over by seeking (skipping reads it), and the walk goes
+/// on through the fragments of encapsulated data and whatever trails the frames. A data set the walk cannot parse is left to the full read, which
+/// reports it; deflated data sets are not walked (their lengths count inflated bytes).
+fn precheck_lengths<R: Read + Seek>(
+    mut source: R,
+    ts: &TransferSyntax,
+    file_len: u64,
+    header_only: bool,
+    path: &str,
+) -> Result<()> {
+    if !ts.is_codec_free() && !ts.is_encapsulated_pixel_data() {
+        return Ok(());
+    }
+    loop {
+        let Ok(mut reader) = LazyDataSetReader::new_with_ts(&mut source, ts) else {
+            return Ok(());
+        };
+        let mut resume_at = None;
+        while let Some(Ok(token)) = reader.advance() {
+            if header_only && matches!(token, LazyDataToken::PixelSequenceStart) {
+                return Ok(());
+            }
+            let (tag, len, at) = match &token {
+                LazyDataToken::LazyValue { header, decoder } => {
+                    (Some(header.tag), header.len.get(), decoder.position())
+                }
+                LazyDataToken::LazyItemValue { len, decoder } => (None, Some(*len), decoder.position()),
+                _ => continue,
+            };
+            let remaining = file_len.saturating_sub(at);
+            if let Some(len) = len.filter(|&l| u64::from(l) > remaining) {
+                let what = match tag {
+                    Some(t) if t == tags::PIXEL_DATA => "Pixel Data (7FE0,0010)".to_string(),
+                    Some(t) => format!("element {t}"),
+                    None => "a Pixel Data fragment".to_string(),
+                };
+                return Err(IoError::Truncated {
+                    path: path.to_string(),
+                    detail: format!("{what} declares {len} bytes but only {remaining} remain in the file"),
+                });
+            }
+            if tag == Some(tags::PIXEL_DATA) {
+                if header_only {
+                    return Ok(());
+                }
+                resume_at = len.map(|l| at + u64::from(l));
+                break;
+            }
+            if token.skip().is_err() {
+                return Ok(());
+            }
+        }
+        drop(reader);
+        // Past the native frames: a new walk from there, over whatever trails them.
+        match resume_at {
+            Some(end) if end < file_len && source.seek(SeekFrom::Start(end)).is_ok() => {}
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The file meta group's 32-bit lengths checked against the file size, by hand: the group is
+/// always explicit VR little endian, and dicom-object, like the data set parser, reserves a
+/// declared length before reading it. Values with 16-bit lengths cannot ask for more than 64 KB.
+fn precheck_meta(file: &mut std::fs::File, dicm_at: u64, file_len: u64, path: &str) -> Result<()> {
+    // VRs with a 16-bit length; any other, unknown ones included, is read as UN: 2 reserved
+    // bytes and a 32-bit length.
+    const SHORT_VRS: [&[u8; 2]; 21] = [
+        b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN", b"SH", b"SL", b"SS",
+        b"ST", b"TM", b"UI", b"UL", b"US",
+    ];
+    let mut at = dicm_at + 4;
+    let mut h = [0u8; 12];
+    loop {
+        // A short or odd header is left to the full read, which names the problem.
+        if file.seek(SeekFrom::Start(at)).is_err() || file.read_exact(&mut h[..8]).is_err() {
+            return Ok(());
+        }
+        if h[0..2] != [0x02, 0x00] {
+            return Ok(());
+        }
+        let long = !SHORT_VRS.iter().any(|vr| h[4..6] == vr[..]);
+        let (len, header) = if long {
+            if file.read_exact(&mut h[8..12]).is_err() {
+                return Ok(());
+            }
+            (u32::from_le_bytes([h[8], h[9], h[10], h[11]]), 12)
+        } else {
+            (u32::from(u16::from_le_bytes([h[6], h[7]])), 8)
+        };
+        if len == u32::MAX {
+            return Ok(());
+        }
+        let remaining = file_len.saturating_sub(at + header);
+        if u64::from(len) > remaining {
+            let element = u16::from_le_bytes([h[2], h[3]]);
+            return Err(IoError::Truncated {
+                path: path.to_string(),
+                detail: format!(
+                    "file meta element (0002,{element:04X}) declares {len} bytes but only {remaining} remain in the file"
+                ),
+            });
+        }
+        at += header + u64::from(len);
+    }
+}
+
+/// [`precheck_meta`] then [`precheck_lengths`] on a file whose "DICM" stands `preamble` bytes in.
+fn precheck_file(file: &mut std::fs::File, preamble: u64, file_len: u64, header_only: bool, path: &str) -> Result<()> {
+    precheck_meta(file, preamble, file_len, path)?;
+    file.seek(SeekFrom::Start(preamble)).map_err(|source| IoError::Io {
         path: path.to_string(),
         source,
     })?;
-    file.by_ref()
-        .take(SCAN as u64)
-        .read_to_end(&mut head)
-        .map_err(|source| IoError::Io {
-            path: path.to_string(),
-            source,
-        })?;
-    let pattern = [0xE0u8, 0x7F, 0x10, 0x00];
-    let mut from = 0;
-    while let Some(pos) = head.get(from..).and_then(|h| h.windows(4).position(|w| w == pattern)) {
-        let at = from + pos;
-        from = at + 1;
-        let rest = &head[at + 4..];
-        // Explicit VR: "OB"/"OW" 00 00 then a 32-bit length.
-        let (len, header_len) =
-            if rest.len() >= 8 && (rest[0..2] == *b"OB" || rest[0..2] == *b"OW") && rest[2..4] == [0, 0] {
-                (u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]), 12u64)
-            } else {
-                continue;
-            };
-        if len == u32::MAX {
-            continue; // encapsulated: undefined length
-        }
-        let remaining = file_len.saturating_sub(at as u64 + header_len);
-        if u64::from(len) > remaining {
-            return Err(IoError::Truncated {
-                path: path.to_string(),
-                detail: format!("Pixel Data (7FE0,0010) declares {len} bytes but only {remaining} remain in the file"),
-            });
-        }
-    }
-    Ok(())
+    let mut source = std::io::BufReader::new(file);
+    // A meta group that does not parse is reported by the full read.
+    let Ok(meta) = FileMetaTable::from_reader(&mut source) else {
+        return Ok(());
+    };
+    let Some(ts) = TransferSyntaxRegistry.get(meta.transfer_syntax()) else {
+        return Ok(());
+    };
+    precheck_lengths(source, ts, file_len, header_only, path)
 }
 
 fn open_object(path: &Path, pstr: &str, read_until: Option<Tag>) -> Result<DefaultDicomObject> {
@@ -661,9 +754,14 @@ fn open_object(path: &Path, pstr: &str, read_until: Option<Tag>) -> Result<Defau
         DicomFlavour::BareDataset { explicit } => return open_bare(path, pstr, explicit),
     };
     let file_len = f.metadata().map_err(io_err)?.len();
-    if read_until.is_none() {
-        precheck_pixel_length(&mut f, pstr, file_len)?;
-    }
+    let preamble_len = if preamble == ReadPreamble::Always { 128 } else { 0 };
+    precheck_file(
+        &mut f,
+        preamble_len,
+        file_len,
+        read_until == Some(tags::PIXEL_DATA),
+        pstr,
+    )?;
     drop(f);
     let mut options = OpenFileOptions::new().read_preamble(preamble);
     if let Some(t) = read_until {
@@ -687,6 +785,7 @@ fn open_bare(path: &Path, pstr: &str, explicit: bool) -> Result<DefaultDicomObje
             name: transfer_syntax_name(uid).into(),
             reason: "not in the registry".into(),
         })?;
+    precheck_lengths(std::io::Cursor::new(&bytes[..]), ts, bytes.len() as u64, false, pstr)?;
     let obj = InMemDicomObject::read_dataset_with_ts(&bytes[..], ts).map_err(|e| classify_read_error(pstr, &e))?;
     let sop_class = get_str(&obj, tags::SOP_CLASS_UID).unwrap_or_else(|| "1.2.840.10008.5.1.4.1.1.7".into());
     let sop_inst = get_str(&obj, tags::SOP_INSTANCE_UID).unwrap_or_else(|| "2.25.0".into());

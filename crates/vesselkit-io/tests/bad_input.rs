@@ -182,3 +182,78 @@ fn corrupt_compressed_frame_is_an_error_not_a_panic() {
         assert!(src.read_cine().is_err());
     }
 }
+
+/// The first offset of `pattern` in `bytes`.
+fn find(bytes: &[u8], pattern: &[u8]) -> usize {
+    bytes
+        .windows(pattern.len())
+        .position(|w| w == pattern)
+        .expect("pattern in file")
+}
+
+/// A damaged 32-bit length anywhere (a header element, a fragment, an element after the
+/// frames) is refused from the file size before the parser reserves that many bytes.
+#[test]
+fn declared_lengths_past_the_end_are_refused_before_reading() {
+    let huge = 0x7FFF_FFF0u32;
+    let expect_truncated = |bytes: &[u8], name: &str, what: &str| {
+        let q = tmp(name);
+        std::fs::write(&q, bytes).expect("write");
+        let err = read(&q, &ReadOptions::default()).expect_err(name);
+        assert!(matches!(err, IoError::Truncated { .. }), "{name}: {err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("{what} declares {huge} bytes but only")),
+            "{name}: {msg}"
+        );
+        assert!(msg.contains(name), "{msg}");
+    };
+
+    // Implicit VR: every element carries a 32-bit length. Manufacturer (0008,0070) first.
+    let mut o = xa_object(4, 4, 1, 12);
+    put_str(&mut o, tags::MANUFACTURER, VR::LO, "ACME");
+    put_pixels_u16(&mut o, &[7; 16]);
+    let p = tmp("len_src.dcm");
+    save(o, IMPLICIT_LE, &p);
+    let good = std::fs::read(&p).expect("read");
+    assert!(read(&p, &ReadOptions::default()).is_ok());
+    let mut bytes = good.clone();
+    let at = find(&bytes, &[0x08, 0x00, 0x70, 0x00, 4, 0, 0, 0]) + 4;
+    bytes[at..at + 4].copy_from_slice(&huge.to_le_bytes());
+    expect_truncated(&bytes, "len_header.dcm", "element (0008,0070)");
+
+    // An element after the native frames: they are stepped over, not trusted as the end.
+    let mut bytes = good;
+    bytes.extend_from_slice(&[0xFC, 0xFF, 0xFC, 0xFF]);
+    bytes.extend_from_slice(&huge.to_le_bytes());
+    bytes.extend_from_slice(&[0; 8]);
+    expect_truncated(&bytes, "len_trailing.dcm", "element (FFFC,FFFC)");
+
+    // A fragment of encapsulated pixel data: the second item (after the offset table).
+    let rle = std::fs::read(valid_file("len_rle.dcm", WriteSyntax::RleLossless)).expect("read");
+    let item = [0xFE, 0xFF, 0x00, 0xE0];
+    let first = find(&rle, &item);
+    let second = first + 4 + find(&rle[first + 4..], &item);
+    let mut bytes = rle.clone();
+    bytes[second + 4..second + 8].copy_from_slice(&huge.to_le_bytes());
+    expect_truncated(&bytes, "len_fragment.dcm", "a Pixel Data fragment");
+}
+
+/// The file meta group is checked the same way: its OB version element here.
+#[test]
+fn a_meta_group_length_past_the_end_is_refused() {
+    let p = valid_file("meta_src.dcm", WriteSyntax::ExplicitVrLittleEndian);
+    let mut bytes = std::fs::read(&p).expect("read");
+    // (0002,0001) OB 00 00, then its 32-bit length.
+    let at = find(&bytes, &[0x02, 0x00, 0x01, 0x00, b'O', b'B', 0, 0]) + 8;
+    bytes[at..at + 4].copy_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
+    let q = tmp("meta_len.dcm");
+    std::fs::write(&q, &bytes).expect("write");
+    let err = read(&q, &ReadOptions::default()).expect_err("meta length");
+    assert!(matches!(err, IoError::Truncated { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("file meta element (0002,0001) declares 2147483632 bytes but only"),
+        "{err}"
+    );
+}
