@@ -878,7 +878,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
 
     // 2. Catheter and sheath.
     let k_min = match opts.catheter_radius_mm {
-        Some(r) => ((r / mm / dr).ceil() as usize).min(nk - 8),
+        Some(r) => ((r / mm / dr).ceil() as usize).min(nk.saturating_sub(8)),
         None => detect_catheter(&ps, px(opts.max_catheter_radius_mm), px(0.02)),
     }
     .max(1);
@@ -912,6 +912,18 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
     // 4. Edge cost: bright outside minus dark inside, with a penalty for bright inside.
     let wi = px(opts.edge_inner_mm);
     let wo = px(opts.edge_outer_mm);
+    // Both edge windows must fit on a ray between the catheter and the frame's edge.
+    if k_min + wi + wo >= nk {
+        return Err(OctError::invalid(
+            "frame",
+            format!(
+                "rays of {nk} samples (catheter to edge, {:.3} mm) are too short for the edge windows \
+                 of {wi} + {wo} samples beyond a catheter of {k_min}: the frame is too small for its \
+                 pixel spacing",
+                nk as f64 * dr * mm
+            ),
+        ));
+    }
     let ps_px = ps
         .as_slice()
         .ok_or_else(|| OctError::shape("polar image", "not contiguous"))?;
@@ -1186,6 +1198,31 @@ mod tests {
         assert!(e.contains("mm_per_px"), "{e}");
         let e = oct_lumen(img.view(), &OctOptions::default()).unwrap_err();
         assert!(matches!(e, OctError::NoLumen(_)), "{e}");
+    }
+
+    /// Small frames at fine spacing leave rays shorter than the edge windows: a named error,
+    /// not an index past the end of a ray. Over a sweep of sizes and spacings every outcome is
+    /// a result, and the 64 x 43 frame at 0.01 mm/px (found by calling from Python) is the
+    /// named error.
+    #[test]
+    fn rays_shorter_than_the_edge_windows_are_an_error() {
+        let textured = |r: usize, c: usize| {
+            Array2::from_shape_fn((r, c), |(i, j)| {
+                ((i * 37 + j * 101) % 251) as f32 + if i > r / 2 { 300.0 } else { 0.0 }
+            })
+        };
+        let o = |mm: f64| OctOptions {
+            mm_per_px: mm,
+            ..Default::default()
+        };
+        let e = oct_lumen(textured(64, 43).view(), &o(0.01)).unwrap_err().to_string();
+        assert!(e.contains("too short for the edge windows"), "{e}");
+        for (r, c) in [(16, 16), (24, 24), (40, 40), (64, 43), (43, 64), (100, 20)] {
+            for mm in [0.001, 0.005, 0.01, 0.02, 0.05] {
+                let run = std::panic::catch_unwind(|| oct_lumen(textured(r, c).view(), &o(mm)).map(|_| ()));
+                assert!(run.is_ok(), "{r} x {c} at {mm} mm/px panicked");
+            }
+        }
     }
 
     /// A non-finite pixel in the analysed disc is an error that names the pixel; one in a
