@@ -605,8 +605,9 @@ fn build_metadata(
 /// `source` stands at the start of the data set (after the file meta group), `ts` is its
 /// transfer syntax. With `header_only` the walk ends at Pixel Data (a read that stops there);
 /// otherwise native Pixel Data is stepped over by seeking (skipping reads it), and the walk goes
-/// on through the fragments of encapsulated data and whatever trails the frames. A data set the walk cannot parse is left to the full read, which
-/// reports it; deflated data sets are not walked (their lengths count inflated bytes).
+/// on through the fragments of encapsulated data and whatever trails the frames. A data set the
+/// walk cannot parse is left to the full read, which reports it; deflated data sets are not
+/// walked (their lengths count inflated bytes).
 fn precheck_lengths<R: Read + Seek>(
     mut source: R,
     ts: &TransferSyntax,

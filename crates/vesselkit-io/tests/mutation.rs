@@ -150,18 +150,12 @@ fn written_sources() -> Vec<(String, Vec<u8>, &'static str)> {
         out.push((label.to_string(), std::fs::read(&p).expect("read"), "dcm"));
     }
     let img = Array2::from_shape_fn((24, 20), |(r, c)| ((r * 20 + c) % 256) as u8);
-    let p = tmp("mut_src.png");
-    image::GrayImage::from_raw(20, 24, img.iter().copied().collect())
-        .expect("gray")
-        .save(&p)
-        .expect("png");
-    out.push(("png".into(), std::fs::read(&p).expect("read"), "png"));
-    let p = tmp("mut_src.tif");
-    image::GrayImage::from_raw(20, 24, img.iter().copied().collect())
-        .expect("gray")
-        .save(&p)
-        .expect("tiff");
-    out.push(("tiff".into(), std::fs::read(&p).expect("read"), "tif"));
+    let gray = image::GrayImage::from_raw(20, 24, img.iter().copied().collect()).expect("gray");
+    for (label, ext) in [("png", "png"), ("tiff", "tif")] {
+        let p = tmp(&format!("mut_src.{ext}"));
+        gray.save(&p).expect(label);
+        out.push((label.to_string(), std::fs::read(&p).expect("read"), ext));
+    }
     let p = tmp("mut_src.npy");
     img.mapv(f32::from)
         .write_npy(std::fs::File::create(&p).expect("create"))

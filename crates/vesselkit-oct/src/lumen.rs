@@ -917,7 +917,7 @@ pub fn oct_lumen(frame: ArrayView2<f32>, opts: &OctOptions) -> Result<OctFrameRe
         return Err(OctError::invalid(
             "frame",
             format!(
-                "rays of {nk} samples (catheter to edge, {:.3} mm) are too short for the edge windows \
+                "rays of {nk} samples (centre to edge, {:.3} mm) are too short for the edge windows \
                  of {wi} + {wo} samples beyond a catheter of {k_min}: the frame is too small for its \
                  pixel spacing",
                 nk as f64 * dr * mm
