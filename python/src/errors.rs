@@ -59,3 +59,30 @@ pub fn from_io(e: vesselkit_io::IoError) -> PyErr {
     };
     py_err(kind, e.to_string())
 }
+
+/// A caught panic (a bug) as `VesselkitError` naming it. Left alone, pyo3 raises
+/// `PanicException`, a `BaseException` that `except Exception` does not catch, so one bad frame
+/// would end a user's batch loop.
+fn from_panic(payload: Box<dyn std::any::Any + Send>) -> PyErr {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    py_err(
+        Kind::Internal,
+        format!("internal error (a bug in vesselkit; please report it with the input): {what}"),
+    )
+}
+
+/// Run library code with the GIL held; a panic becomes `VesselkitError`.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(from_panic)
+}
+
+/// Run library code with the GIL released (how every computation on image data runs); a panic
+/// becomes `VesselkitError`.
+pub fn native<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)))
+        .map_err(from_panic)
+}

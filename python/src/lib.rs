@@ -8,7 +8,7 @@ use vesselkit_core::{Calibration, Limits};
 
 mod errors;
 mod stages;
-use errors::{Kind, from_core, from_io, py_err};
+use errors::{Kind, from_core, from_io, native, py_err};
 
 /// Map a facade error to the Python family.
 pub(crate) fn from_facade(e: vesselkit::Error) -> PyErr {
@@ -89,7 +89,7 @@ impl Image {
         let arr = self.pixels.bind(py).readonly();
         let view = arr.as_array();
         let cal = &self.calibration;
-        Ok(py.detach(move || f(view, cal)))
+        native(py, move || f(view, cal))
     }
 }
 
@@ -113,9 +113,7 @@ fn read(
             ..Limits::default()
         });
     }
-    let loaded = py
-        .detach(|| vesselkit_io::read(std::path::Path::new(&path), &opts))
-        .map_err(from_io)?;
+    let loaded = native(py, || vesselkit_io::read(std::path::Path::new(&path), &opts))?.map_err(from_io)?;
     let metadata_json = serde_json::to_string(&loaded.metadata).map_err(|e| py_err(Kind::Internal, e.to_string()))?;
     let cine = loaded.cine;
     Ok(Image {
@@ -135,7 +133,7 @@ fn from_array(py: Python<'_>, array: PyReadonlyArray3<'_, f32>, pixel_spacing: O
         .check(n as u64, r as u64, c as u64)
         .map_err(from_core)?;
     let view = array.as_array();
-    let bad = py.detach(|| view.iter().position(|v| !v.is_finite()));
+    let bad = native(py, || view.iter().position(|v| !v.is_finite()))?;
     if let Some(i) = bad {
         return Err(py_err(
             Kind::InvalidInput,
@@ -203,7 +201,7 @@ fn phantom<'py>(py: Python<'py>, kind: &str, seed: u64, difficulty: Option<f64>)
             if let Some(x) = difficulty {
                 params.difficulty = x;
             }
-            let p = py.detach(|| ph::generate_angio(&params, seed)).map_err(perr)?;
+            let p = native(py, || ph::generate_angio(&params, seed))?.map_err(perr)?;
             d.set_item("image", p.image.into_pyarray(py))?;
             d.set_item("mask", p.mask.into_pyarray(py))?;
             d.set_item("mm_per_px", p.truth.mm_per_px)?;
@@ -214,7 +212,7 @@ fn phantom<'py>(py: Python<'py>, kind: &str, seed: u64, difficulty: Option<f64>)
             if let Some(x) = difficulty {
                 params.angio.difficulty = x;
             }
-            let p = py.detach(|| ph::generate_cine(&params, seed)).map_err(perr)?;
+            let p = native(py, || ph::generate_cine(&params, seed))?.map_err(perr)?;
             d.set_item("frame_times_ms", p.frame_times_ms().into_pyarray(py))?;
             d.set_item("mm_per_px", params.angio.mm_per_px)?;
             d.set_item("truth", to_py(py, &p.truth)?)?;
@@ -222,9 +220,7 @@ fn phantom<'py>(py: Python<'py>, kind: &str, seed: u64, difficulty: Option<f64>)
             d.set_item("mask", p.mask.into_pyarray(py))?;
         }
         "oct" => {
-            let p = py
-                .detach(|| ph::generate_oct_frame(&ph::OctParams::default(), seed))
-                .map_err(perr)?;
+            let p = native(py, || ph::generate_oct_frame(&ph::OctParams::default(), seed))?.map_err(perr)?;
             d.set_item("mm_per_px", p.truth.cart_mm_per_px)?;
             d.set_item("truth", to_py(py, &p.truth)?)?;
             d.set_item("image", p.cartesian.into_pyarray(py))?;
@@ -233,7 +229,7 @@ fn phantom<'py>(py: Python<'py>, kind: &str, seed: u64, difficulty: Option<f64>)
         }
         "pullback" => {
             let params = ph::PullbackParams::default();
-            let p = py.detach(|| ph::generate_pullback(&params, seed)).map_err(perr)?;
+            let p = native(py, || ph::generate_pullback(&params, seed))?.map_err(perr)?;
             d.set_item("mm_per_px", p.truth.cart_mm_per_px)?;
             d.set_item("frame_spacing_mm", params.frame_spacing_mm)?;
             d.set_item("truth", to_py(py, &p.truth)?)?;
@@ -248,6 +244,13 @@ fn phantom<'py>(py: Python<'py>, kind: &str, seed: u64, difficulty: Option<f64>)
         }
     }
     Ok(d)
+}
+
+/// Panic inside the guard that every entry point runs its library code in: the test suite
+/// checks that a bug reaches Python as `VesselkitError`, not as pyo3's `PanicException`.
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
+    native(py, || panic!("a deliberate panic to test the guard"))
 }
 
 #[pymodule]
@@ -269,5 +272,6 @@ fn _vesselkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stages::cine_opacification, m)?)?;
     m.add_function(wrap_pyfunction!(stages::oct_lumen, m)?)?;
     m.add_function(wrap_pyfunction!(stages::oct_pullback, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Python faces of the analysis stages: each takes numpy arrays plus keyword options and
 //! returns numpy arrays or small dicts; the GIL is released around every computation.
 
-use crate::errors::{Kind, py_err};
+use crate::errors::{Kind, guarded, native, py_err};
 use crate::to_py;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
@@ -95,7 +95,7 @@ pub fn vesselness<'py>(
         jerman_tau: tau,
     };
     let view = image.as_array();
-    let v = py.detach(|| vesselkit_filters::vesselness(view, &opts)).map_err(err)?;
+    let v = native(py, || vesselkit_filters::vesselness(view, &opts))?.map_err(err)?;
     Ok((v.response.into_pyarray(py), v.scale_px.into_pyarray(py)))
 }
 
@@ -134,7 +134,7 @@ pub fn segment<'py>(
     opts.stabilise_noise = stabilise_noise;
     opts.learned = learned;
     let view = image.as_array();
-    let s = py.detach(|| vesselkit_angio::segment(view, &opts)).map_err(err)?;
+    let s = native(py, || vesselkit_angio::segment(view, &opts))?.map_err(err)?;
     Ok(s.mask.into_pyarray(py))
 }
 
@@ -154,9 +154,7 @@ pub fn vessel_probability<'py>(
     opts.vesselness.polarity = polarity(dark_vessels);
     opts.learned = Some(l);
     let view = image.as_array();
-    let p = py
-        .detach(|| vesselkit_angio::learned_probability(view, &opts))
-        .map_err(err)?;
+    let p = native(py, || vesselkit_angio::learned_probability(view, &opts))?.map_err(err)?;
     Ok(p.into_pyarray(py))
 }
 
@@ -177,7 +175,7 @@ pub fn centerlines<'py>(
         ..Default::default()
     };
     let m = mask.as_array().to_owned();
-    let cl = py.detach(|| vesselkit_angio::centerlines(&m, &opts)).map_err(err)?;
+    let cl = native(py, || vesselkit_angio::centerlines(&m, &opts))?.map_err(err)?;
     let out = PyList::empty(py);
     for b in &cl.branches {
         let d = PyDict::new(py);
@@ -229,22 +227,21 @@ pub fn diameter_profile<'py>(
         ..defaults
     };
     let view = image.as_array();
-    let samples = py
-        .detach(|| {
-            // The blur is resolved here (rather than inside) so that the caller learns it.
-            if opts.fit_lumen && opts.blur_sigma_px.is_none() {
-                opts.blur_sigma_px = Some(vesselkit_angio::lines_blur_sigma_px(view, &[(&pts, &radius)], &opts)?);
-            }
-            vesselkit_angio::diameter_profile(
-                view,
-                &pts,
-                &radius,
-                cal.mm_per_px,
-                vesselkit_angio::JunctionZones::default(),
-                &opts,
-            )
-        })
-        .map_err(err)?;
+    let samples = native(py, || {
+        // The blur is resolved here (rather than inside) so that the caller learns it.
+        if opts.fit_lumen && opts.blur_sigma_px.is_none() {
+            opts.blur_sigma_px = Some(vesselkit_angio::lines_blur_sigma_px(view, &[(&pts, &radius)], &opts)?);
+        }
+        vesselkit_angio::diameter_profile(
+            view,
+            &pts,
+            &radius,
+            cal.mm_per_px,
+            vesselkit_angio::JunctionZones::default(),
+            &opts,
+        )
+    })?
+    .map_err(err)?;
     let d = PyDict::new(py);
     let col = |f: &dyn Fn(&vesselkit_core::ProfileSample) -> f64| -> Vec<f64> { samples.iter().map(f).collect() };
     d.set_item(
@@ -308,8 +305,8 @@ pub fn qca<'py>(
         (None, None) => None,
         _ => return Err(err("left_mm/right_mm: give both edge arrays or neither")),
     };
-    let q =
-        vesselkit_core::qca(&s, &d, edges.as_ref().map(|(l, r)| (l.as_slice(), r.as_slice())), &opts).map_err(err)?;
+    let q = guarded(|| vesselkit_core::qca(&s, &d, edges.as_ref().map(|(l, r)| (l.as_slice(), r.as_slice())), &opts))?
+        .map_err(err)?;
     to_py(py, &q)
 }
 
@@ -332,7 +329,7 @@ pub fn tortuosity<'py>(
     if let Some(s) = step_mm {
         opts.step_mm = s;
     }
-    let t = vesselkit_angio::tortuosity(&pts, cal.mm_per_px, &opts).map_err(err)?;
+    let t = guarded(|| vesselkit_angio::tortuosity(&pts, cal.mm_per_px, &opts))?.map_err(err)?;
     to_py(py, &t)
 }
 
@@ -357,7 +354,7 @@ pub fn oct_lumen<'py>(
     let opts = oct_options(pixel_spacing, center)?;
     let view = frame.as_array();
     let (rows, cols) = view.dim();
-    let r = py.detach(|| vesselkit_oct::oct_lumen(view, &opts)).map_err(err)?;
+    let r = native(py, || vesselkit_oct::oct_lumen(view, &opts))?.map_err(err)?;
     let out = to_py(py, &r)?;
     let d = out.cast::<PyDict>()?;
     d.set_item("contour", points_to(py, &r.contour.points))?;
@@ -384,9 +381,7 @@ pub fn oct_pullback<'py>(
     };
     let view = frames.as_array();
     let rules = vesselkit_lesion::Rules::default();
-    let (pb, report) = py
-        .detach(|| vesselkit::analyze_pullback(view, &opts, &rules))
-        .map_err(crate::from_facade)?;
+    let (pb, report) = native(py, || vesselkit::analyze_pullback(view, &opts, &rules))?.map_err(crate::from_facade)?;
     let d = PyDict::new(py);
     let area: Vec<f64> = pb.profile.iter().map(|p| p.area_mm2.unwrap_or(f64::NAN)).collect();
     d.set_item("area_mm2", area.into_pyarray(py))?;
@@ -451,8 +446,9 @@ pub fn cine_opacification<'py>(
         }
         None => vec![(0.0, 0.0); nf],
     };
-    let (peak, sub) = py
-        .detach(|| vesselkit_angio::peak_and_subtracted_opacification(view, &shifts, polarity(dark_vessels)))
-        .map_err(err)?;
+    let (peak, sub) = native(py, || {
+        vesselkit_angio::peak_and_subtracted_opacification(view, &shifts, polarity(dark_vessels))
+    })?
+    .map_err(err)?;
     Ok((peak.into_pyarray(py), sub.into_pyarray(py)))
 }

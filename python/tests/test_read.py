@@ -93,6 +93,13 @@ def test_bad_arrays_raise_typed_errors():
         vesselkit.from_array(np.zeros((4, 4), dtype=np.float32), pixel_spacing=-1.0)
 
 
+def test_a_bug_in_the_library_is_a_vesselkit_error_not_a_panic():
+    # pyo3 would raise PanicException, a BaseException that `except Exception` lets through;
+    # every entry point runs its library code in a guard that turns a panic into VesselkitError.
+    with pytest.raises(vesselkit.VesselkitError, match="internal error .*a deliberate panic"):
+        vesselkit._native._panic_for_test()
+
+
 def test_bad_files_raise_read_errors(tmp_path):
     junk = tmp_path / "junk.dcm"
     junk.write_bytes(b"this is not a dicom file at all" * 10)

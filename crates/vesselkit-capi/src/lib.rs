@@ -313,3 +313,26 @@ pub unsafe extern "C" fn vk_free_string(s: *mut c_char) {
         drop(unsafe { CString::from_raw(s) });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: vk_last_error returns a NUL-terminated string owned by this thread.
+        unsafe { CStr::from_ptr(vk_last_error()) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_panic_is_the_internal_status_with_its_message() {
+        let status = guard(|| panic!("index 7 out of range"));
+        assert_eq!(status, VkStatus::Internal);
+        assert_eq!(last_error(), "internal error: index 7 out of range");
+        let status = guard(|| std::panic::panic_any(format!("formatted {}", 3)));
+        assert_eq!(status, VkStatus::Internal);
+        assert_eq!(last_error(), "internal error: formatted 3");
+        // The next success clears the message.
+        assert_eq!(guard(|| Ok(())), VkStatus::Ok);
+        assert_eq!(last_error(), "");
+    }
+}
