@@ -57,6 +57,9 @@ def test_vesselness_rejects_bad_options():
         vesselkit.vesselness(np.ones((8, 8)), sigmas=[-1.0])
     with pytest.raises(vesselkit.InvalidInputError, match="2-D"):
         vesselkit.vesselness(np.ones((2, 8, 8)))
+    # An absurd scale is refused before its kernel is allocated (it asked for 12 GB and aborted).
+    with pytest.raises(vesselkit.InvalidInputError, match="largest supported"):
+        vesselkit.vesselness(np.ones((8, 8)), sigmas=[1.0, 1e9])
 
 
 def test_diameter_profile_of_a_known_tube():
@@ -123,6 +126,11 @@ def test_qca_analytic_stenosis():
     assert q["area_stenosis_pct"] == pytest.approx(93.75)
     with pytest.raises(vesselkit.InvalidInputError, match="reference"):
         vesselkit.qca(s, d, reference="guess")
+    # Complex or text arrays are refused by name, not cast with a warning.
+    with pytest.raises(vesselkit.InvalidInputError, match="diameter_mm: dtype complex128"):
+        vesselkit.qca(s, d + 0.5j)
+    with pytest.raises(vesselkit.InvalidInputError, match="arc_mm"):
+        vesselkit.qca(["a"] * len(d), d)
 
 
 def test_tortuosity_line_and_arc():
@@ -135,6 +143,8 @@ def test_tortuosity_line_and_arc():
     arc = np.stack([50 * np.sin(th), 50 * np.cos(th)], axis=1)
     t = vesselkit.tortuosity(arc, pixel_spacing=0.2)
     assert t["soam_rad_per_mm"] == pytest.approx(0.1, rel=0.05)
+    with pytest.raises(vesselkit.InvalidInputError, match="points: dtype complex"):
+        vesselkit.tortuosity(arc * (1 + 1j), pixel_spacing=0.2)
 
 
 def test_segment_and_centerlines_on_a_phantom():

@@ -108,8 +108,17 @@ def _f32_2d(image: Any, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def _real(values: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
+    """A C-ordered copy or view as ``dtype``; complex, text and object arrays are refused by name
+    (numpy would drop an imaginary part with only a warning)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{name}: dtype {arr.dtype} is not real numbers")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
 def _points(points: Any, name: str) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(points, dtype=np.float64))
+    arr = _real(points, name)
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise InvalidInputError(f"{name}: expected an (N, 2) array of (row, col), got shape {arr.shape}")
     return arr
@@ -225,7 +234,7 @@ def diameter_profile(
     ``density_ratio``, ``reliable`` (values are px when ``pixel_spacing`` is None), and
     ``blur_sigma_px``, the blur the fit used (None with ``fit_lumen=False``).
     """
-    r = None if radius_px is None else np.ascontiguousarray(np.asarray(radius_px, dtype=np.float32))
+    r = None if radius_px is None else _real(radius_px, "radius_px", np.float32)
     return _native.diameter_profile(
         _f32_2d(image),
         _points(centerline, "centerline"),
@@ -250,8 +259,16 @@ def qca(
 ) -> dict:
     """QCA of one diameter profile (DICOM PS3.17 Annex T): MLD, reference diameter at the MLD,
     % diameter and area stenosis, shoulder-to-shoulder lesion length, symmetry."""
-    f = lambda a: None if a is None else np.ascontiguousarray(np.asarray(a, dtype=np.float64))  # noqa: E731
-    return _native.qca(f(arc_mm), f(diameter_mm), reference, tuple(markers), shoulder_fraction, f(left_mm), f(right_mm))
+    f = lambda a, name: None if a is None else _real(a, name)  # noqa: E731
+    return _native.qca(
+        f(arc_mm, "arc_mm"),
+        f(diameter_mm, "diameter_mm"),
+        reference,
+        tuple(markers),
+        shoulder_fraction,
+        f(left_mm, "left_mm"),
+        f(right_mm, "right_mm"),
+    )
 
 
 def tortuosity(
@@ -310,7 +327,7 @@ def cine_opacification(
         raise InvalidInputError(f"frames: dtype {arr.dtype} is not numeric")
     if arr.ndim != 3:
         raise InvalidInputError(f"frames: expected a 3-D [frames, rows, cols] array, got shape {arr.shape}")
-    s = None if shifts is None else np.ascontiguousarray(np.asarray(shifts, dtype=np.float64))
+    s = None if shifts is None else _real(shifts, "shifts")
     return _native.cine_opacification(np.ascontiguousarray(arr, dtype=np.float32), s, dark_vessels)
 
 

@@ -320,7 +320,9 @@ mod tests {
 
     fn last_error() -> String {
         // SAFETY: vk_last_error returns a NUL-terminated string owned by this thread.
-        unsafe { CStr::from_ptr(vk_last_error()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(vk_last_error()) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     #[test]

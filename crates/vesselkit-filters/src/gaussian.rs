@@ -13,6 +13,11 @@ use rayon::prelude::*;
 /// Taps beyond `truncate * sigma` are dropped (3 sigma keeps 99.7 % of the mass).
 pub const DEFAULT_TRUNCATE: f32 = 3.0;
 
+/// Largest kernel radius (taps either side): twice the largest frame side `core::Limits`
+/// allows. A wider kernel blurs any frame to its mean, and its taps alone would take gigabytes
+/// (sigma 1e9 asked for 12 GB and aborted the process).
+pub const MAX_KERNEL_RADIUS: usize = 32_768;
+
 /// Normalised 1-D Gaussian kernel of radius `ceil(truncate * sigma)`.
 pub fn gaussian_kernel(sigma: f32, truncate: f32) -> Result<Vec<f32>> {
     if !sigma.is_finite() || sigma <= 0.0 {
@@ -23,6 +28,16 @@ pub fn gaussian_kernel(sigma: f32, truncate: f32) -> Result<Vec<f32>> {
     }
     if !truncate.is_finite() || truncate <= 0.0 {
         return Err(FilterError::invalid("truncate", format!("must be > 0, got {truncate}")));
+    }
+    if truncate * sigma > MAX_KERNEL_RADIUS as f32 {
+        return Err(FilterError::invalid(
+            "sigma",
+            format!(
+                "{sigma} px needs a kernel of radius {:.0} taps, beyond the largest supported \
+                 ({MAX_KERNEL_RADIUS})",
+                (truncate * sigma).ceil()
+            ),
+        ));
     }
     let radius = (truncate * sigma).ceil().max(1.0) as usize;
     let mut k: Vec<f32> = (0..=2 * radius)
@@ -318,6 +333,14 @@ mod tests {
         let a = Array2::<f32>::zeros((4, 4));
         let e = gaussian_blur(a.view(), 0.0).unwrap_err().to_string();
         assert!(e.contains("sigma"), "{e}");
+        // An absurd sigma is refused before its taps are allocated (1e9 asked for 12 GB).
+        let e = gaussian_blur(a.view(), 1e9).unwrap_err().to_string();
+        assert!(e.contains("sigma") && e.contains("radius 3000000000"), "{e}");
+        assert_eq!(
+            gaussian_kernel(10_922.0, DEFAULT_TRUNCATE).unwrap().len(),
+            2 * 32_766 + 1
+        );
+        assert!(gaussian_kernel(10_923.0, DEFAULT_TRUNCATE).is_err());
         // A non-finite pixel past the first vector chunk is found and reported by its index.
         let mut b = Array2::<f32>::zeros((70, 90));
         b[[50, 7]] = f32::NEG_INFINITY;

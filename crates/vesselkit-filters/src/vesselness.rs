@@ -1503,6 +1503,13 @@ mod tests {
                 .contains("sigmas_px")
         );
         assert!(Method::parse("hessian").unwrap_err().to_string().contains("frangi"));
+        // An absurd scale is an error, not a 12 GB kernel (sigma 1e9 aborted the process).
+        let o = VesselnessOptions {
+            sigmas_px: vec![1.0, 1e9],
+            ..Default::default()
+        };
+        let e = vesselness(img.view(), &o).unwrap_err().to_string();
+        assert!(e.contains("sigma") && e.contains("largest supported"), "{e}");
         for bad in [1.5, f32::NAN] {
             let e = vesselness_with_sampling(
                 img.view(),
