@@ -38,7 +38,7 @@ fn asin_fast(u: f64) -> f64 {
 /// Chord, its derivatives by centre and radius, at `x` for a lumen at `c` of radius `r`
 /// blurred by a box of half-width `h`.
 #[inline]
-fn chord(x: f64, c: f64, r: f64, h: f64) -> (f64, f64, f64) {
+pub(crate) fn chord(x: f64, c: f64, r: f64, h: f64) -> (f64, f64, f64) {
     let z = x - c;
     if z.abs() >= r + h {
         // The box does not reach the lumen.

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Tube, add_noise, render};
-use ndarray::Array3;
+use ndarray::{Array2, Array3};
 use std::f64::consts::PI;
 use vesselkit_angio::*;
 use vesselkit_core::{BranchEnd, Calibration, Cine, Frame, Point, Polyline};
@@ -455,6 +455,59 @@ fn catheter_calibration() {
     assert!((c.mm_per_px - 0.125).abs() < 0.125 * 0.03, "{c:?}");
     assert_eq!(c.source, vesselkit_core::CalibrationSource::Catheter);
     assert!(calibrate_catheter(img.view(), Point::new(50.0, 36.0), Point::new(50.0, 37.0), 6.0).is_err());
+}
+
+/// A hollow catheter's transmission (outer radius `french / 6` mm, inner 0.7 of it, 0.6 per mm
+/// of chord) along the line `a -> b`, blurred by `sigma_px` (none at 0).
+fn catheter_transmission(
+    shape: (usize, usize),
+    a: Point,
+    b: Point,
+    french: f64,
+    mm: f64,
+    sigma_px: f32,
+) -> Array2<f32> {
+    let len = a.dist(b);
+    let d = ((b.row - a.row) / len, (b.col - a.col) / len);
+    let (r_out, r_in) = (french / 6.0, 0.7 * french / 6.0);
+    let t = Array2::from_shape_fn(shape, |(r, c)| {
+        let y = ((r as f64 - a.row) * d.1 - (c as f64 - a.col) * d.0).abs() * mm;
+        let chord = 2.0 * (r_out * r_out - y * y).max(0.0).sqrt() - 2.0 * (r_in * r_in - y * y).max(0.0).sqrt();
+        (-0.6 * chord).exp() as f32
+    });
+    if sigma_px > 0.0 {
+        vesselkit_filters::gaussian_blur(t.view(), sigma_px).unwrap()
+    } else {
+        t
+    }
+}
+
+#[test]
+fn catheter_calibration_on_a_phantom_background_through_blur() {
+    // 5, 6 and 7 Fr catheters laid over a phantom frame (0.2 mm/px, its noise and lung
+    // texture), marked over 90 px. Derivative edges alone read a 6 Fr catheter 3.6 % wide
+    // sharp and 10 % wide at a blur of 1 px; the hollow-cylinder fit to the mean profile
+    // stays within these bounds (measured: 1.2 %, 3.2 % and 7.5 % at worst).
+    let ph = vesselkit_phantom::generate_angio(&vesselkit_phantom::AngioParams::default(), 1).unwrap();
+    let mm = ph.truth.mm_per_px;
+    let (a, b) = (Point::new(260.0, 0.0), Point::new(150.0, 160.0));
+    for (sigma_px, bound) in [(0.0, 0.015), (0.7, 0.04), (1.0, 0.08)] {
+        for french in [5.0, 6.0, 7.0] {
+            let mut img = ph.image.clone();
+            img *= &catheter_transmission(img.dim(), a, b, french, mm, sigma_px);
+            let c = calibrate_catheter(img.view(), a.lerp(b, 0.25), a.lerp(b, 0.75), french).unwrap();
+            let err = c.mm_per_px / mm - 1.0;
+            assert!(
+                err.abs() <= bound,
+                "{french} Fr, blur {sigma_px}: {:+.1} % ({c:?})",
+                100.0 * err
+            );
+            assert!(
+                c.detail.as_deref().unwrap_or("").contains("hollow-cylinder fit"),
+                "{c:?}"
+            );
+        }
+    }
 }
 
 #[test]
