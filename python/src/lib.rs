@@ -152,6 +152,35 @@ fn from_array(py: Python<'_>, array: PyReadonlyArray3<'_, f32>, pixel_spacing: O
     })
 }
 
+/// The same frames with the scale of a catheter of `french` size marked from `p0` to `p1` on
+/// `frame` (source `catheter`); the pixels are shared, not copied.
+#[pyfunction]
+#[pyo3(signature = (image, p0, p1, french, frame=0))]
+fn calibrate_catheter(
+    py: Python<'_>,
+    image: &Image,
+    p0: (f64, f64),
+    p1: (f64, f64),
+    french: f64,
+    frame: usize,
+) -> PyResult<Image> {
+    let mark = vesselkit::CatheterMark {
+        p0: vesselkit_core::Point::new(p0.0, p0.1),
+        p1: vesselkit_core::Point::new(p1.0, p1.1),
+        french,
+        frame,
+    };
+    let calibration = image
+        .with_view(py, move |view, _| vesselkit::catheter_calibration(view, &mark))?
+        .map_err(from_facade)?;
+    Ok(Image {
+        pixels: image.pixels.clone_ref(py),
+        calibration,
+        frame_times_ms: image.frame_times_ms.clone(),
+        metadata_json: image.metadata_json.clone(),
+    })
+}
+
 /// Run the whole chain on an image; returns `(report_json, mask, frame_used)`.
 #[pyfunction]
 #[pyo3(signature = (image, frame=None, rules=None, mask_mean_frames=1, segmenter="filters"))]
@@ -261,6 +290,7 @@ fn _vesselkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add_function(wrap_pyfunction!(from_array, m)?)?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(calibrate_catheter, m)?)?;
     m.add_function(wrap_pyfunction!(phantom, m)?)?;
     m.add_function(wrap_pyfunction!(stages::vesselness, m)?)?;
     m.add_function(wrap_pyfunction!(stages::segment, m)?)?;

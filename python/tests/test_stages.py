@@ -147,6 +147,43 @@ def test_tortuosity_line_and_arc():
         vesselkit.tortuosity(arc * (1 + 1j), pixel_spacing=0.2)
 
 
+def _with_catheter(image, mm_per_px, p0, p1, french):
+    """A hollow catheter (outer radius french/6 mm, inner 0.7 of it) laid along p0 -> p1."""
+    r, c = np.mgrid[0 : image.shape[0], 0 : image.shape[1]].astype(float)
+    d = np.subtract(p1, p0, dtype=float)
+    d /= np.hypot(*d)
+    y = np.abs((r - p0[0]) * d[1] - (c - p0[1]) * d[0]) * mm_per_px
+    ro, ri = french / 6.0, 0.7 * french / 6.0
+    chord = 2 * np.sqrt(np.clip(ro**2 - y**2, 0, None)) - 2 * np.sqrt(np.clip(ri**2 - y**2, 0, None))
+    return (image * np.exp(-0.6 * chord)).astype(np.float32)
+
+
+def test_catheter_calibration_sets_the_scale_and_its_source():
+    ph = vesselkit.phantom("angio", seed=1)
+    mm = ph["mm_per_px"]
+    img = _with_catheter(np.asarray(ph["image"]), mm, (260, 0), (150, 160), 6)
+    image = vesselkit.from_array(img, pixel_spacing=0.3)
+    cal = vesselkit.calibrate_catheter(image, (232.5, 40), (177.5, 120), french=6)
+    assert cal.calibration["source"] == "catheter"
+    assert cal.calibration["mm_per_px"] == pytest.approx(mm, rel=0.015)
+    assert cal.calibration["detail"].startswith("6 Fr catheter (2.000 mm) measured")
+    assert np.shares_memory(cal.pixels, image.pixels)  # the frames are not copied
+    assert image.calibration["source"] == "user"  # the input keeps its own scale
+    # A bare array works too.
+    assert vesselkit.calibrate_catheter(img, (232.5, 40), (177.5, 120), french=6).calibration == cal.calibration
+    report = vesselkit.analyze(cal)
+    assert report.to_dict()["calibration"]["source"] == "catheter"
+    assert report.to_dict()["calibration"]["mm_per_px"] == cal.calibration["mm_per_px"]
+    with pytest.raises(vesselkit.InvalidInputError, match="catheter_french"):
+        vesselkit.calibrate_catheter(img, (232.5, 40), (177.5, 120), french=30)
+    with pytest.raises(vesselkit.InvalidInputError, match="catheter frame"):
+        vesselkit.calibrate_catheter(img, (232.5, 40), (177.5, 120), french=6, frame=1)
+    with pytest.raises(vesselkit.InvalidInputError, match="p1: expected a \\(row, col\\) pair"):
+        vesselkit.calibrate_catheter(img, (232.5, 40), (177.5, 120, 3), french=6)
+    with pytest.raises(vesselkit.InvalidInputError, match="4 px"):
+        vesselkit.calibrate_catheter(img, (232.5, 40), (232.5, 41), french=6)
+
+
 def test_segment_and_centerlines_on_a_phantom():
     p = vesselkit.phantom("angio", seed=1)
     mask = vesselkit.segment(p["image"], pixel_spacing=p["mm_per_px"])

@@ -47,6 +47,11 @@ vk_status vk_analyze_pixels(const float *pixels, size_t frames, size_t rows, siz
  *   "rules":     path of a lesion rule table (.toml, else JSON; defaults in rules/)
  *   "segmenter": "filters" (default), "unet-dca1", or the path of a weight file
  *   "frame":     index of the cine frame to measure (default: the best-opacified one)
+ *   "catheter":  {"p0": [row, col], "p1": [row, col], "french": 6, "frame": 0}: take the
+ *                scale from a contrast-empty catheter marked along its axis (points in px, at
+ *                least 4 px apart; "frame" the one it was marked on, default 0). It replaces
+ *                pixel_spacing_mm and the file's own scale; the report's calibration source
+ *                is then "catheter". No catheter edges where marked is VK_ERR_ANALYSIS.
  * e.g. {"segmenter": "unet-dca1", "frame": 12}. An unknown key, a wrong type, an unreadable
  * file or a frame past the end is VK_ERR_INVALID_ARGUMENT with a message naming it. */
 vk_status vk_analyze_file_with(const char *path, double pixel_spacing_mm, const char *options_json,

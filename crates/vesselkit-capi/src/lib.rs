@@ -107,10 +107,14 @@ fn io_failure(e: vesselkit_io::IoError) -> Failure {
 /// object with any of `"rules"` (path of a rule table, TOML or JSON), `"segmenter"`
 /// (`"filters"`, `"unet-dca1"` or the path of a weight file) and `"frame"` (the cine frame to
 /// measure). Unknown keys and wrong types are errors naming them.
-fn analysis_options(options_json: *const c_char) -> Result<vesselkit::Options, Failure> {
+/// Options of the `_with` entry points: the analysis options and a catheter to calibrate from.
+fn analysis_options(
+    options_json: *const c_char,
+) -> Result<(vesselkit::Options, Option<vesselkit::CatheterMark>), Failure> {
     let mut opts = vesselkit::Options::default();
+    let mut catheter = None;
     if options_json.is_null() {
-        return Ok(opts);
+        return Ok((opts, catheter));
     }
     let bad = |msg: String| (VkStatus::InvalidArgument, format!("options_json: {msg}"));
     // SAFETY: the caller passes a NUL-terminated string (checked non-null above).
@@ -118,7 +122,7 @@ fn analysis_options(options_json: *const c_char) -> Result<vesselkit::Options, F
         .to_str()
         .map_err(|_| bad("not valid UTF-8".into()))?;
     if text.trim().is_empty() {
-        return Ok(opts);
+        return Ok((opts, catheter));
     }
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     let serde_json::Value::Object(map) = value else {
@@ -146,14 +150,75 @@ fn analysis_options(options_json: *const c_char) -> Result<vesselkit::Options, F
                     .ok_or_else(|| bad("\"frame\" must be a non-negative integer".into()))?;
                 opts.frame = Some(usize::try_from(i).map_err(|_| bad(format!("frame {i} is too large")))?);
             }
+            "catheter" => catheter = Some(catheter_mark(v).map_err(|m| bad(format!("catheter: {m}")))?),
             _ => {
                 return Err(bad(format!(
-                    "unknown key \"{key}\"; expected \"rules\", \"segmenter\" or \"frame\""
+                    "unknown key \"{key}\"; expected \"rules\", \"segmenter\", \"frame\" or \"catheter\""
                 )));
             }
         }
     }
-    Ok(opts)
+    Ok((opts, catheter))
+}
+
+/// `{"p0": [row, col], "p1": [row, col], "french": F, "frame": N}` (frame optional, 0).
+fn catheter_mark(v: &serde_json::Value) -> Result<vesselkit::CatheterMark, String> {
+    let serde_json::Value::Object(m) = v else {
+        return Err("must be an object with \"p0\", \"p1\" and \"french\"".into());
+    };
+    if let Some(k) = m
+        .keys()
+        .find(|k| !["p0", "p1", "french", "frame"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "unknown key \"{k}\"; expected \"p0\", \"p1\", \"french\" or \"frame\""
+        ));
+    }
+    let point = |k: &str| -> Result<vesselkit::core::Point, String> {
+        let xy: Option<Vec<f64>> = m
+            .get(k)
+            .and_then(|v| v.as_array())
+            .and_then(|a| a.iter().map(|x| x.as_f64()).collect());
+        match xy.as_deref() {
+            Some(&[r, c]) => Ok(vesselkit::core::Point::new(r, c)),
+            _ => Err(format!("\"{k}\" must be a [row, col] pair of numbers")),
+        }
+    };
+    let french = m
+        .get("french")
+        .and_then(|v| v.as_f64())
+        .ok_or("\"french\" must be a number")?;
+    let frame = match m.get("frame") {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .and_then(|i| usize::try_from(i).ok())
+            .ok_or("\"frame\" must be a non-negative integer")?,
+    };
+    Ok(vesselkit::CatheterMark {
+        p0: point("p0")?,
+        p1: point("p1")?,
+        french,
+        frame,
+    })
+}
+
+/// Set the cine's scale from the catheter, when one is given.
+fn apply_catheter(cine: &mut vesselkit_core::Cine, mark: Option<&vesselkit::CatheterMark>) -> Result<(), Failure> {
+    if let Some(m) = mark {
+        cine.calibration = vesselkit::catheter_calibration(cine.frames.view(), m).map_err(|e| {
+            let status = match e {
+                vesselkit::Error::Invalid { .. }
+                | vesselkit::Error::Core(_)
+                | vesselkit::Error::Angio(vesselkit::angio::AngioError::Invalid { .. })
+                | vesselkit::Error::Angio(vesselkit::angio::AngioError::Core(_)) => VkStatus::InvalidArgument,
+                // No catheter edges where marked.
+                _ => VkStatus::Analysis,
+            };
+            (status, format!("catheter: {e}"))
+        })?;
+    }
+    Ok(())
 }
 
 /// A failed analysis: bad caller input (an out-of-range frame, say) or the analysis itself.
@@ -229,8 +294,9 @@ pub unsafe extern "C" fn vk_analyze_file_with(
     guard(|| {
         out_arg(out_json)?;
         let (p, opts) = (path_arg(path)?, read_options(pixel_spacing_mm)?);
-        let analysis = analysis_options(options_json)?;
-        let loaded = vesselkit_io::read(&p, &opts).map_err(io_failure)?;
+        let (analysis, catheter) = analysis_options(options_json)?;
+        let mut loaded = vesselkit_io::read(&p, &opts).map_err(io_failure)?;
+        apply_catheter(&mut loaded.cine, catheter.as_ref())?;
         let mut a = vesselkit::analyze(&loaded.cine, &analysis)
             .map_err(|e| analysis_failure(e, &format!("{}: ", p.display())))?;
         a.report.input.path = Some(p.display().to_string());
@@ -294,9 +360,10 @@ pub unsafe extern "C" fn vk_analyze_pixels_with(
         } else {
             vesselkit_core::Calibration::uncalibrated()
         };
-        let analysis = analysis_options(options_json)?;
-        let cine =
+        let (analysis, catheter) = analysis_options(options_json)?;
+        let mut cine =
             vesselkit_core::Cine::new(arr, cal, Vec::new()).map_err(|e| (VkStatus::InvalidArgument, e.to_string()))?;
+        apply_catheter(&mut cine, catheter.as_ref())?;
         let a = vesselkit::analyze(&cine, &analysis).map_err(|e| analysis_failure(e, ""))?;
         put_json(out_json, a.report.to_json())
     })

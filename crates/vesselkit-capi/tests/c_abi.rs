@@ -154,6 +154,77 @@ fn options_choose_the_rules_the_segmenter_and_the_frame() {
     }
 }
 
+/// The "catheter" option takes the scale from a catheter marked in the frame: a 6 Fr (2 mm)
+/// hollow catheter drawn over a phantom frame at 0.2 mm/px gives 0.2 mm/px, source "catheter",
+/// whatever spacing the caller passed; bad marks are named.
+#[test]
+fn the_catheter_option_calibrates_from_a_marked_catheter() {
+    use vesselkit_phantom::{AngioParams, generate_angio};
+    let ph = generate_angio(&AngioParams::default(), 1).unwrap();
+    let (rows, cols) = ph.image.dim();
+    // Along (260, 0) -> (150, 160): outer radius 1 mm = 5 px, inner 0.7 of it.
+    let len = (110f64 * 110.0 + 160.0 * 160.0).sqrt();
+    let dir = (-110.0 / len, 160.0 / len);
+    let frame: Vec<f32> = ph
+        .image
+        .indexed_iter()
+        .map(|((r, c), &v)| {
+            let y = ((r as f64 - 260.0) * dir.1 - c as f64 * dir.0).abs() * 0.2;
+            let chord = 2.0 * (1.0 - y * y).max(0.0).sqrt() - 2.0 * (0.49 - y * y).max(0.0).sqrt();
+            v * (-0.6 * chord).exp() as f32
+        })
+        .collect();
+    let mark = r#"{"catheter": {"p0": [232.5, 40], "p1": [177.5, 120], "french": 6}}"#;
+    let v = analyse_with(&frame, 1, rows, cols, Some(mark)).unwrap();
+    assert_eq!(v["calibration"]["source"], "catheter");
+    let got = v["calibration"]["mm_per_px"].as_f64().unwrap();
+    assert!((got - 0.2).abs() < 0.2 * 0.015, "{got}");
+
+    for (options, status, says) in [
+        (r#"{"catheter": 6}"#, VkStatus::InvalidArgument, "must be an object"),
+        (
+            r#"{"catheter": {"p0": [1, 2], "p1": [9, 9]}}"#,
+            VkStatus::InvalidArgument,
+            "\"french\"",
+        ),
+        (
+            r#"{"catheter": {"p0": [1], "p1": [9, 9], "french": 6}}"#,
+            VkStatus::InvalidArgument,
+            "[row, col]",
+        ),
+        (
+            r#"{"catheter": {"p0": [1, 2], "p1": [9, 9], "french": 6, "fr": 1}}"#,
+            VkStatus::InvalidArgument,
+            "unknown key \"fr\"",
+        ),
+        (
+            r#"{"catheter": {"p0": [1, 2], "p1": [9, 9], "french": 6, "frame": 2}}"#,
+            VkStatus::InvalidArgument,
+            "catheter frame",
+        ),
+        (
+            r#"{"catheter": {"p0": [8, 2], "p1": [8, 3], "french": 6}}"#,
+            VkStatus::InvalidArgument,
+            "4 px",
+        ),
+        (
+            r#"{"catheter": {"p0": [8, 2], "p1": [8, 12], "french": 40}}"#,
+            VkStatus::InvalidArgument,
+            "catheter_french",
+        ),
+        (
+            r#"{"catheter": {"p0": [8, 2], "p1": [8, 12], "french": 6}}"#,
+            VkStatus::Analysis,
+            "not found",
+        ),
+    ] {
+        let tiny = [1000.0f32; 16 * 16];
+        let (st, msg) = analyse_with(&tiny, 1, 16, 16, Some(options)).unwrap_err();
+        assert_eq!(st, status, "{options}: {msg}");
+        assert!(msg.contains("catheter") && msg.contains(says), "{options}: {msg}");
+    }
+}
+
 /// Compile `tests/smoke.c` against the header and link the static library cargo just built.
 #[test]
 fn a_c_program_links_and_runs() {

@@ -18,8 +18,13 @@ pub fn analyze_file(
     path: &Path,
     read: &vesselkit_io::ReadOptions,
     opts: &Options,
+    catheter: Option<&vesselkit::CatheterMark>,
 ) -> Result<(Analysis, vesselkit_core::Cine), CliError> {
-    let loaded = vesselkit_io::read(path, read).map_err(|e| CliError(e.to_string()))?;
+    let mut loaded = vesselkit_io::read(path, read).map_err(|e| CliError(e.to_string()))?;
+    if let Some(mark) = catheter {
+        loaded.cine.calibration = vesselkit::catheter_calibration(loaded.cine.frames.view(), mark)
+            .map_err(|e| CliError(format!("{}: --catheter: {e}", path.display())))?;
+    }
     let mut a = vesselkit::analyze(&loaded.cine, opts).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
     a.report.input.path = Some(path.display().to_string());
     a.report.input.modality = loaded.metadata.modality.clone();

@@ -21,7 +21,7 @@ pub fn run(out: &Path, seed: u64) -> Result<(), CliError> {
 
     spin.set_message(format!("analysing {}", dcm.display()));
     let read = vesselkit_io::ReadOptions::default();
-    let (a, cine) = crate::analyze::analyze_file(&dcm, &read, &vesselkit::Options::default())?;
+    let (a, cine) = crate::analyze::analyze_file(&dcm, &read, &vesselkit::Options::default(), None)?;
     let outputs = crate::analyze::Outputs {
         json: Some(out.join("report.json")),
         csv: Some(out.join("lesions.csv")),

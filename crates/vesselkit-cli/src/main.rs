@@ -55,6 +55,24 @@ impl std::str::FromStr for Segmenter {
     }
 }
 
+/// The two points of `--catheter`: `ROW0,COL0,ROW1,COL1` in pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CatheterPoints([f64; 4]);
+
+impl std::str::FromStr for CatheterPoints {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let v: Vec<f64> = s
+            .split(',')
+            .map(|t| t.trim().parse::<f64>().map_err(|_| format!("{t:?} is not a number")))
+            .collect::<Result<_, _>>()?;
+        match v[..] {
+            [a, b, c, d] if v.iter().all(|x| x.is_finite()) => Ok(Self([a, b, c, d])),
+            _ => Err(format!("expected ROW0,COL0,ROW1,COL1 (four finite numbers), got {s:?}")),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print modality, size, frames, transfer syntax, frame time and calibration of each file.
@@ -75,8 +93,19 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         /// Scale in mm per pixel (overrides the files' calibration).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "catheter")]
         pixel_spacing: Option<f64>,
+        /// Take the scale from a catheter marked along its axis from (ROW0, COL0) to (ROW1,
+        /// COL1), px, at least 4 px apart; needs --french. Mark a contrast-empty stretch clear
+        /// of vessels. Overrides the file's calibration; one input only.
+        #[arg(long, value_name = "ROW0,COL0,ROW1,COL1", requires = "french")]
+        catheter: Option<CatheterPoints>,
+        /// Outer size of the marked catheter in French (1 Fr = 1/3 mm).
+        #[arg(long, requires = "catheter")]
+        french: Option<f64>,
+        /// The frame the catheter was marked on.
+        #[arg(long, default_value_t = 0, requires = "catheter")]
+        catheter_frame: usize,
         /// Analyse this frame of a cine instead of the best-opacified one.
         #[arg(long)]
         frame: Option<usize>,
@@ -209,12 +238,19 @@ fn run_info(files: &[PathBuf], json: bool, pixel_spacing: Option<f64>) -> Result
 fn run_analyze(
     inputs: &[PathBuf],
     pixel_spacing: Option<f64>,
+    catheter: Option<vesselkit::CatheterMark>,
     frame: Option<usize>,
     mask_mean_frames: usize,
     segmenter: Segmenter,
     outputs: analyze::Outputs,
     rules: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
+    if catheter.is_some() && inputs.len() > 1 {
+        return Err(CliError(format!(
+            "--catheter marks one image, but {} inputs were given",
+            inputs.len()
+        )));
+    }
     let read = read_options(pixel_spacing)?;
     let mut opts = vesselkit::Options {
         frame,
@@ -250,7 +286,7 @@ fn run_analyze(
             overlay: analyze::per_input(&outputs.overlay, input, many),
             sr: analyze::per_input(&outputs.sr, input, many),
         };
-        match analyze::analyze_file(input, &read, &opts).and_then(|(a, cine)| {
+        match analyze::analyze_file(input, &read, &opts, catheter.as_ref()).and_then(|(a, cine)| {
             analyze::write_outputs(&a, &cine, &per)?;
             Ok(a)
         }) {
@@ -301,6 +337,9 @@ fn main() -> ExitCode {
         Command::Analyze {
             inputs,
             pixel_spacing,
+            catheter,
+            french,
+            catheter_frame,
             frame,
             mask_mean_frames,
             segmenter,
@@ -312,6 +351,14 @@ fn main() -> ExitCode {
         } => run_analyze(
             &inputs,
             pixel_spacing,
+            catheter
+                .zip(french)
+                .map(|(CatheterPoints([r0, c0, r1, c1]), french)| vesselkit::CatheterMark {
+                    p0: vesselkit::core::Point::new(r0, c0),
+                    p1: vesselkit::core::Point::new(r1, c1),
+                    french,
+                    frame: catheter_frame,
+                }),
             frame,
             mask_mean_frames,
             segmenter,

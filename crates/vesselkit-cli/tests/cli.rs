@@ -135,6 +135,92 @@ fn analyze_writes_every_output() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// `--catheter` takes the scale from a catheter marked in the image: a 6 Fr (2 mm) hollow
+/// catheter drawn over a phantom frame at 0.2 mm/px calibrates it to 0.2 mm/px and the report
+/// says where the scale came from; bad marks are named.
+#[test]
+fn analyze_calibrates_from_a_marked_catheter() {
+    use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+    let d = tmp("catheter");
+    angio_phantom(1, &d);
+    let p = |n: &str| d.join(n).to_str().unwrap().to_string();
+    let mut img = ndarray::Array2::<f32>::read_npy(std::fs::File::open(p("angio.npy")).unwrap()).unwrap();
+    // Along (260, 0) -> (150, 160): outer radius 1 mm = 5 px, inner 0.7 of it.
+    let (len, mm) = ((110f64 * 110.0 + 160.0 * 160.0).sqrt(), 0.2);
+    let dir = (-110.0 / len, 160.0 / len);
+    img.indexed_iter_mut().for_each(|((r, c), v)| {
+        let y = ((r as f64 - 260.0) * dir.1 - c as f64 * dir.0).abs() * mm;
+        let chord = 2.0 * (1.0 - y * y).max(0.0).sqrt() - 2.0 * (0.49 - y * y).max(0.0).sqrt();
+        *v *= (-0.6 * chord).exp() as f32;
+    });
+    img.write_npy(std::fs::File::create(p("cath.npy")).unwrap()).unwrap();
+    let mark = "232.5,40,177.5,120";
+    let out = vesselkit(&[
+        "analyze",
+        &p("cath.npy"),
+        "--catheter",
+        mark,
+        "--french",
+        "6",
+        "--json",
+        "-",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["calibration"]["source"], "catheter");
+    let got = v["calibration"]["mm_per_px"].as_f64().unwrap();
+    assert!((got - 0.2).abs() < 0.2 * 0.015, "{got}");
+    assert!(
+        v["calibration"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("6 Fr catheter"),
+        "{v}"
+    );
+    assert!(v["vessels"].as_array().unwrap().len() > 3);
+
+    let cath = p("cath.npy");
+    let marked = |extra: &[&'static str]| {
+        let mut v = vec!["analyze", cath.as_str(), "--catheter", mark, "--french", "6"];
+        v.extend_from_slice(extra);
+        v
+    };
+    for (args, words) in [
+        (marked(&["--pixel-spacing", "0.2"]), "--pixel-spacing"),
+        (marked(&["--catheter-frame", "3"]), "catheter frame"),
+        (
+            vec![
+                "analyze",
+                cath.as_str(),
+                cath.as_str(),
+                "--catheter",
+                mark,
+                "--french",
+                "6",
+            ],
+            "one image",
+        ),
+        (vec!["analyze", cath.as_str(), "--catheter", mark], "--french"),
+        (
+            vec!["analyze", cath.as_str(), "--catheter", "1,2,3", "--french", "6"],
+            "ROW0,COL0,ROW1,COL1",
+        ),
+        (
+            vec!["analyze", cath.as_str(), "--catheter", mark, "--french", "30"],
+            "catheter_french",
+        ),
+        (
+            vec!["analyze", cath.as_str(), "--catheter", "232,40,232,41", "--french", "6"],
+            "4 px",
+        ),
+    ] {
+        let out = vesselkit(&args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success() && err.contains(words), "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
 /// `--segmenter` takes a weight file's path as well as a name: the shipped file analyses as
 /// the built-in model does; a missing or damaged file is named in the error.
 #[test]

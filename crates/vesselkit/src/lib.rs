@@ -95,6 +95,42 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// A catheter of known size that the user marked on one frame, to take the scale from
+/// (issue: catheter calibration). Use a contrast-empty catheter: filled ones measure 3.9 to
+/// 15.5 % small (domain.md section 4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CatheterMark {
+    /// Two points along the catheter's axis, (row, col) px, at least 4 px apart; its width is
+    /// measured across the segment between them.
+    pub p0: vesselkit_core::Point,
+    pub p1: vesselkit_core::Point,
+    /// Outer size in French (1 Fr = 1/3 mm), 2 to 12.
+    pub french: f64,
+    /// The frame the points were marked on.
+    pub frame: usize,
+}
+
+/// The scale from a marked catheter in `frames` (`[frame, row, col]`, vessels dark), with its
+/// source `catheter` and the measured width in its detail. Set it as a cine's calibration to
+/// replace the file's own scale: a size measured in the image, at the vessels' depth, beats a
+/// nominal detector spacing.
+pub fn catheter_calibration(frames: ArrayView3<f32>, mark: &CatheterMark) -> Result<Calibration> {
+    let n = frames.len_of(Axis(0));
+    if mark.frame >= n {
+        return Err(Error::Invalid {
+            field: "catheter frame",
+            reason: format!("index {} but the input has {n} frame(s)", mark.frame),
+        });
+    }
+    let frame = frames.index_axis(Axis(0), mark.frame);
+    Ok(vesselkit_angio::calibrate_catheter(
+        frame,
+        mark.p0,
+        mark.p1,
+        mark.french,
+    )?)
+}
+
 /// Analyse a single frame or a cine run.
 ///
 /// A cine is measured on its best-opacified frame (or `opts.frame`), and its time course gives
