@@ -12,6 +12,7 @@ use crate::lumen_fit::chord;
 use crate::profile::ProfileOptions;
 use nalgebra::{SMatrix, SVector};
 use ndarray::ArrayView2;
+use vesselkit_core::qca::fit_line;
 use vesselkit_core::{Calibration, Point};
 use vesselkit_filters::{Polarity, bilinear};
 
@@ -146,9 +147,7 @@ pub fn measure_catheter(image: ArrayView2<f32>, p0: Point, p1: Point, polarity: 
             rows.iter_mut().zip(&line).for_each(|(r, &v)| r.push(v));
         }
     }
-    let log = polarity == Polarity::DarkOnBright && image.iter().all(|&v| v > 0.0);
-    let sign = if polarity == Polarity::DarkOnBright { -1.0 } else { 1.0 };
-    let profile: Vec<f64> = rows
+    let mut profile: Vec<f64> = rows
         .iter_mut()
         .filter(|r| !r.is_empty())
         .map(|r| {
@@ -158,10 +157,15 @@ pub fn measure_catheter(image: ArrayView2<f32>, p0: Point, p1: Point, polarity: 
             r.sort_by(f64::total_cmp);
             let q = r.len() / 4;
             let mid = &r[q..r.len() - q];
-            let v = mid.iter().sum::<f64>() / mid.len() as f64;
-            if log { v } else { sign * v }
+            mid.iter().sum::<f64>() / mid.len() as f64
         })
         .collect();
+    // Transmission (X-ray intensities, the blur acting on them) when the catheter is dark on
+    // positive values across the profile; else opacity, sign-flipped for a dark catheter.
+    let log = polarity == Polarity::DarkOnBright && profile.iter().all(|&v| v > 0.0);
+    if !log && polarity == Polarity::DarkOnBright {
+        profile.iter_mut().for_each(|v| *v = -*v);
+    }
     let fitted = (profile.len() == 2 * half + 1)
         .then(|| fit_hollow(&profile, x0, 0.0, 0.5 * edge_median_px, log))
         .flatten();
@@ -177,34 +181,21 @@ pub fn measure_catheter(image: ArrayView2<f32>, p0: Point, p1: Point, polarity: 
 /// without the stations more than 3 median absolute deviations off (a crossing vessel), and
 /// its value at each station.
 fn straight_centres(c: &[f64]) -> Vec<f64> {
-    let fit = |keep: &dyn Fn(usize) -> bool| {
-        let (mut n, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for (i, &y) in c.iter().enumerate().filter(|&(i, _)| keep(i)) {
-            let x = i as f64;
-            n += 1.0;
-            sx += x;
-            sy += y;
-            sxx += x * x;
-            sxy += x * y;
-        }
-        let det = n * sxx - sx * sx;
-        if n < 2.0 || det.abs() < 1e-12 {
-            return (sy / n.max(1.0), 0.0);
-        }
-        ((sy * sxx - sx * sxy) / det, (n * sxy - sx * sy) / det)
-    };
-    let (a, b) = fit(&|_| true);
-    let mut res: Vec<f64> = c
-        .iter()
-        .enumerate()
-        .map(|(i, &y)| (y - a - b * i as f64).abs())
-        .collect();
+    let x: Vec<f64> = (0..c.len()).map(|i| i as f64).collect();
+    // Some whenever a weight is positive, as in both fits: every station first, then at least
+    // the half within the median residual.
+    let line = |w: &[f64]| fit_line(&x, c, w).unwrap_or((0.0, 0.0));
+    let (a, b) = line(&vec![1.0; c.len()]);
+    let res: Vec<f64> = x.iter().zip(c).map(|(&i, &y)| (y - a - b * i).abs()).collect();
     let mut sorted = res.clone();
     sorted.sort_by(f64::total_cmp);
-    let limit = 3.0 * sorted[sorted.len() / 2].max(0.05);
-    res.iter_mut().for_each(|r| *r = if *r <= limit { 0.0 } else { 1.0 });
-    let (a, b) = fit(&|i| res[i] == 0.0);
-    (0..c.len()).map(|i| a + b * i as f64).collect()
+    let Some(&median) = sorted.get(sorted.len() / 2) else {
+        return Vec::new();
+    };
+    let limit = 3.0 * median.max(0.05);
+    let keep: Vec<f64> = res.iter().map(|&r| if r <= limit { 1.0 } else { 0.0 }).collect();
+    let (a, b) = line(&keep);
+    x.iter().map(|&i| a + b * i).collect()
 }
 
 /// Spacing of the samples across the catheter, px.
@@ -218,9 +209,10 @@ type Params = SVector<f64, 7>;
 /// hollow cylinder (averaged over each sample's width), as transmission `exp(-a chord)` times
 /// a linear background when `log` (X-ray intensities: the blur acts on the intensities) or as
 /// `a chord` over it otherwise, then blurred by a Gaussian.
-fn hollow_model(p: &Params, x0: f64, n: usize, c0: f64, log: bool, t: &mut Vec<f64>, out: &mut Vec<f64>) {
+fn hollow_model(p: &Params, x0: f64, n: usize, c0: f64, log: bool, sc: &mut ModelScratch, out: &mut Vec<f64>) {
     let (b0, b1, a, c, r, ri, sigma) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6]);
     let h = 0.5 * SAMPLE_PX;
+    let ModelScratch { t, w } = sc;
     t.clear();
     t.extend((0..n).map(|i| {
         let x = x0 + i as f64 * SAMPLE_PX;
@@ -230,18 +222,27 @@ fn hollow_model(p: &Params, x0: f64, n: usize, c0: f64, log: bool, t: &mut Vec<f
     }));
     let s = sigma / SAMPLE_PX;
     let k = (3.0 * s).ceil() as isize;
-    let w: Vec<f64> = (-k..=k).map(|j| (-0.5 * (j * j) as f64 / (s * s)).exp()).collect();
+    w.clear();
+    w.extend((-k..=k).map(|j| (-0.5 * (j * j) as f64 / (s * s)).exp()));
     let wsum: f64 = w.iter().sum();
     out.clear();
     out.extend((0..n as isize).map(|i| {
         let mut acc = 0.0;
-        for (j, wj) in (-k..=k).zip(&w) {
+        for (j, wj) in (-k..=k).zip(w.iter()) {
             acc += wj * t[(i + j).clamp(0, n as isize - 1) as usize];
         }
         let blurred = acc / wsum;
         let bg = b0 + b1 * (x0 + i as f64 * SAMPLE_PX - c0);
         if log { bg * blurred } else { bg + blurred }
     }));
+}
+
+/// Buffers of [`hollow_model`], reused over the fit's many evaluations: the unblurred profile
+/// and the blur's kernel.
+#[derive(Default)]
+struct ModelScratch {
+    t: Vec<f64>,
+    w: Vec<f64>,
 }
 
 /// Outer radius (px) of the hollow-cylinder model fitted by Levenberg-Marquardt to the profile
@@ -252,8 +253,8 @@ fn fit_hollow(ys: &[f64], x0: f64, c0: f64, r0: f64, log: bool) -> Option<f64> {
     if n < 12 || !(r0 > 1.0) {
         return None;
     }
-    let (mut t, mut m) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let cost = |p: &Params, t: &mut Vec<f64>, m: &mut Vec<f64>| {
+    let (mut t, mut m) = (ModelScratch::default(), Vec::with_capacity(n));
+    let cost = |p: &Params, t: &mut ModelScratch, m: &mut Vec<f64>| {
         hollow_model(p, x0, n, c0, log, t, m);
         m.iter().zip(ys).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()
     };
@@ -286,14 +287,15 @@ fn fit_hollow(ys: &[f64], x0: f64, c0: f64, r0: f64, log: bool) -> Option<f64> {
     let mut f = cost(&p, &mut t, &mut m);
     let (mut lambda, mut converged, mut last_moved) = (1e-3, false, f64::INFINITY);
     let (mut hi, mut lo) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut cols: [Vec<f64>; 7] = Default::default();
     for _ in 0..100 {
         // Jacobian by central differences.
         let mut jac = SMatrix::<f64, 7, 1>::zeros();
         let mut jtj = SMatrix::<f64, 7, 7>::zeros();
         let mut jte = Params::zeros();
         hollow_model(&p, x0, n, c0, log, &mut t, &mut m);
-        let mut cols: [Vec<f64>; 7] = Default::default();
         for (k, col) in cols.iter_mut().enumerate() {
+            col.clear();
             let eps = 1e-5 * (1.0 + p[k].abs());
             let (mut ph, mut pl) = (p, p);
             ph[k] += eps;

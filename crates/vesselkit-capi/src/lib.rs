@@ -206,16 +206,14 @@ fn catheter_mark(v: &serde_json::Value) -> Result<vesselkit::CatheterMark, Strin
 /// Set the cine's scale from the catheter, when one is given.
 fn apply_catheter(cine: &mut vesselkit_core::Cine, mark: Option<&vesselkit::CatheterMark>) -> Result<(), Failure> {
     if let Some(m) = mark {
-        cine.calibration = vesselkit::catheter_calibration(cine.frames.view(), m).map_err(|e| {
-            let status = match e {
-                vesselkit::Error::Invalid { .. }
-                | vesselkit::Error::Core(_)
-                | vesselkit::Error::Angio(vesselkit::angio::AngioError::Invalid { .. })
-                | vesselkit::Error::Angio(vesselkit::angio::AngioError::Core(_)) => VkStatus::InvalidArgument,
-                // No catheter edges where marked.
-                _ => VkStatus::Analysis,
-            };
-            (status, format!("catheter: {e}"))
+        use vesselkit::angio::AngioError;
+        cine.calibration = vesselkit::catheter_calibration(cine.frames.view(), m).map_err(|e| match e {
+            // A bad mark or French size is the caller's input, as a frame past the end is.
+            vesselkit::Error::Core(_)
+            | vesselkit::Error::Angio(AngioError::Invalid { .. })
+            | vesselkit::Error::Angio(AngioError::Core(_)) => (VkStatus::InvalidArgument, format!("catheter: {e}")),
+            // No catheter edges where marked is VK_ERR_ANALYSIS.
+            e => analysis_failure(e, "catheter: "),
         })?;
     }
     Ok(())

@@ -73,8 +73,8 @@ pub fn area_stenosis_pct(mld_mm: f64, reference_mm: f64) -> f64 {
     (1.0 - (mld_mm / reference_mm).powi(2)) * 100.0
 }
 
-/// Least-squares line `d = a + b * s` through weighted points.
-fn fit_line(s: &[f64], d: &[f64], w: &[f64]) -> Option<(f64, f64)> {
+/// Least-squares line `d = a + b * s` through weighted points; None when no weight is positive.
+pub fn fit_line(s: &[f64], d: &[f64], w: &[f64]) -> Option<(f64, f64)> {
     let (mut sw, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for i in 0..s.len() {
         sw += w[i];
